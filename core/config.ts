@@ -1,0 +1,113 @@
+import { existsSync, readFileSync } from "node:fs";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+
+const ROLES = ["bot", "scheduler", "http", "generator", "enrich", "alert", "aggregate"] as const;
+export type ProcessRole = (typeof ROLES)[number];
+
+/** Comma-separated Telegram ids (user or chat). */
+const idList = z
+  .string()
+  .default("")
+  .transform((s, ctx) => {
+    const parts = s.split(",").map((p) => p.trim()).filter(Boolean);
+    const ids: number[] = [];
+    for (const p of parts) {
+      if (!/^-?\d+$/.test(p)) {
+        ctx.addIssue({ code: "custom", message: `a comma-separated list of numeric ids; "${p}" is not one` });
+        return z.NEVER;
+      }
+      ids.push(Number(p));
+    }
+    return ids;
+  });
+
+const optionalUrl = z.url().optional();
+const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
+const nonNegative = (def: number) => z.coerce.number().nonnegative().default(def);
+const share = (def: number) => z.coerce.number().min(0).max(1).default(def);
+
+/** The environment carwatch reads. Names are the public interface (see README). */
+const envSchema = z.object({
+  TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[\w-]+$/, "a bot token like 123456:ABC-def").optional(),
+  TELEGRAM_API_ROOT: z.url().default("https://api.telegram.org"),
+  TELEGRAM_ADMINS: idList,
+  TELEGRAM_OPERATORS: idList,
+  TELEGRAM_VIEWERS: idList,
+  DIGEST_CHATS: idList,
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
+  KAFKA_BROKERS: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(",").map((b) => b.trim()).filter(Boolean) : undefined))
+    .pipe(z.array(z.string().regex(/^[\w.-]+:\d+$/, "host:port")).optional()),
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/, "letters, digits, dot, dash or underscore").default(""),
+  STORE: z.enum(["sqlite", "trino"]).default("sqlite"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  TRINO_URL: optionalUrl,
+  TRINO_USER: z.string().min(1).default("carwatch"),
+  TRINO_PASSWORD: z.string().optional(),
+  TRINO_CATALOG: z.string().regex(/^[a-z_][a-z0-9_]*$/, "a catalog name (lower-case identifier)").default("iceberg"),
+  SUPERSET_URL: optionalUrl,
+  SUPERSET_USER: z.string().optional(),
+  SUPERSET_PASSWORD: z.string().optional(),
+  HTTP_HOST: z.string().min(1).default("127.0.0.1"),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  CARWATCH_ROLES: z
+    .string()
+    .default("all")
+    .transform((s) => s.split(",").map((r) => r.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(["all", ...ROLES])).min(1, "at least one role"))
+    .transform((roles): ProcessRole[] => (roles.includes("all") ? [...ROLES] : (roles as ProcessRole[]))),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // Pipeline tuning (carwatch's own; documented in the README).
+  FLEET_SIZE: positiveInt(50),
+  GENERATOR_RATE: nonNegative(20),
+  SPEED_LIMIT: z.coerce.number().positive().default(120),
+  RPM_LIMIT: z.coerce.number().positive().default(6000),
+  WATERMARK_SECONDS: nonNegative(10),
+  INCIDENT_GAP_SECONDS: z.coerce.number().positive().default(60),
+  ANOMALY_SPEEDING_RATE: share(0.002),
+  ANOMALY_RPM_RATE: share(0.001),
+  ANOMALY_GEAR_RATE: share(0.001),
+  MALFORMED_RATE: share(0.002),
+});
+
+export type Env = z.infer<typeof envSchema>;
+export type Config = Env;
+
+/** Variables whose values never appear in logs or error messages. */
+export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD"] as const;
+
+/**
+ * Parses the environment once at start-up. A `.env` file (if present) fills
+ * variables the environment does not set. Throws a ConfigError naming the
+ * first bad variable and what it expects; the value itself is not repeated,
+ * since it may be a secret.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotenvPath = ".env"): Config {
+  const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
+  const merged: Record<string, string | undefined> = { ...fromFile };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  // An empty variable means "not set", as in most twelve-factor apps.
+  for (const k of Object.keys(merged)) if (merged[k] === "") delete merged[k];
+  const result = envSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? "environment"), issue.message);
+  }
+  if (result.data.STORE === "trino" && !result.data.TRINO_URL) {
+    throw new ConfigError("TRINO_URL", "required when STORE=trino");
+  }
+  return result.data;
+}
+
+/** The configuration with secrets replaced, safe to log. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const k of SECRET_VARIABLES) if (out[k] !== undefined) out[k] = "[set]";
+  return out;
+}

@@ -1,0 +1,103 @@
+import { z } from "zod";
+
+/** Limits beyond which a reading is physically implausible: dead-lettered, not alerted on. */
+export const LIMITS = { speed: 400, rpm: 12000, gear: 8 } as const;
+
+/**
+ * A sensor reading as it arrives on `sensors-sample` (JSON). Parsed once, at
+ * the enrich stage's boundary; everything downstream receives typed events.
+ */
+export const sensorEventSchema = z.object({
+  event_id: z.uuid(),
+  event_time: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+  car_id: z.number().int().positive(),
+  speed: z.number().min(0).max(LIMITS.speed),
+  rpm: z.number().int().min(0).max(LIMITS.rpm),
+  gear: z.number().int().min(0).max(LIMITS.gear),
+});
+
+/** event_time is epoch milliseconds in memory, ISO-8601 on the wire. */
+export type SensorEvent = z.output<typeof sensorEventSchema>;
+
+export interface EnrichedEvent extends SensorEvent {
+  driver_id: number;
+  brand_name: string;
+  model_name: string;
+  color_name: string;
+  expected_gear: number;
+}
+
+export const RULES = ["speeding", "high_rpm", "wrong_gear"] as const;
+export type RuleName = (typeof RULES)[number];
+
+export interface ScoredEvent extends EnrichedEvent {
+  is_alert: boolean;
+  rules: RuleName[];
+}
+
+/** One rule firing on one event, tied to the incident it belongs to. */
+export interface RuleHit {
+  rule: RuleName;
+  value: number;
+  threshold: number;
+  incident_id: string;
+  /** True when this hit opened the incident. */
+  opened: boolean;
+}
+
+/** Messages on `alert-data`: alerts, plus progress marks that move the windows' watermark. */
+export type AlertMessage =
+  | { kind: "alert"; event: ScoredEvent; hits: RuleHit[] }
+  | { kind: "progress"; minEventTime: number; maxEventTime: number };
+
+export const DEAD_LETTER_REASONS = [
+  "malformed_json",
+  "missing_field",
+  "invalid_value",
+  "out_of_range",
+  "unknown_car",
+] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
+export interface DeadLetter {
+  id: string;
+  received_at: number;
+  stage: string;
+  reason: DeadLetterReason;
+  detail: string;
+  payload: string;
+}
+
+export interface Incident {
+  incident_id: string;
+  car_id: number;
+  rule: RuleName;
+  started_at: number;
+  ended_at: number;
+  peak_value: number;
+  event_count: number;
+  color_name: string;
+  model_name: string;
+}
+
+/** One closed 1-minute window, as written to telemetry.alert_windows and sent to digests. */
+export interface AlertWindow {
+  window_start: number;
+  window_end: number;
+  events: number;
+  alert_events: number;
+  new_incidents: number;
+  late_events: number;
+  distinct_cars: number;
+  max_speed: number | null;
+  max_gear: number | null;
+  max_rpm: number | null;
+  rule_counts: Record<string, number>;
+  color_counts: Record<string, number>;
+  top_cars: { car_id: number; alerts: number }[];
+}
+
+/** Wire form of a sensor event. */
+export function sensorEventJson(e: SensorEvent): string {
+  return JSON.stringify({ ...e, event_time: new Date(e.event_time).toISOString() });
+}

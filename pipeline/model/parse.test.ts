@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { parseSensorMessage } from "./parse.js";
+
+const good = { event_id: "6f1c2a4e-9b1d-4c3e-8f00-123456789abc", event_time: "2026-11-28T12:00:00.000Z", car_id: 3, speed: 88.5, rpm: 2500, gear: 5 };
+const reason = (raw: string) => {
+  const r = parseSensorMessage(raw);
+  return r.ok ? "ok" : r.reason;
+};
+
+describe("parseSensorMessage", () => {
+  it("accepts a well-formed reading and converts its time", () => {
+    const r = parseSensorMessage(JSON.stringify(good));
+    expect(r).toEqual({ ok: true, event: { ...good, event_time: Date.parse(good.event_time) } });
+  });
+
+  it.each([
+    ["truncated JSON", JSON.stringify(good).slice(0, 20), "malformed_json"],
+    ["an array", "[1,2]", "malformed_json"],
+    ["null", "null", "malformed_json"],
+    ["no car_id", JSON.stringify({ ...good, car_id: undefined }), "missing_field"],
+    ["no event_time", JSON.stringify({ ...good, event_time: undefined }), "missing_field"],
+    ["a text speed", JSON.stringify({ ...good, speed: "fast" }), "invalid_value"],
+    ["a bad uuid", JSON.stringify({ ...good, event_id: "x" }), "invalid_value"],
+    ["a bad time", JSON.stringify({ ...good, event_time: "yesterday" }), "invalid_value"],
+    ["rpm 99999", JSON.stringify({ ...good, rpm: 99999 }), "out_of_range"],
+    ["negative speed", JSON.stringify({ ...good, speed: -1 }), "out_of_range"],
+    ["gear 9", JSON.stringify({ ...good, gear: 9 }), "out_of_range"],
+  ])("refuses %s as %s", (_name, raw, expected) => {
+    expect(reason(raw)).toBe(expected);
+  });
+});

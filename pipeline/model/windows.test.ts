@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { WINDOW_MS, WindowClock, windowStart } from "./windows.js";
+
+const T = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+describe("windows", () => {
+  it("assigns an event to the minute it falls in, start inclusive and end exclusive", () => {
+    expect(windowStart(T)).toBe(T);
+    expect(windowStart(T + 59_999)).toBe(T);
+    expect(windowStart(T + 60_000)).toBe(T + WINDOW_MS);
+    expect(windowStart(T - 1)).toBe(T - WINDOW_MS);
+  });
+
+  it("closes a window only when the watermark (max event time - 10 s) reaches its end", () => {
+    const c = new WindowClock(10_000, null);
+    expect(c.closable()).toBeNull();
+    c.observe(T + 5_000, T + 65_000);
+    expect(c.nextStart).toBe(T);
+    expect(c.closable()).toBeNull(); // watermark T+55s
+    c.observe(T + 69_999, T + 69_999);
+    expect(c.closable()).toBeNull(); // watermark T+59.999s
+    c.observe(T + 70_000, T + 70_000);
+    expect(c.closable()).toBe(T); // watermark T+60s
+  });
+
+  it("counts events for closed windows as late, not those within the watermark", () => {
+    const c = new WindowClock(10_000, null);
+    c.observe(T, T + 70_000);
+    c.closed(T, T + WINDOW_MS);
+    expect(c.isLate(T + 59_999)).toBe(true);
+    expect(c.isLate(T + 60_000)).toBe(false);
+    // Within the watermark: arrives out of order, still on time.
+    expect(c.isLate(T + 61_000)).toBe(false);
+  });
+
+  it("skips ahead over empty windows", () => {
+    const c = new WindowClock(0, T);
+    c.observe(T, T + 10 * WINDOW_MS);
+    c.closed(T, T + 5 * WINDOW_MS);
+    expect(c.closable()).toBe(T + 5 * WINDOW_MS);
+  });
+});

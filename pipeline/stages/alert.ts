@@ -1,0 +1,109 @@
+import { z } from "zod";
+import type { AlertMessage, EnrichedEvent, Incident, RuleHit, ScoredEvent } from "../model/events.js";
+import { IncidentTracker } from "../model/incidents.js";
+import { evaluateRules, type RuleResult } from "../model/rules.js";
+import { defineStage } from "../stage.js";
+import { ALERTS, ENRICHED } from "../transport/topics.js";
+import type { Envelope, OutMessage } from "../transport/transport.js";
+import { consumeUntilStopped } from "./consume.js";
+
+function enrichedRow(e: ScoredEvent) {
+  return {
+    event_id: e.event_id,
+    event_time: e.event_time,
+    car_id: e.car_id,
+    driver_id: e.driver_id,
+    brand_name: e.brand_name,
+    model_name: e.model_name,
+    color_name: e.color_name,
+    speed: e.speed,
+    rpm: e.rpm,
+    gear: e.gear,
+    expected_gear: e.expected_gear,
+    is_alert: e.is_alert,
+    rules: e.rules.join(","),
+    scored: e,
+  };
+}
+
+export const alertStage = defineStage({
+  name: "alert",
+  kind: "streaming",
+  description: "Applies the alert rules (speed, rpm, wrong gear) to enriched readings, writes telemetry.cars_enriched and telemetry.alerts, groups alerts into incidents, and sends alerts to alert-data.",
+  params: z.object({
+    speedLimit: z.number().positive().optional().describe("km/h; default SPEED_LIMIT"),
+    rpmLimit: z.number().positive().optional().describe("rpm; default RPM_LIMIT"),
+  }),
+  input: { topic: ENRICHED, group: "alert" },
+  async run(ctx) {
+    const { deps, counters } = ctx;
+    const { lakehouse, transport, settings } = deps;
+    const thresholds = {
+      speedLimit: ctx.params.speedLimit ?? settings.thresholds.speedLimit,
+      rpmLimit: ctx.params.rpmLimit ?? settings.thresholds.rpmLimit,
+    };
+    const incidents = new IncidentTracker(settings.incidentGapMs);
+    const latest = await lakehouse.select<{ t: unknown }>("SELECT max(ended_at) AS t FROM telemetry.incidents");
+    if (latest[0]?.t != null) {
+      const since = new Date(lakehouse.toMillis(latest[0].t) - settings.incidentGapMs);
+      const open = await lakehouse.select<Record<string, unknown>>("SELECT * FROM telemetry.incidents WHERE ended_at >= ?", [since]);
+      incidents.restore(
+        open.map((r) => ({ ...r, started_at: lakehouse.toMillis(r.started_at), ended_at: lakehouse.toMillis(r.ended_at) }) as unknown as Incident),
+      );
+    }
+    let batches = 0;
+
+    await consumeUntilStopped(ctx, ENRICHED, "alert", async (batch: Envelope<EnrichedEvent>[]) => {
+      counters.countIn(batch.length);
+      const rows = batch.map((m) => {
+        const hits = evaluateRules(m.value, thresholds);
+        return { ...enrichedRow({ ...m.value, is_alert: hits.length > 0, rules: hits.map((h) => h.rule) }), hits };
+      });
+      const messages: OutMessage<AlertMessage>[] = [];
+      // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
+      await lakehouse.insertNew("cars_enriched", rows, (fresh) => {
+        const alertRows: object[] = [];
+        const touched = new Map<string, Incident>();
+        for (const r of fresh) {
+          if (r.hits.length === 0) continue;
+          const ruleHits: RuleHit[] = r.hits.map((h: RuleResult) => {
+            const { incident, opened } = incidents.hit(r.scored, h);
+            touched.set(incident.incident_id, { ...incident });
+            alertRows.push({
+              event_id: r.event_id,
+              rule: h.rule,
+              event_time: r.event_time,
+              car_id: r.car_id,
+              color_name: r.color_name,
+              model_name: r.model_name,
+              value: h.value,
+              threshold: h.threshold,
+              speed: r.speed,
+              rpm: r.rpm,
+              gear: r.gear,
+              incident_id: incident.incident_id,
+            });
+            return { ...h, incident_id: incident.incident_id, opened };
+          });
+          messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored, hits: ruleHits } });
+        }
+        return [
+          { table: "alerts", rows: alertRows },
+          { table: "incidents", rows: [...touched.values()] },
+        ];
+      });
+      // A progress mark per batch moves the windows' watermark even when nothing alerts.
+      let minEventTime = Number.POSITIVE_INFINITY;
+      let maxEventTime = 0;
+      for (const m of batch) {
+        minEventTime = Math.min(minEventTime, m.value.event_time);
+        maxEventTime = Math.max(maxEventTime, m.value.event_time);
+      }
+      messages.push({ key: "progress", value: { kind: "progress", minEventTime, maxEventTime } });
+      await transport.publish(ALERTS, messages);
+      counters.out += messages.length - 1;
+      counters.lastEventTime = maxEventTime;
+      if (++batches % 100 === 0) incidents.prune();
+    });
+  },
+});

@@ -1,0 +1,24 @@
+import type { StageContext } from "../stage.js";
+import type { BatchHandler, SubscribeOptions, Topic } from "../transport/transport.js";
+
+/**
+ * The body of a streaming stage: consume a topic until asked to stop (then
+ * finish the batch in hand) or until the handler throws (a crash, which the
+ * supervisor records and restarts after a backoff).
+ */
+export async function consumeUntilStopped<T>(
+  ctx: StageContext<unknown>,
+  topic: Topic<T>,
+  group: string,
+  handler: BatchHandler<T>,
+  options?: SubscribeOptions,
+): Promise<void> {
+  const sub = await ctx.deps.transport.subscribe(topic, group, handler, options);
+  const stopped = new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  await Promise.race([sub.done, stopped.then(() => sub.stop())]);
+  // sub.done rejects when the handler threw: that is the stage's crash.
+  await sub.done;
+}

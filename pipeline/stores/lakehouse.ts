@@ -1,0 +1,78 @@
+import type { Row, TableName, TableRows } from "./tables.js";
+
+export interface ColumnInfo {
+  name: string;
+  type: string;
+  doc?: string;
+}
+export interface TableInfo {
+  schema: string;
+  name: string;
+  doc?: string;
+  columns: ColumnInfo[];
+}
+
+export interface QueryOptions {
+  maxRows: number;
+  timeoutMs: number;
+}
+export interface QueryResult {
+  columns: string[];
+  rows: unknown[][];
+  /** True when more rows existed than maxRows. */
+  truncated: boolean;
+  elapsedMs: number;
+}
+
+export interface TableStats {
+  table: string;
+  rows: number;
+  bytes: number;
+  /** Iceberg only. */
+  files?: number;
+  snapshots?: number;
+  manifests?: number;
+}
+
+export interface MaintenanceReport {
+  table: string;
+  before: TableStats;
+  after: TableStats;
+  steps: string[];
+  elapsedMs: number;
+}
+
+/**
+ * The lakehouse: where the pipeline's tables live (SQLite files, or Iceberg
+ * through Trino). Deliberately small so that each engine can implement it.
+ */
+export interface Lakehouse {
+  readonly dialect: "sqlite" | "trino";
+  /** Creates schemas and tables that are missing. */
+  init(): Promise<void>;
+  /**
+   * Writes rows to several tables, idempotently by each table's key. As
+   * atomic as the engine allows; callers must not rely on atomicity across
+   * schemas (SQLite in WAL mode commits each attached file on its own).
+   */
+  write(batch: readonly TableRows[]): Promise<void>;
+  /**
+   * Inserts rows idempotently by the table's key (an "ignore" table) and, in
+   * the same transaction where the engine allows, the rows `derive` makes from
+   * the ones that were new. Returns the new rows: a redelivered message
+   * therefore has no effect downstream.
+   */
+  insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]>;
+  /** Trusted, parameterised SQL from carwatch's own code (never a user's). Date params become the engine's timestamps. */
+  select<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** A user's SQL, already allowed by the guard, on a read-only connection with row and time limits. */
+  query(sql: string, options: QueryOptions): Promise<QueryResult>;
+  /** A timestamp as `select` returns it, in epoch ms. */
+  toMillis(value: unknown): number;
+  catalog(): Promise<TableInfo[]>;
+  tableStats(table: TableName): Promise<TableStats>;
+  maintain(table: TableName): Promise<MaintenanceReport>;
+  /** Deletes rows whose time column is older than the cut-off; returns how many. */
+  deleteBefore(table: TableName, cutoffMs: number, batchSize: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,231 @@
+import { EventEmitter } from "node:events";
+import { errorMessage, InputError } from "../core/errors.js";
+import type { StageRun } from "./stores/state.js";
+import { StageCounters, type StageDefinition, type StageDeps } from "./stage.js";
+
+export type StageState = "idle" | "running" | "restarting" | "succeeded" | "failed" | "stopped";
+
+export interface StageStatus {
+  name: string;
+  kind: "streaming" | "batch";
+  description: string;
+  state: StageState;
+  runId: number | null;
+  params: unknown;
+  startedAt: number | null;
+  counters: { in: number; out: number; errors: number; deadLetters: number };
+  ratePerSec: number;
+  queueDepth: number;
+  lastEventTime: number | null;
+  restarts: number;
+  lastError: string | null;
+  nextRestartAt: number | null;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A run this long resets the backoff. */
+  healthyAfterMs: number;
+}
+
+interface Slot {
+  def: StageDefinition;
+  state: StageState;
+  runId: number | null;
+  params: unknown;
+  startedAt: number | null;
+  counters: StageCounters;
+  abort: AbortController | null;
+  running: Promise<void> | null;
+  restarts: number;
+  consecutiveFailures: number;
+  lastError: string | null;
+  restartTimer: NodeJS.Timeout | null;
+  nextRestartAt: number | null;
+  started: boolean;
+}
+
+/**
+ * Runs the stages, replacing the old platform's Airflow control: start with
+ * validated params, stop (draining the batch in hand), status, run history
+ * in the state DB, and restart with backoff when a streaming stage crashes.
+ * Emits "crash" (name, error), "state" (name, state).
+ */
+export class Supervisor extends EventEmitter {
+  private readonly slots = new Map<string, Slot>();
+  private readonly backoff: BackoffOptions;
+
+  constructor(
+    defs: readonly StageDefinition[],
+    private readonly deps: StageDeps,
+    backoff: Partial<BackoffOptions> = {},
+  ) {
+    super();
+    this.backoff = { initialMs: 500, maxMs: 30_000, healthyAfterMs: 60_000, ...backoff };
+    for (const def of defs) {
+      this.slots.set(def.name, {
+        def,
+        state: "idle",
+        runId: null,
+        params: null,
+        startedAt: null,
+        counters: new StageCounters(),
+        abort: null,
+        running: null,
+        restarts: 0,
+        consecutiveFailures: 0,
+        lastError: null,
+        restartTimer: null,
+        nextRestartAt: null,
+        started: false,
+      });
+    }
+  }
+
+  names(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  definition(name: string): StageDefinition {
+    return this.slot(name).def;
+  }
+
+  private slot(name: string): Slot {
+    const s = this.slots.get(name);
+    if (!s) throw new InputError(`unknown stage "${name}"; stages: ${this.names().join(", ")}`);
+    return s;
+  }
+
+  /** Validates params and starts the stage; refuses when it already runs. */
+  start(name: string, params: unknown = {}, trigger: "manual" | "start" = "manual"): StageStatus {
+    const s = this.slot(name);
+    if (s.state === "running" || s.state === "restarting") throw new InputError(`stage ${name} is already ${s.state}`);
+    const parsed = s.def.params.safeParse(params ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new InputError(`invalid params for ${name}: ${issue.path.join(".") || "params"}: ${issue.message}`);
+    }
+    s.consecutiveFailures = 0;
+    s.restarts = 0;
+    this.launch(s, parsed.data, trigger);
+    return this.status(name);
+  }
+
+  private launch(s: Slot, params: unknown, trigger: "manual" | "start" | "restart"): void {
+    const name = s.def.name;
+    s.params = params;
+    s.counters = new StageCounters();
+    s.abort = new AbortController();
+    s.startedAt = Date.now();
+    s.runId = this.deps.state.startRun(name, params, trigger, s.startedAt);
+    s.nextRestartAt = null;
+    this.setState(s, "running");
+    const firstStart = !s.started;
+    s.started = true;
+    const log = this.deps.log.child({ stage: name, run: s.runId });
+    const flush = setInterval(() => this.deps.state.updateRun(s.runId!, s.counters.snapshot()), 5000);
+    flush.unref();
+    const run = (async () => s.def.run({ params, deps: this.deps, counters: s.counters, log, signal: s.abort!.signal, firstStart }))();
+    s.running = run.then(
+      () => {
+        clearInterval(flush);
+        const stopped = s.abort!.signal.aborted;
+        this.deps.state.endRun(s.runId!, stopped ? "stopped" : "succeeded", s.counters.snapshot());
+        this.setState(s, stopped ? "stopped" : "succeeded");
+      },
+      (err: unknown) => {
+        clearInterval(flush);
+        const msg = errorMessage(err);
+        s.counters.errors++;
+        s.lastError = msg;
+        this.deps.state.endRun(s.runId!, "failed", s.counters.snapshot(), msg);
+        log.error({ err }, "stage crashed");
+        this.emit("crash", name, err);
+        if (s.def.kind === "streaming" && !s.abort!.signal.aborted) this.scheduleRestart(s);
+        else this.setState(s, "failed");
+      },
+    );
+  }
+
+  private scheduleRestart(s: Slot): void {
+    const ranFor = Date.now() - (s.startedAt ?? 0);
+    s.consecutiveFailures = ranFor >= this.backoff.healthyAfterMs ? 1 : s.consecutiveFailures + 1;
+    const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (s.consecutiveFailures - 1));
+    s.nextRestartAt = Date.now() + delay;
+    this.setState(s, "restarting");
+    s.restartTimer = setTimeout(() => {
+      s.restartTimer = null;
+      s.restarts++;
+      this.launch(s, s.params, "restart");
+    }, delay);
+  }
+
+  private setState(s: Slot, state: StageState): void {
+    s.state = state;
+    this.emit("state", s.def.name, state);
+  }
+
+  /** Stops the stage after the batch in hand; a pending restart is cancelled. */
+  async stop(name: string): Promise<StageStatus> {
+    const s = this.slot(name);
+    if (s.restartTimer) {
+      clearTimeout(s.restartTimer);
+      s.restartTimer = null;
+      s.nextRestartAt = null;
+      this.setState(s, "stopped");
+    } else if (s.state === "running") {
+      s.abort!.abort();
+      await s.running;
+    } else {
+      throw new InputError(`stage ${name} is not running (${s.state})`);
+    }
+    return this.status(name);
+  }
+
+  /** Stops every running stage, sources first so downstream stages see the last batches. */
+  async stopAll(): Promise<StageStatus[]> {
+    const stopped: StageStatus[] = [];
+    for (const s of this.slots.values()) {
+      if (s.state === "running" || s.state === "restarting") stopped.push(await this.stop(s.def.name));
+    }
+    return stopped;
+  }
+
+  /** Resolves when a running stage finishes by itself (batch stages, bounded generators). */
+  async waitFor(name: string): Promise<StageStatus> {
+    const s = this.slot(name);
+    await s.running;
+    return this.status(name);
+  }
+
+  status(name: string): StageStatus {
+    const s = this.slot(name);
+    const input = s.def.input;
+    return {
+      name,
+      kind: s.def.kind,
+      description: s.def.description,
+      state: s.state,
+      runId: s.runId,
+      params: s.params,
+      startedAt: s.startedAt,
+      counters: s.counters.snapshot(),
+      ratePerSec: Math.round(s.counters.rate() * 10) / 10,
+      queueDepth: input ? this.deps.transport.lag(input.topic, input.group) : 0,
+      lastEventTime: s.counters.lastEventTime,
+      restarts: s.restarts,
+      lastError: s.lastError,
+      nextRestartAt: s.nextRestartAt,
+    };
+  }
+
+  list(): StageStatus[] {
+    return this.names().map((n) => this.status(n));
+  }
+
+  history(name?: string, limit = 10): StageRun[] {
+    if (name) this.slot(name);
+    return this.deps.state.recentRuns(name, limit);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * How stages talk: the in-process bus (embedded default) or Kafka. Both
+ * deliver at least once: a batch is committed only after its handler
+ * resolves, so stages make their outputs durable before returning.
+ */
+export interface Topic<T> {
+  /** Logical name; a transport may add a prefix. */
+  name: string;
+  /** Wire form, for transports that serialise (Kafka). */
+  encode(value: T): string;
+  /** Parses a message from the wire; throws with a reason on a bad message. */
+  decode(raw: string): T;
+}
+
+export interface Envelope<T> {
+  /** Unique and stable across redeliveries (e.g. topic-partition-offset). */
+  id: string;
+  key: string;
+  value: T;
+}
+
+export interface OutMessage<T> {
+  key: string;
+  value: T;
+}
+
+export type BatchHandler<T> = (batch: Envelope<T>[]) => Promise<void> | void;
+
+export interface SubscribeOptions {
+  maxBatch?: number;
+}
+
+export interface Subscription {
+  /** Stops after the batch in hand is handled and committed. */
+  stop(): Promise<void>;
+  /** Settles when the subscription ends: resolves when stopped, rejects when the handler threw. */
+  readonly done: Promise<void>;
+}
+
+export interface Transport {
+  readonly kind: "memory" | "kafka";
+  /** Resolves once the messages are accepted; waits while consumers are too far behind (backpressure). */
+  publish<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void>;
+  subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  /** Messages waiting for a group; 0 when unknown. */
+  lag(topic: Topic<unknown>, group: string): number;
+  close(): Promise<void>;
+}
