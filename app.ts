@@ -69,11 +69,11 @@ export async function startApp(config: Config, log: Logger, options: { transport
   );
 
   if (roles.has("generator")) {
-    supervisor.start("seed", {}, "start");
+    await supervisor.start("seed", {}, "start");
     await supervisor.waitFor("seed");
   }
   // Consumers first, so the first readings find someone listening.
-  for (const name of [...streaming].reverse()) supervisor.start(name, {}, "start");
+  for (const name of [...streaming].reverse()) await supervisor.start(name, {}, "start");
 
   let server: ServerType | null = null;
   let url: string | null = null;

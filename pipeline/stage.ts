@@ -65,6 +65,8 @@ export interface StageContext<P> {
   signal: AbortSignal;
   /** True on the first start of this stage in this process (recovery work happens then). */
   firstStart: boolean;
+  /** Call once the stage takes input (its subscription is in place); starting waits for it. */
+  ready(): void;
 }
 
 export interface StageDefinition<S extends z.ZodType = z.ZodType> {

@@ -97,8 +97,12 @@ export class Supervisor extends EventEmitter {
     return s;
   }
 
-  /** Validates params and starts the stage; refuses when it already runs. */
-  start(name: string, params: unknown = {}, trigger: "manual" | "start" = "manual"): StageStatus {
+  /**
+   * Validates params and starts the stage; refuses when it already runs.
+   * Resolves once the stage takes input (or has finished or crashed), so
+   * whatever is published next reaches it.
+   */
+  async start(name: string, params: unknown = {}, trigger: "manual" | "start" = "manual"): Promise<StageStatus> {
     const s = this.slot(name);
     if (s.state === "running" || s.state === "restarting") throw new InputError(`stage ${name} is already ${s.state}`);
     const parsed = s.def.params.safeParse(params ?? {});
@@ -108,11 +112,11 @@ export class Supervisor extends EventEmitter {
     }
     s.consecutiveFailures = 0;
     s.restarts = 0;
-    this.launch(s, parsed.data, trigger);
+    await this.launch(s, parsed.data, trigger);
     return this.status(name);
   }
 
-  private launch(s: Slot, params: unknown, trigger: "manual" | "start" | "restart"): void {
+  private launch(s: Slot, params: unknown, trigger: "manual" | "start" | "restart"): Promise<void> {
     const name = s.def.name;
     s.params = params;
     s.counters = new StageCounters();
@@ -126,7 +130,10 @@ export class Supervisor extends EventEmitter {
     const log = this.deps.log.child({ stage: name, run: s.runId });
     const flush = setInterval(() => this.deps.state.updateRun(s.runId!, s.counters.snapshot()), 5000);
     flush.unref();
-    const run = (async () => s.def.run({ params, deps: this.deps, counters: s.counters, log, signal: s.abort!.signal, firstStart }))();
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    if (!s.def.input) ready();
+    const run = (async () => s.def.run({ params, deps: this.deps, counters: s.counters, log, signal: s.abort!.signal, firstStart, ready }))();
     s.running = run.then(
       () => {
         clearInterval(flush);
@@ -146,6 +153,7 @@ export class Supervisor extends EventEmitter {
         else this.setState(s, "failed");
       },
     );
+    return Promise.race([isReady, s.running]);
   }
 
   private scheduleRestart(s: Slot): void {
@@ -157,7 +165,7 @@ export class Supervisor extends EventEmitter {
     s.restartTimer = setTimeout(() => {
       s.restartTimer = null;
       s.restarts++;
-      this.launch(s, s.params, "restart");
+      void this.launch(s, s.params, "restart");
     }, delay);
   }
 

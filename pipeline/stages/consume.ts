@@ -14,6 +14,7 @@ export async function consumeUntilStopped<T>(
   options?: SubscribeOptions,
 ): Promise<void> {
   const sub = await ctx.deps.transport.subscribe(topic, group, handler, options);
+  ctx.ready();
   const stopped = new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     else ctx.signal.addEventListener("abort", () => resolve(), { once: true });

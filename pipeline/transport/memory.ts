@@ -5,6 +5,7 @@ interface Group {
   offset: number;
   wake: (() => void) | null;
   active: boolean;
+  busy: boolean;
 }
 
 class TopicLog {
@@ -46,6 +47,7 @@ export class MemoryTransport implements Transport {
   private readonly topics = new Map<string, TopicLog>();
   private seq = 0;
   private readonly runId = Date.now().toString(36);
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly capacity = 20_000) {}
 
@@ -67,7 +69,7 @@ export class MemoryTransport implements Transport {
   async subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
     const t = this.topic(topic.name);
     let g = t.groups.get(group);
-    if (!g) t.groups.set(group, (g = { offset: t.end, wake: null, active: false }));
+    if (!g) t.groups.set(group, (g = { offset: t.end, wake: null, active: false, busy: false }));
     if (g.active) throw new Error(`group ${group} already consumes ${topic.name}`);
     g.active = true;
     const grp = g;
@@ -78,19 +80,26 @@ export class MemoryTransport implements Transport {
       try {
         while (!stopping) {
           if (grp.offset >= t.end) {
+            this.checkIdle();
             await new Promise<void>((r) => (grp.wake = r));
             grp.wake = null;
             continue;
           }
           const from = grp.offset - t.base;
           const batch = t.messages.slice(from, from + maxBatch) as Envelope<T>[];
-          await handler(batch);
+          grp.busy = true;
+          try {
+            await handler(batch);
+          } finally {
+            grp.busy = false;
+          }
           grp.offset += batch.length;
           t.trim();
           if (t.maxLag() < this.capacity) for (const w of t.waitingPublishers.splice(0)) w();
         }
       } finally {
         grp.active = false;
+        this.checkIdle();
       }
     };
     const done = loop();
@@ -102,6 +111,22 @@ export class MemoryTransport implements Transport {
         await done.catch(() => undefined);
       },
     };
+  }
+
+  /** True when no active group has anything waiting or in hand. */
+  isIdle(): boolean {
+    for (const t of this.topics.values()) for (const g of t.groups.values()) if (g.active && (g.busy || g.offset < t.end)) return false;
+    return true;
+  }
+
+  /** Resolves once every active consumer has caught up: for tests and benchmarks, instead of sleeping. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length > 0 && this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   lag(topic: Topic<unknown>, group: string): number {

@@ -11,7 +11,14 @@ export function createTableSql(t: TableSpec): string[] {
   return stmts;
 }
 
+/**
+ * An upsert on the table's key only: INSERT OR IGNORE would also swallow a
+ * NOT NULL violation, silently losing a bad row instead of failing the batch.
+ */
 export function insertSql(t: TableSpec): string {
-  const verb = t.onConflict === "replace" ? "INSERT OR REPLACE" : "INSERT OR IGNORE";
-  return `${verb} INTO ${t.schema}.${t.name} (${t.columns.map((c) => c.name).join(", ")}) VALUES (${t.columns.map(() => "?").join(", ")})`;
+  const cols = t.columns.map((c) => c.name);
+  const rest = cols.filter((c) => !t.key.includes(c));
+  const onConflict =
+    t.onConflict === "replace" && rest.length > 0 ? `DO UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(", ")}` : "DO NOTHING";
+  return `INSERT INTO ${t.schema}.${t.name} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")}) ON CONFLICT (${t.key.join(", ")}) ${onConflict}`;
 }

@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createPipeline, type TestPipeline } from "../../../test/support/pipeline.js";
+
+let p: TestPipeline;
+afterEach(async () => p?.close());
+
+const raw = (i: number) => ({
+  event_id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+  event_time: Date.UTC(2026, 10, 28, 12, 0, i % 60),
+  received_at: Date.UTC(2026, 10, 28, 12, 1),
+  json: `{"i":${i},"name":"O'Brien \u{1F697}"}`,
+});
+
+describe("SqliteLakehouse", () => {
+  it("answers SELECT ... FROM schema.table as written", async () => {
+    p = await createPipeline();
+    await p.lakehouse.write([{ table: "car_colors", rows: [{ color_id: 1, color_name: "Gray" }] }]);
+    expect(await p.lakehouse.select("SELECT color_name FROM dims.car_colors")).toEqual([{ color_name: "Gray" }]);
+  });
+
+  it("writes idempotently: the same batch twice gives the same counts", async () => {
+    p = await createPipeline();
+    const batch = [{ table: "cars_raw" as const, rows: Array.from({ length: 500 }, (_, i) => raw(i)) }];
+    await p.lakehouse.write(batch);
+    await p.lakehouse.write(batch);
+    expect(p.count("telemetry.cars_raw")).toBe(500);
+    const fresh = await p.lakehouse.insertNew("cars_raw", [raw(499), raw(500), raw(501)]);
+    expect(fresh.map((r) => r.event_id)).toEqual([raw(500).event_id, raw(501).event_id]);
+    expect(p.count("telemetry.cars_raw")).toBe(502);
+    const [row] = await p.lakehouse.select<{ json: string; event_time: string }>("SELECT json, event_time FROM telemetry.cars_raw WHERE event_id = ?", [raw(7).event_id]);
+    expect(row).toEqual({ json: raw(7).json, event_time: "2026-11-28 12:00:07.000" });
+  });
+
+  it("rolls a failed batch back whole", async () => {
+    p = await createPipeline();
+    await expect(
+      p.lakehouse.write([
+        { table: "cars_raw", rows: [raw(1)] },
+        { table: "cars_raw", rows: [{ ...raw(2), json: null }] },
+      ]),
+    ).rejects.toThrow(/NOT NULL/);
+    expect(p.count("telemetry.cars_raw")).toBe(0);
+  });
+
+  it("runs user queries read-only, with a row limit and a time limit", async () => {
+    p = await createPipeline();
+    await p.lakehouse.write([{ table: "cars_raw", rows: Array.from({ length: 50 }, (_, i) => raw(i)) }]);
+    const r = await p.lakehouse.query("SELECT event_id FROM telemetry.cars_raw ORDER BY event_id", { maxRows: 10, timeoutMs: 5000 });
+    expect(r.rows).toHaveLength(10);
+    expect(r.truncated).toBe(true);
+    expect(r.columns).toEqual(["event_id"]);
+    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(/only statements that return rows|readonly/);
+    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw RETURNING event_id", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(/readonly|query_only/i);
+    const slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    await expect(p.lakehouse.query(slow, { maxRows: 10, timeoutMs: 300 })).rejects.toThrow(/longer than 300 ms/);
+    // The worker is replaced after a timeout: the next query still works.
+    expect((await p.lakehouse.query("SELECT count(*) AS n FROM telemetry.cars_raw", { maxRows: 1, timeoutMs: 5000 })).rows).toEqual([[50]]);
+    expect(p.count("telemetry.cars_raw")).toBe(50);
+  });
+
+  it("reports table stats and compacts after a large delete", async () => {
+    p = await createPipeline();
+    await p.lakehouse.write([{ table: "cars_raw", rows: Array.from({ length: 5000 }, (_, i) => ({ ...raw(i), json: "x".repeat(500) })) }]);
+    const before = await p.lakehouse.tableStats("cars_raw");
+    expect(before.rows).toBe(5000);
+    let deleted = 0;
+    for (let n; (n = await p.lakehouse.deleteBefore("cars_raw", Date.UTC(2026, 10, 28, 12, 0, 30), 1000)) > 0; ) deleted += n;
+    expect(deleted).toBe(2510); // 83 minutes × 30 s + 20
+    const file = p.lakehouse.fileBytes("telemetry");
+    const report = await p.lakehouse.maintain("cars_raw");
+    expect(report.after.rows).toBe(2490);
+    expect(report.after.bytes).toBeLessThan(before.bytes);
+    expect(p.lakehouse.fileBytes("telemetry")).toBeLessThan(file);
+    expect(p.lakehouse.integrityCheck()).toEqual(["dims: ok", "telemetry: ok"]);
+  });
+});

@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { InputError } from "../core/errors.js";
+import type { QueryResult, TableInfo } from "../pipeline/stores/lakehouse.js";
+import { findTable, qualifiedName, SCHEMAS, TABLE_LIST } from "../pipeline/stores/tables.js";
+import { defineTool, type ToolContext } from "./registry.js";
+import { guardSql } from "./sql-guard.js";
+
+export const QUERY_TIMEOUT_MS = 10_000;
+const tableName = z.string().trim().min(1).max(80);
+
+async function tableInfo(ctx: ToolContext, name: string): Promise<TableInfo> {
+  const spec = findTable(name);
+  if (!spec) throw new InputError(`unknown table "${name}"; tables: ${TABLE_LIST.map(qualifiedName).join(", ")}`);
+  const info = (await ctx.lakehouse.catalog()).find((t) => t.schema === spec.schema && t.name === spec.name);
+  if (!info) throw new InputError(`${qualifiedName(spec)} is not in the lakehouse catalog`);
+  return info;
+}
+
+export const listSchemas = defineTool({
+  name: "list_schemas",
+  description: "Lists the lakehouse schemas (dims: dimension tables; telemetry: facts) with their table counts.",
+  input: z.object({}),
+  role: "viewer",
+  destructive: false,
+  run: () => SCHEMAS.map((schema) => ({ schema, tables: TABLE_LIST.filter((t) => t.schema === schema).length })),
+});
+
+export const listTables = defineTool({
+  name: "list_tables",
+  description: "Lists the tables of one schema (or of all) with what each holds.",
+  input: z.object({ schema: z.enum(SCHEMAS).optional() }),
+  role: "viewer",
+  destructive: false,
+  run: ({ input }) => TABLE_LIST.filter((t) => !input.schema || t.schema === input.schema).map((t) => ({ table: qualifiedName(t), doc: t.doc })),
+});
+
+export const describeTable = defineTool({
+  name: "describe_table",
+  description: "Columns of a table (schema.table or a bare table name) with types and meanings. Use before writing a query.",
+  input: z.object({ table: tableName }),
+  role: "viewer",
+  destructive: false,
+  run: async ({ input, ctx }) => {
+    const t = await tableInfo(ctx, input.table);
+    return { table: `${t.schema}.${t.name}`, doc: t.doc ?? "", columns: t.columns };
+  },
+});
+
+export const countRows = defineTool({
+  name: "count_rows",
+  description: "Counts the rows of one table (schema.table or a bare table name).",
+  input: z.object({ table: tableName }),
+  role: "viewer",
+  destructive: false,
+  run: async ({ input, ctx }) => {
+    const spec = findTable(input.table);
+    if (!spec) throw new InputError(`unknown table "${input.table}"; tables: ${TABLE_LIST.map(qualifiedName).join(", ")}`);
+    // The name in the SQL comes from the catalog entry, never from the user's text.
+    const [row] = await ctx.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${qualifiedName(spec)}`);
+    return { table: qualifiedName(spec), rows: Number(row?.n ?? 0) };
+  },
+});
+
+export interface QueryAnswer extends QueryResult {
+  sql: string;
+  maxRows: number;
+}
+
+export const query = defineTool({
+  name: "query",
+  description:
+    "Runs one read-only SQL statement (SQLite dialect: SELECT or WITH ... SELECT; also SHOW TABLES, SHOW SCHEMAS, DESCRIBE table, EXPLAIN select) " +
+    "over the lakehouse tables, on a read-only connection with a row limit (default 100, at most 1000) and a 10 s time limit. " +
+    "Timestamps are UTC text 'YYYY-MM-DD HH:MM:SS.SSS'. The result says when rows were cut off.",
+  input: z.object({ sql: z.string().min(1).max(10_000), maxRows: z.coerce.number().int().min(1).max(1000).default(100) }),
+  role: "viewer",
+  destructive: false,
+  run: async ({ input, ctx }): Promise<QueryAnswer> => {
+    const guarded = guardSql(input.sql);
+    const started = performance.now();
+    const table = (columns: string[], rows: unknown[][]): QueryAnswer => ({
+      sql: input.sql,
+      maxRows: input.maxRows,
+      columns,
+      rows: rows.slice(0, input.maxRows),
+      truncated: rows.length > input.maxRows,
+      elapsedMs: performance.now() - started,
+    });
+    switch (guarded.kind) {
+      case "show_schemas":
+        return table(["schema"], SCHEMAS.map((s) => [s]));
+      case "show_tables":
+        return table(["table", "doc"], TABLE_LIST.filter((t) => !guarded.schema || t.schema === guarded.schema).map((t) => [qualifiedName(t), t.doc]));
+      case "describe": {
+        const t = await tableInfo(ctx, guarded.table);
+        return table(["column", "type", "doc"], t.columns.map((c) => [c.name, c.type, c.doc ?? ""]));
+      }
+      case "sql": {
+        const result = await ctx.lakehouse.query(guarded.sql, { maxRows: input.maxRows, timeoutMs: QUERY_TIMEOUT_MS });
+        return { ...result, sql: input.sql, maxRows: input.maxRows };
+      }
+    }
+  },
+});
+
+export const DATA_TOOLS = [listSchemas, listTables, describeTable, countRows, query] as const;

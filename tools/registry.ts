@@ -1,0 +1,142 @@
+import { z } from "zod";
+import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
+import type { Logger } from "../core/log.js";
+import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
+import type { Supervisor } from "../pipeline/supervisor.js";
+import { ConfirmationRequired, PermissionError } from "./errors.js";
+import type { AuditOutcome, OpsState } from "./ops-state.js";
+import { hasRole, type Role, type RoleBook } from "./roles.js";
+
+/** Who is calling, as the entry point knows it; the role is looked up by the registry, never taken from the caller. */
+export interface Caller {
+  userId: number;
+  chatId: number | null;
+  /** Forum topic the call came from, if any. */
+  threadId?: number | null;
+  via: "telegram" | "console" | "agent" | "scheduler";
+}
+
+/** What tools may use. Built once per process. */
+export interface ToolContext {
+  supervisor: Supervisor;
+  lakehouse: Lakehouse;
+  ops: OpsState;
+  roles: RoleBook;
+  thresholds: { speedLimit: number; rpmLimit: number };
+  clock: () => number;
+  log: Logger;
+}
+
+export interface ToolRun<I> {
+  input: I;
+  ctx: ToolContext;
+  caller: Caller & { role: Role };
+}
+
+export interface ToolDef<N extends string = string, S extends z.ZodType = z.ZodType, R = unknown> {
+  name: N;
+  /** For people and for an LLM: what it does, when to use it, what it returns. */
+  description: string;
+  input: S;
+  role: Role;
+  /** Changes the running system: callers must obtain a confirmation first. */
+  destructive: boolean;
+  run(args: ToolRun<z.output<S>>): Promise<R> | R;
+}
+
+export function defineTool<const N extends string, S extends z.ZodType, R>(def: ToolDef<N, S, R>): ToolDef<N, S, R> {
+  return def;
+}
+
+// `any` output: one list holds tools of every result type; call() recovers each one by name.
+type AnyTool = ToolDef<string, z.ZodType, any>;
+export type ToolName<T extends readonly AnyTool[]> = T[number]["name"];
+export type ToolOutput<T extends readonly AnyTool[], N extends string> = Awaited<ReturnType<Extract<T[number], { name: N }>["run"]>>;
+
+export interface CallOptions {
+  /** The user confirmed a destructive call. */
+  confirmed?: boolean;
+}
+
+/**
+ * The one way in to every operation. `call` looks the caller's role up,
+ * refuses what the role does not allow, parses the input with the tool's
+ * schema, asks for a confirmation of destructive tools, runs the tool and
+ * audits the outcome, whatever the entry point.
+ */
+export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
+  private readonly byName: Map<string, AnyTool>;
+
+  constructor(
+    readonly tools: T,
+    private readonly ctx: ToolContext,
+  ) {
+    this.byName = new Map(tools.map((t) => [t.name, t]));
+  }
+
+  roleOf(userId: number): Role | null {
+    return this.ctx.roles.roleOf(userId);
+  }
+
+  /** The tools this user may call (what menus and the agent offer). */
+  allowedFor(userId: number): AnyTool[] {
+    const role = this.roleOf(userId);
+    return this.tools.filter((t) => hasRole(role, t.role));
+  }
+
+  get(name: string): AnyTool | undefined {
+    return this.byName.get(name);
+  }
+
+  async call<N extends ToolName<T>>(name: N, rawInput: unknown, caller: Caller, options: CallOptions = {}): Promise<ToolOutput<T, N>> {
+    const started = performance.now();
+    const audit = (outcome: AuditOutcome, message: string | null, args: unknown) =>
+      this.ctx.ops.audit({
+        at: this.ctx.clock(),
+        userId: caller.userId,
+        chatId: caller.chatId,
+        via: caller.via,
+        tool: name,
+        args,
+        outcome,
+        message,
+        durationMs: performance.now() - started,
+      });
+    const tool = this.byName.get(name);
+    if (!tool) {
+      audit("invalid", "unknown tool", rawInput);
+      throw new InputError(`unknown tool "${name}"`);
+    }
+    const role = this.roleOf(caller.userId);
+    if (!hasRole(role, tool.role)) {
+      const err = new PermissionError(name, tool.role);
+      audit("denied", err.message, rawInput);
+      throw err;
+    }
+    const parsed = tool.input.safeParse(rawInput ?? {});
+    if (!parsed.success) {
+      const err = new InputError(describeIssue(parsed.error));
+      audit("invalid", err.message, rawInput);
+      throw err;
+    }
+    if (tool.destructive && !options.confirmed) {
+      audit("needs_confirmation", null, parsed.data);
+      throw new ConfirmationRequired(name, parsed.data);
+    }
+    try {
+      const result = await tool.run({ input: parsed.data, ctx: this.ctx, caller: { ...caller, role: role! } });
+      audit("ok", null, parsed.data);
+      return result;
+    } catch (err) {
+      audit(err instanceof InputError ? "invalid" : "error", errorMessage(err), parsed.data);
+      if (!(err instanceof CarwatchError)) this.ctx.log.error({ err, tool: name }, "tool failed");
+      throw err;
+    }
+  }
+}
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const where = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+  return `${where}${issue.message}`;
+}

@@ -1,0 +1,29 @@
+import type { Config } from "../core/config.js";
+
+export const ROLES = ["viewer", "operator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+
+export function hasRole(role: Role | null, needed: Role): boolean {
+  return role !== null && RANK[role] >= RANK[needed];
+}
+
+/** Who may do what, from TELEGRAM_ADMINS / TELEGRAM_OPERATORS / TELEGRAM_VIEWERS; the highest listing wins. */
+export class RoleBook {
+  private readonly roles = new Map<number, Role>();
+
+  constructor(lists: { admins: readonly number[]; operators: readonly number[]; viewers: readonly number[] }) {
+    for (const id of lists.viewers) this.roles.set(id, "viewer");
+    for (const id of lists.operators) this.roles.set(id, "operator");
+    for (const id of lists.admins) this.roles.set(id, "admin");
+  }
+
+  static fromConfig(config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">): RoleBook {
+    return new RoleBook({ admins: config.TELEGRAM_ADMINS, operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS });
+  }
+
+  roleOf(userId: number): Role | null {
+    return this.roles.get(userId) ?? null;
+  }
+}
