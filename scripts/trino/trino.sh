@@ -228,7 +228,7 @@ cmd_start() {
 
   # JVM flags follow Trino's recommended jvm.config, with a small heap.
   local -a jvm=(
-    -server "-Xmx${HEAP_MB}M" "-Xms${HEAP_MB}M"
+    -server "-Xmx${HEAP_MB}M"
     -XX:+UseG1GC -XX:G1HeapRegionSize=32M
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
     -XX:-OmitStackTraceInFastThrow -XX:ReservedCodeCacheSize=256M
@@ -238,8 +238,16 @@ cmd_start() {
     # Java 25 warns on Unsafe/native access by the bundled libraries otherwise.
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
     "-Dconfig=$work/etc/config.properties"
-    -cp "$SERVER_DIR/lib/*" io.trino.server.TrinoServer
   )
+  # AppCDS: the first run dumps the loaded classes at exit, later starts map them
+  # (startup is mostly class loading). An explicit, sorted classpath keeps the
+  # archive valid; the JVM silently re-creates it if it does not match.
+  if [[ "${TRINO_CDS:-on}" != off ]]; then
+    jvm+=(-XX:+AutoCreateSharedArchive "-XX:SharedArchiveFile=$CACHE_DIR/trino-cds.jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
+  fi
+  local cp
+  cp=$(printf '%s:' "$SERVER_DIR"/lib/*.jar)
+  jvm+=(-cp "${cp%:}" io.trino.server.TrinoServer)
   log "starting Trino $TRINO_VERSION on $url (log: $work/server.log)"
   echo "=== start $(date -u +%FT%TZ) ===" >>"$work/server.log"
   # Working dir = <workdir>/data (what the launcher's node.data-dir means: var/ goes there).
