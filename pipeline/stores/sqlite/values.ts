@@ -1,8 +1,21 @@
 import type { ColumnType, TableSpec } from "../tables.js";
 
-/** SQLite's own text form of a UTC time, so `datetime('now', '-1 hour')` compares correctly with stored values. */
+let cachedSecond = Number.NaN;
+let cachedPrefix = "";
+
+/**
+ * SQLite's own text form of a UTC time ('YYYY-MM-DD HH:MM:SS.SSS'), so
+ * `datetime('now', '-1 hour')` compares correctly with stored values.
+ * Readings arrive many per second: the formatted second is reused.
+ */
 export function toSqliteTime(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").slice(0, 23);
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().replace("T", " ").slice(0, 20);
+  }
+  const frac = Math.floor(ms - second * 1000);
+  return cachedPrefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
 }
 
 export function fromSqliteTime(text: string): number {
@@ -34,6 +47,12 @@ function converter(type: ColumnType): (v: unknown) => unknown {
 
 /** A function turning a row object into the positional values of the table's INSERT. */
 export function rowEncoder(spec: TableSpec): (row: object) => unknown[] {
-  const cols = spec.columns.map((c) => ({ name: c.name, conv: converter(c.type) }));
-  return (row) => cols.map((c) => c.conv((row as Record<string, unknown>)[c.name]));
+  const names = spec.columns.map((c) => c.name);
+  const convs = spec.columns.map((c) => converter(c.type));
+  const n = names.length;
+  return (row) => {
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = convs[i]!((row as Record<string, unknown>)[names[i]!]);
+    return out;
+  };
 }
