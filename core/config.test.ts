@@ -36,6 +36,10 @@ describe("loadConfig", () => {
     ["CARWATCH_ROLES", "enrich,cook", "CARWATCH_ROLES"],
     ["MALFORMED_RATE", "2", "MALFORMED_RATE"],
     ["TELEGRAM_BOT_TOKEN", "not a token", "TELEGRAM_BOT_TOKEN"],
+    ["COMPACTION_SCHEDULE", "every night", "COMPACTION_SCHEDULE"],
+    ["WATCHDOG_SCHEDULE", "61 * * * *", "WATCHDOG_SCHEDULE"],
+    ["SCHEDULE_TIMEZONE", "Mars/Olympus", "SCHEDULE_TIMEZONE"],
+    ["RETENTION_DAYS", "0", "RETENTION_DAYS"],
   ])("a bad %s=%s stops start-up naming the variable", (name, value, variable) => {
     let err: unknown;
     try {

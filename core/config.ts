@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
+import { validate as validCron } from "node-cron";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
@@ -27,6 +28,22 @@ const optionalUrl = z.url().optional();
 const positiveInt = (def: number) => z.coerce.number().int().positive().default(def);
 const nonNegative = (def: number) => z.coerce.number().nonnegative().default(def);
 const share = (def: number) => z.coerce.number().min(0).max(1).default(def);
+const cron = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((e) => validCron(e), 'a cron expression such as "0 3 * * *" (minute hour day month weekday, optional seconds first)');
+const timezone = z
+  .string()
+  .default("UTC")
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "an IANA time zone such as UTC or Europe/Berlin");
 
 /** The environment carwatch reads. Names are the public interface (see README). */
 const envSchema = z.object({
@@ -74,6 +91,12 @@ const envSchema = z.object({
   ANOMALY_RPM_RATE: share(0.001),
   ANOMALY_GEAR_RATE: share(0.001),
   MALFORMED_RATE: share(0.002),
+  // Maintenance schedules (node-cron expressions, in SCHEDULE_TIMEZONE).
+  SCHEDULE_TIMEZONE: timezone,
+  COMPACTION_SCHEDULE: cron("0 3 * * *"),
+  RETENTION_SCHEDULE: cron("30 3 * * *"),
+  WATCHDOG_SCHEDULE: cron("* * * * *"),
+  RETENTION_DAYS: z.coerce.number().positive().default(7),
 });
 
 export type Env = z.infer<typeof envSchema>;

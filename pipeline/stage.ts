@@ -1,6 +1,7 @@
 import type { EventEmitter } from "node:events";
 import type { z } from "zod";
 import type { Logger } from "../core/log.js";
+import type { Metrics } from "../core/metrics.js";
 import type { RuleThresholds } from "./model/rules.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
 import type { StateStore } from "./stores/state.js";
@@ -15,6 +16,8 @@ export interface StageDeps {
   /** In-process notifications: "dims-changed". */
   events: EventEmitter;
   settings: PipelineSettings;
+  /** Prometheus metrics, when the process exports them. */
+  metrics?: Metrics;
 }
 
 export interface PipelineSettings {

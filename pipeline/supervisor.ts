@@ -54,6 +54,8 @@ interface Slot {
  */
 export class Supervisor extends EventEmitter {
   private readonly slots = new Map<string, Slot>();
+  /** Counters of finished runs, per stage, for process-lifetime totals. */
+  private readonly finished = new Map<string, { in: number; out: number; errors: number; deadLetters: number }>();
   private readonly backoff: BackoffOptions;
 
   constructor(
@@ -119,6 +121,7 @@ export class Supervisor extends EventEmitter {
   private launch(s: Slot, params: unknown, trigger: "manual" | "start" | "restart"): Promise<void> {
     const name = s.def.name;
     s.params = params;
+    this.retire(s);
     s.counters = new StageCounters();
     s.abort = new AbortController();
     s.startedAt = Date.now();
@@ -226,6 +229,24 @@ export class Supervisor extends EventEmitter {
       lastError: s.lastError,
       nextRestartAt: s.nextRestartAt,
     };
+  }
+
+  /** Adds the current run's counters to the stage's finished totals before they are replaced. */
+  private retire(s: Slot): void {
+    const t = this.finished.get(s.def.name) ?? { in: 0, out: 0, errors: 0, deadLetters: 0 };
+    const c = s.counters.snapshot();
+    this.finished.set(s.def.name, { in: t.in + c.in, out: t.out + c.out, errors: t.errors + c.errors, deadLetters: t.deadLetters + c.deadLetters });
+  }
+
+  /** Process-lifetime totals per stage, across runs (for metrics). */
+  totals(): Record<string, { in: number; out: number; errors: number; deadLetters: number }> {
+    const out: Record<string, { in: number; out: number; errors: number; deadLetters: number }> = {};
+    for (const s of this.slots.values()) {
+      const t = this.finished.get(s.def.name) ?? { in: 0, out: 0, errors: 0, deadLetters: 0 };
+      const c = s.counters.snapshot();
+      out[s.def.name] = { in: t.in + c.in, out: t.out + c.out, errors: t.errors + c.errors, deadLetters: t.deadLetters + c.deadLetters };
+    }
+    return out;
   }
 
   list(): StageStatus[] {

@@ -68,6 +68,8 @@ export const alertStage = defineStage({
           if (r.hits.length === 0) continue;
           const ruleHits: RuleHit[] = r.hits.map((h: RuleResult) => {
             const { incident, opened } = incidents.hit(r.scored, h);
+            deps.metrics?.alerts.inc({ rule: h.rule });
+            if (opened) deps.metrics?.incidents.inc({ rule: h.rule });
             touched.set(incident.incident_id, { ...incident });
             alertRows.push({
               event_id: r.event_id,

@@ -13,7 +13,15 @@ export async function consumeUntilStopped<T>(
   handler: BatchHandler<T>,
   options?: SubscribeOptions,
 ): Promise<void> {
-  const sub = await ctx.deps.transport.subscribe(topic, group, handler, options);
+  const histogram = ctx.deps.metrics?.stageBatchSeconds.labels({ stage: group });
+  const timed: BatchHandler<T> = histogram
+    ? async (batch) => {
+        const end = histogram.startTimer();
+        await handler(batch);
+        end();
+      }
+    : handler;
+  const sub = await ctx.deps.transport.subscribe(topic, group, timed, options);
   ctx.ready();
   const stopped = new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();

@@ -91,9 +91,12 @@ cmd_fetch() {
   # Copy into a temp dir and rename, so an interrupted fetch never looks complete.
   rm -rf "$LIB_DIR.tmp"
   log "fetching kafka_${SCALA_VERSION}:${KAFKA_VERSION} + kafka-tools from Maven Central into $CACHE_DIR"
-  mvn -B -q -Dstyle.color=never -f "$CACHE_DIR/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$LIB_DIR.tmp" >&2 \
-    || die "mvn dependency:copy-dependencies failed for kafka ${KAFKA_VERSION}"
+  # mvn output goes to a log (its -q still emits colour codes); shown only when it fails.
+  if ! mvn -B -q -Dstyle.color=never -f "$CACHE_DIR/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIB_DIR.tmp" > "$CACHE_DIR/mvn.log" 2>&1; then
+    tail -n 40 "$CACHE_DIR/mvn.log" >&2
+    die "mvn dependency:copy-dependencies failed for kafka ${KAFKA_VERSION} (full log $CACHE_DIR/mvn.log)"
+  fi
   [[ -f "$LIB_DIR.tmp/kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar" ]] || die "broker jar missing after fetch"
   rm -rf "$LIB_DIR"
   mv "$LIB_DIR.tmp" "$LIB_DIR"
@@ -261,7 +264,7 @@ cmd_start() {
   local timeout="${KAFKA_START_TIMEOUT:-60}" start=$SECONDS
   while :; do
     if ! pid_alive "$pid"; then
-      tail -n 40 "$wd/server.log" >&2
+      show_failure "$wd" "$marker_line"
       rm -f "$wd/kafka.pid"
       die "broker exited during startup (log above, full log $wd/server.log)"
     fi
@@ -269,13 +272,21 @@ cmd_start() {
       break
     fi
     if (( SECONDS - start >= timeout )); then
-      tail -n 40 "$wd/server.log" >&2
+      show_failure "$wd" "$marker_line"
       die "broker not ready after ${timeout}s (pid $pid still running; log above, full log $wd/server.log)"
     fi
     sleep 0.2
   done
   log "ready in $((SECONDS - start))s"
   echo "127.0.0.1:${port}"
+}
+
+# The root cause (e.g. "Address already in use") is usually far above the shutdown noise at the end.
+show_failure() { # workdir first-line-of-this-run
+  echo "----- first errors of this run -----" >&2
+  tail -n +"$2" "$1/server.log" | grep -E '\] (ERROR|FATAL) |Exception:' | head -n 8 >&2 || true
+  echo "----- last lines of $1/server.log -----" >&2
+  tail -n 25 "$1/server.log" >&2
 }
 
 wait_gone() { # pid seconds
