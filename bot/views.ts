@@ -19,7 +19,8 @@ const STATE_ICON: Record<StageStatus["state"], string> = {
 };
 
 export function stagesView(stages: readonly StageStatus[], title = "Stages"): string {
-  const rows = stages.map((s) => [`${STATE_ICON[s.state]} ${s.name}`, s.state, s.ratePerSec, s.queueDepth, s.counters.errors]);
+  // No icons inside <pre>: an emoji is two columns wide on a phone and would break the alignment.
+  const rows = stages.map((s) => [s.name, s.state, s.ratePerSec, s.queueDepth, s.counters.errors]);
   return `<b>${esc(title)}</b>\n${preTable(["stage", "state", "ev/s", "lag", "err"], rows)}`;
 }
 

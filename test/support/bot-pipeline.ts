@@ -78,14 +78,14 @@ export async function botPipeline(env: Record<string, string> = {}): Promise<Bot
 
 /** Seeds the dimensions and starts the streaming stages (consumers first); the generator is left to the test. */
 export async function startConsumers(p: BotPipeline): Promise<void> {
-  p.supervisor.start("seed", {}, "start");
+  await p.supervisor.start("seed", {}, "start");
   await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) p.supervisor.start(s, {}, "start");
+  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s, {}, "start");
 }
 
 /** Generates `events` readings on a virtual clock (10 per simulated second, so windows close) with many anomalies, and waits until every stage caught up. */
 export async function generate(p: BotPipeline, events: number, seed = 7): Promise<void> {
-  p.supervisor.start("generator", {
+  await p.supervisor.start("generator", {
     clock: "virtual",
     rate: 0,
     maxEvents: events,

@@ -1,0 +1,72 @@
+import { autoRetry } from "@grammyjs/auto-retry";
+import { limit } from "@grammyjs/ratelimiter";
+import { sequentialize } from "@grammyjs/runner";
+import { Bot, type Context } from "grammy";
+import type { UserFromGetMe } from "grammy/types";
+import type { Logger } from "../core/log.js";
+import type { Registry } from "../tools/index.js";
+import { accessControl } from "./access.js";
+import { registerCallbacks } from "./callbacks.js";
+import { registerCommands } from "./commands.js";
+import { Confirmations } from "./confirmations.js";
+import type { BotEnv } from "./reply.js";
+
+export interface BotOptions {
+  token: string;
+  registry: Registry;
+  log: Logger;
+  /** TELEGRAM_API_ROOT: a self-hosted Bot API server. */
+  apiRoot?: string;
+  /** Preset identity (tests); otherwise fetched with getMe on start. */
+  botInfo?: UserFromGetMe;
+  /** How long a confirmation button stays valid. */
+  confirmTtlMs?: number;
+  /** Per-user flood limit: at most `limit` updates per `timeFrameMs`. */
+  flood?: { limit: number; timeFrameMs: number };
+  clock?: () => number;
+}
+
+export interface CarwatchBot {
+  bot: Bot;
+  env: BotEnv;
+}
+
+/** The bot's middleware, without any way of receiving updates (see start.ts), so tests can feed it updates directly. */
+export function createBot(o: BotOptions): CarwatchBot {
+  const bot = new Bot(o.token, { botInfo: o.botInfo, client: o.apiRoot ? { apiRoot: o.apiRoot } : undefined });
+  // 429 (retry_after), 5xx and network errors are retried, a few times, with the wait Telegram asks for.
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 60, rethrowHttpErrors: false }));
+  const env: BotEnv = {
+    registry: o.registry,
+    log: o.log,
+    confirmations: new Confirmations(o.confirmTtlMs ?? 60_000, o.clock),
+    clock: o.clock ?? Date.now,
+  };
+
+  // Updates of one chat are handled in order (the runner is concurrent across chats).
+  bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
+  const flood = o.flood ?? { limit: 10, timeFrameMs: 10_000 };
+  const warned = new Map<number, number>();
+  bot.use(
+    limit<Context, never>({
+      timeFrame: flood.timeFrameMs,
+      limit: flood.limit,
+      alwaysReply: true,
+      keyGenerator: (ctx) => ctx.from?.id.toString(),
+      onLimitExceeded: async (ctx) => {
+        if (ctx.callbackQuery) return void (await ctx.answerCallbackQuery({ text: "Too many requests; wait a moment." }));
+        const id = ctx.from!.id;
+        const now = Date.now();
+        // One warning per time frame, not one per extra message.
+        if ((warned.get(id) ?? 0) + flood.timeFrameMs > now) return;
+        warned.set(id, now);
+        await ctx.reply("Too many requests; please wait a few seconds.");
+      },
+    }),
+  );
+  bot.use(accessControl(o.registry));
+  registerCallbacks(bot, env);
+  registerCommands(bot, env);
+  bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
+  return { bot, env };
+}

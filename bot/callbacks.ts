@@ -1,0 +1,146 @@
+import type { Bot, Context } from "grammy";
+import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
+import { decodeCallback } from "./callback-data.js";
+import { html } from "./format.js";
+import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
+import { type BotEnv, callTool, failureText } from "./reply.js";
+import { describeView, queryView, runsView, silenceView, stagesView, stageView } from "./views.js";
+
+const STALE = "This button is no longer valid. Please open the menu again.";
+
+/**
+ * Inline buttons. Every press is answered (Telegram shows a spinner until
+ * then); data that does not parse is stale or forged and gets a polite
+ * answer; every action goes through the tool registry, so a button can do
+ * no more than the same user's command.
+ */
+export function registerCallbacks(bot: Bot, env: BotEnv): void {
+  bot.on("callback_query:data", async (ctx) => {
+    const data = decodeCallback(ctx.callbackQuery.data);
+    if (!data) return ctx.answerCallbackQuery({ text: STALE });
+    const edit = (text: string, markup?: Parameters<Context["editMessageText"]>[1]) =>
+      ctx.editMessageText(text, { parse_mode: "HTML", ...markup }).catch((err: unknown) => {
+        // "message is not modified" when a menu is pressed twice: nothing to do.
+        env.log.debug({ err }, "editMessageText failed");
+      });
+    const userId = ctx.from.id;
+    switch (data.action) {
+      case "menu": {
+        await ctx.answerCallbackQuery();
+        if (data.arg === "schemas") {
+          const schemas = await callTool(ctx, env, "list_schemas", {});
+          if (schemas) await edit("<b>Schemas</b>", { reply_markup: schemasMenu(schemas.map((s) => s.schema)) });
+        } else {
+          const stages = await callTool(ctx, env, "list_stages", {});
+          if (stages) await edit(stagesView(stages), { reply_markup: stagesMenu(stages) });
+        }
+        return;
+      }
+      case "stage":
+      case "status": {
+        await ctx.answerCallbackQuery();
+        const s = await callTool(ctx, env, "stage_status", { stage: data.arg });
+        if (s) await edit(stageView(s, env.clock()), { reply_markup: stageMenu(s.name, env.registry.roleOf(userId)) });
+        return;
+      }
+      case "runs": {
+        await ctx.answerCallbackQuery();
+        const runs = await callTool(ctx, env, "recent_runs", { stage: data.arg, limit: 5 });
+        if (runs) await ctx.reply(runsView(runs, data.arg), { parse_mode: "HTML" });
+        return;
+      }
+      case "start": {
+        await ctx.answerCallbackQuery();
+        const s = await callTool(ctx, env, "start_stage", { stage: data.arg });
+        if (s) await ctx.reply(html`▶️ ${s.name} is ${s.state} (run #${s.runId}).`, { parse_mode: "HTML" });
+        return;
+      }
+      case "stop": {
+        await ctx.answerCallbackQuery();
+        const s = await callTool(ctx, env, "stop_stage", { stage: data.arg }, { prompt: html`Stop <b>${data.arg}</b>?` });
+        if (s) await ctx.reply(html`⏹ ${s.name} is ${s.state}.`, { parse_mode: "HTML" });
+        return;
+      }
+      case "yes": {
+        const pending = env.confirmations.take(data.arg, userId);
+        if (pending === "unknown") return ctx.answerCallbackQuery({ text: "This confirmation is no longer valid; ask again." });
+        if (pending === "not_yours") return ctx.answerCallbackQuery({ text: "Only the person who asked can confirm this." });
+        if (pending === "expired") {
+          await ctx.answerCallbackQuery({ text: "This confirmation expired; ask again." });
+          await edit("⌛ Confirmation expired; nothing was done.");
+          return;
+        }
+        await ctx.answerCallbackQuery({ text: "Working…" });
+        await edit(html`⏳ ${pending.tool}…`);
+        try {
+          // The tool name came from our own pending entry, never from the button.
+          const out = await env.registry.call(pending.tool as "stop_stage", pending.input, { userId, chatId: pending.chatId, via: "telegram" }, { confirmed: true });
+          await edit(confirmedText(pending.tool, out));
+        } catch (err) {
+          await edit(failureText(err));
+        }
+        return;
+      }
+      case "no": {
+        const cancelled = env.confirmations.cancel(data.arg, userId);
+        await ctx.answerCallbackQuery({ text: cancelled ? "Cancelled." : "Nothing to cancel." });
+        if (cancelled) await edit("✖️ Cancelled; nothing was done.");
+        return;
+      }
+      case "schema": {
+        await ctx.answerCallbackQuery();
+        const tables = await callTool(ctx, env, "list_tables", { schema: data.arg });
+        if (tables) await edit(html`<b>${data.arg}</b>: pick a table`, { reply_markup: tablesMenu(data.arg) });
+        return;
+      }
+      case "table": {
+        const t = findTable(data.arg);
+        if (!t) return ctx.answerCallbackQuery({ text: STALE });
+        await ctx.answerCallbackQuery();
+        await edit(html`<b>${qualifiedName(t)}</b> — ${t.doc}`, { reply_markup: tableMenu(qualifiedName(t)) });
+        return;
+      }
+      case "count": {
+        await ctx.answerCallbackQuery();
+        const r = await callTool(ctx, env, "count_rows", { table: data.arg });
+        if (r) await ctx.reply(html`<code>${r.table}</code>: ${r.rows} rows`, { parse_mode: "HTML" });
+        return;
+      }
+      case "describe": {
+        await ctx.answerCallbackQuery();
+        const d = await callTool(ctx, env, "describe_table", { table: data.arg });
+        if (d) await ctx.reply(describeView(d), { parse_mode: "HTML" });
+        return;
+      }
+      case "preview": {
+        const t = findTable(data.arg);
+        if (!t) return ctx.answerCallbackQuery({ text: STALE });
+        await ctx.answerCallbackQuery();
+        // The table name comes from the catalog entry the button pointed to.
+        const r = await callTool(ctx, env, "query", { sql: `SELECT * FROM ${qualifiedName(t)} LIMIT 5`, maxRows: 5 });
+        if (r) await ctx.reply(queryView(r), { parse_mode: "HTML" });
+        return;
+      }
+      case "ack": {
+        const r = await callTool(ctx, env, "ack_incident", { incidentId: data.arg });
+        if (!r) return ctx.answerCallbackQuery();
+        await ctx.answerCallbackQuery({ text: r.alreadyAcked ? "Already acknowledged." : "Acknowledged." });
+        const who = ctx.from.username ? `@${ctx.from.username}` : ctx.from.first_name;
+        if (!r.alreadyAcked) await ctx.reply(html`✔️ Incident <code>${r.incidentId}</code> (car ${r.carId}, ${r.rule}) acknowledged by ${who}.`, { parse_mode: "HTML" });
+        return;
+      }
+      case "mute": {
+        const s = await callTool(ctx, env, "silence", { incidentId: data.arg, for: "1h" });
+        await ctx.answerCallbackQuery(s ? { text: "Silenced for 1 hour." } : {});
+        if (s) await ctx.reply(silenceView(s), { parse_mode: "HTML" });
+        return;
+      }
+    }
+  });
+}
+
+function confirmedText(tool: string, out: unknown): string {
+  if (tool === "stop_all" && Array.isArray(out)) return html`⏹ Stopped ${out.length} stages.`;
+  const s = out as { name?: string; state?: string };
+  return html`✅ Done: ${s.name ?? tool} is ${s.state ?? "done"}.`;
+}

@@ -1,0 +1,89 @@
+import { run, type RunnerHandle } from "@grammyjs/runner";
+import type { Config } from "../core/config.js";
+import { errorMessage } from "../core/errors.js";
+import type { Logger } from "../core/log.js";
+import type { Transport } from "../pipeline/transport/transport.js";
+import type { Registry } from "../tools/index.js";
+import { Notifier } from "../tools/notify.js";
+import type { OpsState } from "../tools/ops-state.js";
+import { createBot } from "./bot.js";
+import { COMMANDS } from "./commands.js";
+import { startDigests } from "./digests.js";
+import { SendQueue, type SendQueueOptions, TELEGRAM_PACE } from "./send-queue.js";
+
+export interface StartBotOptions {
+  config: Pick<Config, "TELEGRAM_BOT_TOKEN" | "TELEGRAM_API_ROOT" | "DIGEST_CHATS">;
+  log: Logger;
+  registry: Registry;
+  ops: OpsState;
+  transport: Transport;
+  /** Overrides for tests; Telegram's limits otherwise. */
+  pace?: SendQueueOptions;
+  /** Per-user flood limit (default 10 updates per 10 s). */
+  flood?: { limit: number; timeFrameMs: number };
+  /** First wait before trying Telegram again at start-up; doubles up to a minute. */
+  retryMs?: number;
+}
+
+export interface RunningBot {
+  /** Messages waiting in the send queue: resolves when all are sent. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the Telegram bot: digests at once, then (in the background, with
+ * backoff while Telegram is unreachable) getMe, the command list and long
+ * polling through grammY's runner. Never waits on Telegram, so start-up and
+ * the pipeline go on whatever Telegram does.
+ */
+export async function startBot(o: StartBotOptions): Promise<RunningBot> {
+  const token = o.config.TELEGRAM_BOT_TOKEN;
+  if (!token) throw new Error("startBot needs TELEGRAM_BOT_TOKEN");
+  const log = o.log.child({ part: "bot" });
+  const { bot } = createBot({ token, registry: o.registry, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood });
+  const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE);
+  const notifier = new Notifier(o.ops);
+  const added = notifier.subscribeAtStart(o.config.DIGEST_CHATS);
+  if (added > 0) log.info({ chats: added }, "DIGEST_CHATS subscribed to digests");
+  const digests = await startDigests({ transport: o.transport, api: bot.api, queue, notifier, log });
+
+  let stopped = false;
+  let runner: RunnerHandle | null = null;
+  let wake: (() => void) | null = null;
+  const pause = (ms: number) => new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    wake = () => {
+      clearTimeout(t);
+      r();
+    };
+  });
+  const connecting = (async () => {
+    for (let delay = o.retryMs ?? 1000; !stopped; delay = Math.min(60_000, delay * 2)) {
+      try {
+        await bot.init();
+        break;
+      } catch (err) {
+        log.warn({ err: errorMessage(err), retryInMs: delay }, "Telegram unreachable; will try again");
+        await pause(delay);
+      }
+    }
+    if (stopped) return;
+    log.info({ username: bot.botInfo.username }, "Telegram bot connected");
+    bot.api.setMyCommands(COMMANDS.map((c) => ({ ...c }))).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "setMyCommands failed (ignored)"));
+    runner = run(bot, { runner: { fetch: { allowed_updates: ["message", "callback_query"] }, retryInterval: "exponential", maxRetryTime: Number.POSITIVE_INFINITY } });
+  })();
+
+  return {
+    idle: () => queue.idle(),
+    async stop() {
+      stopped = true;
+      (wake as (() => void) | null)?.();
+      await connecting;
+      const r = runner as RunnerHandle | null;
+      if (r?.isRunning()) await r.stop();
+      await digests.stop();
+      queue.stop();
+    },
+  };
+}
