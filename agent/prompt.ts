@@ -1,0 +1,33 @@
+import { readFileSync } from "node:fs";
+import type { TableInfo } from "../pipeline/stores/lakehouse.js";
+import type { StageStatus } from "../pipeline/supervisor.js";
+
+const dir = new URL("../prompts/", import.meta.url);
+const SYSTEM = readFileSync(new URL("system.md", dir), "utf8");
+const EXAMPLES = readFileSync(new URL("examples.md", dir), "utf8");
+
+const DIALECTS = {
+  sqlite: "SQLite. Times are UTC text 'YYYY-MM-DD HH:MM:SS.SSS'; compare with datetime('now', '-1 hour'); strftime for buckets.",
+  trino: "Trino. Times are timestamp(6) with time zone; compare with current_timestamp - INTERVAL '1' HOUR; date_trunc for buckets.",
+} as const;
+
+export interface PromptFacts {
+  dialect: keyof typeof DIALECTS;
+  tables: readonly TableInfo[];
+  stages: readonly StageStatus[];
+  role: string;
+  now: number;
+}
+
+/** The system prompt, filled with what is true at this moment. */
+export function systemPrompt(f: PromptFacts): string {
+  const values: Record<string, string> = {
+    now: new Date(f.now).toISOString(),
+    role: f.role,
+    dialect: DIALECTS[f.dialect],
+    stages: f.stages.map((s) => `  - ${s.name} (${s.kind}): ${s.state}${s.lastError ? `, last error: ${s.lastError}` : ""}`).join("\n"),
+    tables: f.tables.map((t) => `  - ${t.schema}.${t.name}: ${t.columns.map((c) => c.name).join(", ")}`).join("\n"),
+    examples: EXAMPLES.trim(),
+  };
+  return SYSTEM.replace(/\{\{(\w+)\}\}/g, (_, k: string) => values[k] ?? "");
+}
