@@ -3,9 +3,11 @@ import { limit } from "@grammyjs/ratelimiter";
 import { sequentialize } from "@grammyjs/runner";
 import { Bot, type Context } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
+import type { ChatAgent } from "../agent/agent.js";
 import type { Logger } from "../core/log.js";
 import type { Registry } from "../tools/index.js";
 import { accessControl } from "./access.js";
+import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCommands } from "./commands.js";
 import { Confirmations } from "./confirmations.js";
@@ -15,6 +17,8 @@ export interface BotOptions {
   token: string;
   registry: Registry;
   log: Logger;
+  /** The LLM agent; without one, free text gets a short pointer to what works. */
+  agent?: ChatAgent | null;
   /** TELEGRAM_API_ROOT: a self-hosted Bot API server. */
   apiRoot?: string;
   /** Preset identity (tests); otherwise fetched with getMe on start. */
@@ -38,6 +42,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 60, rethrowHttpErrors: false }));
   const env: BotEnv = {
     registry: o.registry,
+    agent: o.agent ?? null,
     log: o.log,
     confirmations: new Confirmations(o.confirmTtlMs ?? 60_000, o.clock),
     clock: o.clock ?? Date.now,
@@ -67,6 +72,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   bot.use(accessControl(o.registry));
   registerCallbacks(bot, env);
   registerCommands(bot, env);
+  registerAssistant(bot, env);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot, env };
 }

@@ -1,5 +1,6 @@
 import type { Bot, Context } from "grammy";
 import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
+import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
 import { decodeCallback } from "./callback-data.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
@@ -71,6 +72,10 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
           return;
         }
         await ctx.answerCallbackQuery({ text: "Working…" });
+        if (pending.tool === AGENT_CONFIRMATION) {
+          await edit("✅ Confirmed.");
+          return decideForAgent(ctx, env, true);
+        }
         await edit(html`⏳ ${pending.tool}…`);
         try {
           // The tool name came from our own pending entry, never from the button.
@@ -82,9 +87,13 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
         return;
       }
       case "no": {
-        const cancelled = env.confirmations.cancel(data.arg, userId);
+        const pending = env.confirmations.take(data.arg, userId);
+        const cancelled = typeof pending !== "string";
         await ctx.answerCallbackQuery({ text: cancelled ? "Cancelled." : "Nothing to cancel." });
-        if (cancelled) await edit("✖️ Cancelled; nothing was done.");
+        if (!cancelled) return;
+        await edit("✖️ Cancelled; nothing was done.");
+        // The model hears the decline, so it does not try again on its own.
+        if (pending.tool === AGENT_CONFIRMATION) await decideForAgent(ctx, env, false);
         return;
       }
       case "schema": {

@@ -40,6 +40,8 @@ export const COMMANDS = [
   { command: "unsubscribe", description: "Stop digests here" },
   { command: "whoami", description: "Your id and role" },
   { command: "audit", description: "Audit log (admins)" },
+  { command: "ai", description: "Ask the assistant (or just write to me)" },
+  { command: "reset", description: "The assistant forgets this chat" },
 ] as const;
 
 const HELP = [
@@ -48,7 +50,8 @@ const HELP = [
   ...COMMANDS.map((c) => `/${c.command} — ${esc(c.description)}`),
   "",
   "Old names still work: /dags = /stages, /kill = /stop, /streaming, /info.",
-  "/dashboards and /ai are not configured yet.",
+  "/ai question (or just write to me) — ask the assistant; /reset — it forgets this chat.",
+  "/dashboards is not configured yet.",
 ].join("\n");
 
 const args = (ctx: Context): string[] => (typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : []);
@@ -194,14 +197,11 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
     const entries = await callTool(ctx, env, "audit_log", { limit });
     if (entries) await replyHtml(ctx, auditView(entries));
   });
-  bot.command(["dashboards", "ai"], (ctx) => ctx.reply("Not configured yet: this arrives with the console and agent."));
+  bot.command("dashboards", (ctx) => ctx.reply("Not configured yet: this arrives with the console."));
 
   bot.hears(MENU.stages, (ctx) => showStages(ctx));
   bot.hears(MENU.data, (ctx) => showSchemas(ctx));
   bot.hears(MENU.alerts, (ctx) => showAlerts(ctx));
   bot.hears(MENU.whoami, whoami);
   bot.hears(MENU.help, (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));
-
-  // Anything else in a private chat gets a pointer to /help rather than silence.
-  bot.chatType("private").on("message", (ctx) => ctx.reply(html`I did not understand that. /help lists what I can do.`, { parse_mode: "HTML" }));
 }

@@ -41,10 +41,4 @@ export class Confirmations {
     this.pending.delete(token);
     return p.expiresAt <= this.clock() ? "expired" : p;
   }
-
-  cancel(token: string, userId: number): boolean {
-    const p = this.pending.get(token);
-    if (!p || p.userId !== userId) return false;
-    return this.pending.delete(token);
-  }
 }

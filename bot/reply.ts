@@ -1,5 +1,6 @@
 import { type Context, InputFile } from "grammy";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
+import type { ChatAgent } from "../agent/agent.js";
 import type { Logger } from "../core/log.js";
 import type { Registry, Tools } from "../tools/index.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
@@ -10,6 +11,8 @@ import { confirmMenu } from "./keyboards.js";
 
 export interface BotEnv {
   registry: Registry;
+  /** The LLM agent, when a model is configured. */
+  agent: ChatAgent | null;
   confirmations: Confirmations;
   log: Logger;
   clock: () => number;

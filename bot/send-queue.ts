@@ -1,6 +1,7 @@
 import { GrammyError } from "grammy";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import type { Metrics } from "../core/metrics.js";
 
 export interface SendQueueOptions {
   /** Gap between messages to one private chat (Telegram: about 1/s). */
@@ -34,6 +35,7 @@ export class SendQueue {
   constructor(
     private readonly log: Logger,
     private readonly options: SendQueueOptions = TELEGRAM_PACE,
+    private readonly metrics?: Metrics,
   ) {}
 
   push(chatId: number, send: () => Promise<unknown>): void {
@@ -82,12 +84,15 @@ export class SendQueue {
         await lane.jobs[0]!();
         lane.jobs.shift();
         failures = 0;
+        this.metrics?.digests.inc({ outcome: "sent" });
       } catch (err) {
         if (err instanceof GrammyError && [400, 403].includes(err.error_code)) {
           this.log.warn({ chatId, err: errorMessage(err) }, "Telegram refused a message for good; skipped");
           lane.jobs.shift();
+          this.metrics?.digests.inc({ outcome: "refused" });
         } else {
           failures++;
+          this.metrics?.digests.inc({ outcome: "failed" });
           const delay = Math.min(60_000, this.options.retryMs * 2 ** (failures - 1));
           this.log.warn({ chatId, delay, err: errorMessage(err) }, "sending failed; will try again");
           await this.wait(delay);

@@ -1,18 +1,24 @@
 import { run, type RunnerHandle } from "@grammyjs/runner";
+import type { ChatAgent } from "../agent/agent.js";
 import type { Config } from "../core/config.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import type { Metrics } from "../core/metrics.js";
 import type { Transport } from "../pipeline/transport/transport.js";
 import type { Registry } from "../tools/index.js";
 import { Notifier } from "../tools/notify.js";
 import type { OpsState } from "../tools/ops-state.js";
 import { createBot } from "./bot.js";
+import { esc } from "./format.js";
 import { COMMANDS } from "./commands.js";
 import { startDigests } from "./digests.js";
 import { SendQueue, type SendQueueOptions, TELEGRAM_PACE } from "./send-queue.js";
 
 export interface StartBotOptions {
-  config: Pick<Config, "TELEGRAM_BOT_TOKEN" | "TELEGRAM_API_ROOT" | "DIGEST_CHATS">;
+  /** The LLM agent, when a model is configured. */
+  agent?: ChatAgent | null;
+  config: Pick<Config, "TELEGRAM_BOT_TOKEN" | "TELEGRAM_API_ROOT" | "DIGEST_CHATS" | "TELEGRAM_ADMINS">;
+  metrics?: Metrics;
   log: Logger;
   registry: Registry;
   ops: OpsState;
@@ -28,6 +34,8 @@ export interface StartBotOptions {
 export interface RunningBot {
   /** Messages waiting in the send queue: resolves when all are sent. */
   idle(): Promise<void>;
+  /** Queues a notice to every admin's private chat (watchdog, failures). */
+  notifyAdmins(text: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,8 +49,8 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
   const token = o.config.TELEGRAM_BOT_TOKEN;
   if (!token) throw new Error("startBot needs TELEGRAM_BOT_TOKEN");
   const log = o.log.child({ part: "bot" });
-  const { bot } = createBot({ token, registry: o.registry, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood });
-  const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE);
+  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood });
+  const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE, o.metrics);
   const notifier = new Notifier(o.ops);
   const added = notifier.subscribeAtStart(o.config.DIGEST_CHATS);
   if (added > 0) log.info({ chats: added }, "DIGEST_CHATS subscribed to digests");
@@ -76,6 +84,9 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
 
   return {
     idle: () => queue.idle(),
+    async notifyAdmins(text) {
+      for (const id of o.config.TELEGRAM_ADMINS) queue.push(id, () => bot.api.sendMessage(id, esc(text), { parse_mode: "HTML" }));
+    },
     async stop() {
       stopped = true;
       (wake as (() => void) | null)?.();

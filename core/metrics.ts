@@ -35,7 +35,12 @@ export class Metrics {
     });
     this.alerts = new Counter({ name: "carwatch_alerts_total", help: "Rule firings written", labelNames: ["rule"], registers });
     this.incidents = new Counter({ name: "carwatch_incidents_total", help: "Incidents opened", labelNames: ["rule"], registers });
-    this.digests = new Counter({ name: "carwatch_digests_total", help: "Digest messages by outcome (sent, failed)", labelNames: ["outcome"], registers });
+    this.digests = new Counter({
+      name: "carwatch_digests_total",
+      help: "Proactive chat messages (digests, incident and admin notices) by outcome: sent, failed (tried again later), refused (skipped)",
+      labelNames: ["outcome"],
+      registers,
+    });
     this.toolCalls = new Counter({ name: "carwatch_tool_calls_total", help: "Tool calls by tool and outcome", labelNames: ["tool", "outcome"], registers });
     this.botUpdateSeconds = new Histogram({
       name: "carwatch_bot_update_seconds",

@@ -15,7 +15,7 @@ beforeAll(async () => {
   server = new TelegramServer();
   const url = await server.start();
   bot = await startBot({
-    config: { TELEGRAM_BOT_TOKEN: "123:test-token", TELEGRAM_API_ROOT: url, DIGEST_CHATS: [] },
+    config: { TELEGRAM_BOT_TOKEN: "123:test-token", TELEGRAM_API_ROOT: url, DIGEST_CHATS: [], TELEGRAM_ADMINS: [] },
     log: silentLogger,
     registry: p.registry,
     ops: p.ops,

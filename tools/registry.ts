@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
@@ -25,6 +26,8 @@ export interface ToolContext {
   thresholds: { speedLimit: number; rpmLimit: number };
   clock: () => number;
   log: Logger;
+  /** Counts calls by tool and outcome, when the process exports metrics. */
+  metrics?: Metrics;
 }
 
 export interface ToolRun<I> {
@@ -90,7 +93,8 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
 
   async call<N extends ToolName<T>>(name: N, rawInput: unknown, caller: Caller, options: CallOptions = {}): Promise<ToolOutput<T, N>> {
     const started = performance.now();
-    const audit = (outcome: AuditOutcome, message: string | null, args: unknown) =>
+    const audit = (outcome: AuditOutcome, message: string | null, args: unknown) => {
+      this.ctx.metrics?.toolCalls.inc({ tool: name, outcome });
       this.ctx.ops.audit({
         at: this.ctx.clock(),
         userId: caller.userId,
@@ -102,6 +106,7 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
         message,
         durationMs: performance.now() - started,
       });
+    };
     const tool = this.byName.get(name);
     if (!tool) {
       audit("invalid", "unknown tool", rawInput);
