@@ -10,6 +10,7 @@ import { accessControl } from "./access.js";
 import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCommands } from "./commands.js";
+import { registerMaintenance } from "./maintenance.js";
 import { Confirmations } from "./confirmations.js";
 import type { BotEnv } from "./reply.js";
 
@@ -72,6 +73,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   bot.use(accessControl(o.registry));
   registerCallbacks(bot, env);
   registerCommands(bot, env);
+  registerMaintenance(bot, env);
   registerAssistant(bot, env);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot, env };

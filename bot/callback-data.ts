@@ -23,6 +23,8 @@ const schemas = {
   count: name,
   describe: name,
   preview: name,
+  stats: name,
+  job: name,
   yes: token,
   no: token,
   ack: incident,

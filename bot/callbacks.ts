@@ -2,10 +2,12 @@ import type { Bot, Context } from "grammy";
 import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
 import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
 import { decodeCallback } from "./callback-data.js";
+import type { MaintenanceReport } from "../pipeline/stores/lakehouse.js";
+import type { JobRun } from "../scheduler/job-runs.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
 import { type BotEnv, callTool, failureText } from "./reply.js";
-import { describeView, queryView, runsView, silenceView, stagesView, stageView } from "./views.js";
+import { describeView, jobRunView, maintenanceView, queryView, runsView, silenceView, stagesView, stageView, tableStatsView } from "./views.js";
 
 const STALE = "This button is no longer valid. Please open the menu again.";
 
@@ -121,6 +123,18 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
         if (d) await ctx.reply(describeView(d), { parse_mode: "HTML" });
         return;
       }
+      case "stats": {
+        await ctx.answerCallbackQuery();
+        const t = await callTool(ctx, env, "table_stats", { table: data.arg });
+        if (t) await ctx.reply(tableStatsView(t), { parse_mode: "HTML" });
+        return;
+      }
+      case "job": {
+        await ctx.answerCallbackQuery();
+        const run = await callTool(ctx, env, "run_job", { job: data.arg }, { prompt: html`Run the <b>${data.arg}</b> job now?` });
+        if (run) await ctx.reply(jobRunView(run), { parse_mode: "HTML" });
+        return;
+      }
       case "preview": {
         const t = findTable(data.arg);
         if (!t) return ctx.answerCallbackQuery({ text: STALE });
@@ -150,6 +164,8 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
 
 function confirmedText(tool: string, out: unknown): string {
   if (tool === "stop_all" && Array.isArray(out)) return html`⏹ Stopped ${out.length} stages.`;
+  if (tool === "compact_table") return maintenanceView(out as MaintenanceReport);
+  if (tool === "run_job") return jobRunView(out as JobRun);
   const s = out as { name?: string; state?: string };
   return html`✅ Done: ${s.name ?? tool} is ${s.state ?? "done"}.`;
 }

@@ -40,6 +40,10 @@ export const COMMANDS = [
   { command: "unsubscribe", description: "Stop digests here" },
   { command: "whoami", description: "Your id and role" },
   { command: "audit", description: "Audit log (admins)" },
+  { command: "jobs", description: "Maintenance jobs: schedule, next run, last outcome" },
+  { command: "runjob", description: "Run a job now: /runjob compaction" },
+  { command: "tablestats", description: "Table size: /tablestats telemetry.cars_raw" },
+  { command: "compact", description: "Compact a table: /compact telemetry.cars_raw" },
   { command: "ai", description: "Ask the assistant (or just write to me)" },
   { command: "reset", description: "The assistant forgets this chat" },
 ] as const;

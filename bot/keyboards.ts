@@ -5,10 +5,26 @@ import { hasRole, type Role } from "../tools/roles.js";
 import { encodeCallback as cb } from "./callback-data.js";
 
 /** The reply-keyboard main menu: its labels are matched as text by the bot. */
-export const MENU = { stages: "📊 Stages", alerts: "🚨 Alerts", data: "🗄 Data", whoami: "👤 Who am I", help: "❓ Help" } as const;
+export const MENU = { stages: "📊 Stages", alerts: "🚨 Alerts", data: "🗄 Data", maintenance: "🧰 Maintenance", whoami: "👤 Who am I", help: "❓ Help" } as const;
 
 export function mainMenu(): Keyboard {
-  return new Keyboard().text(MENU.stages).text(MENU.alerts).row().text(MENU.data).text(MENU.whoami).row().text(MENU.help).resized().persistent();
+  return new Keyboard()
+    .text(MENU.stages)
+    .text(MENU.alerts)
+    .row()
+    .text(MENU.data)
+    .text(MENU.maintenance)
+    .row()
+    .text(MENU.whoami)
+    .text(MENU.help)
+    .resized()
+    .persistent();
+}
+
+export function jobsMenu(jobs: readonly string[]): InlineKeyboard {
+  const kb = new InlineKeyboard();
+  for (const j of jobs) kb.text(`▶️ ${j}`, cb("job", j));
+  return kb;
 }
 
 export function stagesMenu(stages: readonly StageStatus[]): InlineKeyboard {
@@ -45,6 +61,7 @@ export function tableMenu(table: string): InlineKeyboard {
     .text("📋 Describe", cb("describe", table))
     .text("👀 Preview", cb("preview", table))
     .row()
+    .text("📦 Size", cb("stats", table))
     .text("⬅️ Tables", cb("schema", schema));
 }
 

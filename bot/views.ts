@@ -1,6 +1,8 @@
 import type { AlertWindow, RuleHit, ScoredEvent } from "../pipeline/model/events.js";
 import type { StageRun } from "../pipeline/stores/state.js";
+import type { MaintenanceReport, TableStats } from "../pipeline/stores/lakehouse.js";
 import type { StageStatus } from "../pipeline/supervisor.js";
+import type { JobRun } from "../scheduler/job-runs.js";
 import type { Tools } from "../tools/index.js";
 import type { ToolOutput } from "../tools/registry.js";
 import type { AuditEntry, Severity, Silence, Subscription } from "../tools/ops-state.js";
@@ -134,4 +136,25 @@ export function newIncidentView(e: ScoredEvent, hit: RuleHit, sev: Severity): st
     html`${hit.rule === "wrong_gear" ? `gear ${e.gear}, expected ${hit.threshold}` : `${hit.value} over ${hit.threshold}`} at ${Math.round(e.speed)} km/h, ${e.rpm} rpm`,
     html`${when(e.event_time)} UTC`,
   ].join("\n");
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export function tableStatsView(t: TableStats): string {
+  const iceberg = t.files === undefined ? "" : html`, ${t.files} files, ${t.snapshots ?? 0} snapshots, ${t.manifests ?? 0} manifests`;
+  return html`<b>${t.table}</b>: ${t.rows} rows, ${mib(t.bytes)}` + iceberg;
+}
+
+export function maintenanceView(r: MaintenanceReport): string {
+  return html`🧹 <b>${r.table}</b> compacted in ${Math.round(r.elapsedMs)} ms: ${mib(r.before.bytes)} → ${mib(r.after.bytes)}, ${r.after.rows} rows.\n` + html`<i>${r.steps.join("; ")}</i>`;
+}
+
+export function jobRunView(r: JobRun): string {
+  const icon = r.outcome === "succeeded" ? "✅" : r.outcome === "failed" ? "🔴" : "⏭";
+  return html`${icon} <b>${r.job}</b> (${r.trigger}) ${r.outcome}` + (r.details ? `\n<pre>${esc(JSON.stringify(r.details, null, 1)).slice(0, 1500)}</pre>` : "");
+}
+
+export function jobsView(jobs: Out<"list_jobs">, now: number): string {
+  const rows = jobs.map((j) => [j.name, j.schedule, j.nextRun ? ago(now, j.nextRun) : "-", j.last ? `${j.last.outcome} ${ago(j.last.startedAt, now)}` : "never"]);
+  return html`<b>Maintenance jobs</b> (${jobs[0]?.timezone ?? "UTC"})\n` + preTable(["job", "schedule", "next in", "last"], rows);
 }

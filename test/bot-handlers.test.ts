@@ -64,7 +64,7 @@ describe("menus", () => {
   it("/start shows the reply-keyboard main menu", async () => {
     await send(textUpdate(VIEWER, "/start"));
     const kb = calls[0]!.payload.reply_markup as { keyboard: { text: string }[][] };
-    expect(kb.keyboard.flat().map((b) => b.text)).toEqual(["📊 Stages", "🚨 Alerts", "🗄 Data", "👤 Who am I", "❓ Help"]);
+    expect(kb.keyboard.flat().map((b) => b.text)).toEqual(["📊 Stages", "🚨 Alerts", "🗄 Data", "🧰 Maintenance", "👤 Who am I", "❓ Help"]);
   });
 
   it("stage menu: a viewer sees no start/stop buttons, an operator does", async () => {
@@ -82,7 +82,7 @@ describe("menus", () => {
     await send(callbackUpdate(VIEWER, "schema:dims"));
     expect(buttons(calls.at(-1))).toEqual(["table:dims.car_models", "table:dims.car_colors", "table:dims.cars", "menu:schemas"]);
     await send(callbackUpdate(VIEWER, "table:dims.cars"));
-    expect(buttons(calls.at(-1))).toEqual(["count:dims.cars", "describe:dims.cars", "preview:dims.cars", "schema:dims"]);
+    expect(buttons(calls.at(-1))).toEqual(["count:dims.cars", "describe:dims.cars", "preview:dims.cars", "stats:dims.cars", "schema:dims"]);
     calls = [];
     await send(callbackUpdate(VIEWER, "count:dims.cars"), callbackUpdate(VIEWER, "describe:dims.car_colors"), callbackUpdate(VIEWER, "preview:dims.car_colors"));
     expect(answers()).toHaveLength(3);
@@ -212,5 +212,32 @@ describe("flood limit", () => {
     for (let i = 0; i < 6; i++) await limited.handleUpdate(textUpdate(VIEWER, "/whoami"));
     expect(sent).toHaveLength(4);
     expect(sent[3]).toBe("sendMessage:Too many requests; please wait a few seconds.");
+  });
+});
+
+describe("maintenance", () => {
+  it("/tablestats answers a viewer; /compact asks first, and only an operator gets the button", async () => {
+    await send(textUpdate(VIEWER, "/tablestats telemetry.cars_raw"));
+    const rows = p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_raw")[0]!.n;
+    expect(texts()[0]).toMatch(new RegExp(`^<b>telemetry\\.cars_raw</b>: ${rows} rows, \\d+\\.\\d MiB$`));
+    calls = [];
+    await send(textUpdate(VIEWER, "/compact telemetry.cars_raw"));
+    expect(texts()).toEqual(["⛔ Not allowed: compact_table needs the operator role."]);
+    calls = [];
+    await send(textUpdate(OPERATOR, "/compact sqlite_master"));
+    expect(texts()[0]).toContain("⚠️ table: unknown table &quot;sqlite_master&quot;; tables: dims.car_models");
+    calls = [];
+    await send(textUpdate(OPERATOR, "/compact telemetry.cars_raw"));
+    const [yes] = buttons(calls.at(-1));
+    expect(texts()[0]).toContain("Compact <b>telemetry.cars_raw</b> now?");
+    calls = [];
+    await send(callbackUpdate(OPERATOR, yes!));
+    expect(texts().at(-1)).toMatch(/^🧹 <b>telemetry\.cars_raw<\/b> compacted in \d+ ms: /);
+    expect(p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_raw")[0]!.n).toBe(rows);
+  });
+
+  it("/jobs says when no scheduler runs in this process", async () => {
+    await send(textUpdate(VIEWER, "/jobs"));
+    expect(texts()).toEqual(["⚠️ this process runs no scheduler (CARWATCH_ROLES has no 'scheduler')"]);
   });
 });

@@ -1,16 +1,26 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
 import type { QueryResult, TableInfo } from "../pipeline/stores/lakehouse.js";
-import { findTable, qualifiedName, SCHEMAS, TABLE_LIST } from "../pipeline/stores/tables.js";
+import { findTable, qualifiedName, SCHEMAS, TABLE_LIST, type TableSpec } from "../pipeline/stores/tables.js";
 import { defineTool, type ToolContext } from "./registry.js";
 import { guardSql } from "./sql-guard.js";
 
 export const QUERY_TIMEOUT_MS = 10_000;
-const tableName = z.string().trim().min(1).max(80);
+export const tableName = z.string().trim().min(1).max(80);
+/** A table name checked against the catalog while the input is parsed, so a confirmation is never asked for a table that does not exist. */
+export const knownTable = tableName.refine((n) => findTable(n) !== undefined, {
+  error: (issue) => `unknown table "${String(issue.input)}"; tables: ${TABLE_LIST.map(qualifiedName).join(", ")}`,
+});
 
-async function tableInfo(ctx: ToolContext, name: string): Promise<TableInfo> {
+/** The catalog's entry for a user's table name; its names, never the user's text, go into SQL. */
+export function requireTable(name: string): TableSpec {
   const spec = findTable(name);
   if (!spec) throw new InputError(`unknown table "${name}"; tables: ${TABLE_LIST.map(qualifiedName).join(", ")}`);
+  return spec;
+}
+
+async function tableInfo(ctx: ToolContext, name: string): Promise<TableInfo> {
+  const spec = requireTable(name);
   const info = (await ctx.lakehouse.catalog()).find((t) => t.schema === spec.schema && t.name === spec.name);
   if (!info) throw new InputError(`${qualifiedName(spec)} is not in the lakehouse catalog`);
   return info;
@@ -53,9 +63,7 @@ export const countRows = defineTool({
   role: "viewer",
   destructive: false,
   run: async ({ input, ctx }) => {
-    const spec = findTable(input.table);
-    if (!spec) throw new InputError(`unknown table "${input.table}"; tables: ${TABLE_LIST.map(qualifiedName).join(", ")}`);
-    // The name in the SQL comes from the catalog entry, never from the user's text.
+    const spec = requireTable(input.table);
     const [row] = await ctx.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${qualifiedName(spec)}`);
     return { table: qualifiedName(spec), rows: Number(row?.n ?? 0) };
   },

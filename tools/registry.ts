@@ -4,6 +4,7 @@ import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
 import type { AuditOutcome, OpsState } from "./ops-state.js";
 import { hasRole, type Role, type RoleBook } from "./roles.js";
@@ -28,6 +29,8 @@ export interface ToolContext {
   log: Logger;
   /** Counts calls by tool and outcome, when the process exports metrics. */
   metrics?: Metrics;
+  /** The maintenance jobs, when this process runs the scheduler. */
+  scheduler?: Scheduler | null;
 }
 
 export interface ToolRun<I> {
