@@ -77,14 +77,14 @@ export interface QueryAnswer extends QueryResult {
 export const query = defineTool({
   name: "query",
   description:
-    "Runs one read-only SQL statement (SQLite dialect: SELECT or WITH ... SELECT; also SHOW TABLES, SHOW SCHEMAS, DESCRIBE table, EXPLAIN select) " +
+    "Runs one read-only SQL statement in the lakehouse's dialect (SQLite or Trino: SELECT or WITH ... SELECT; also SHOW TABLES, SHOW SCHEMAS, DESCRIBE table, EXPLAIN select) " +
     "over the lakehouse tables, on a read-only connection with a row limit (default 100, at most 1000) and a 10 s time limit. " +
-    "Timestamps are UTC text 'YYYY-MM-DD HH:MM:SS.SSS'. The result says when rows were cut off.",
+    "Timestamps are UTC (SQLite: text 'YYYY-MM-DD HH:MM:SS.SSS'; Trino: timestamp with time zone). The result says when rows were cut off.",
   input: z.object({ sql: z.string().min(1).max(10_000), maxRows: z.coerce.number().int().min(1).max(1000).default(100) }),
   role: "viewer",
   destructive: false,
   run: async ({ input, ctx }): Promise<QueryAnswer> => {
-    const guarded = guardSql(input.sql);
+    const guarded = guardSql(input.sql, ctx.lakehouse.dialect);
     const started = performance.now();
     const table = (columns: string[], rows: unknown[][]): QueryAnswer => ({
       sql: input.sql,

@@ -66,3 +66,25 @@ describe("guardSql", () => {
     expect(refusal("SELECT * FROM main.secrets")).toMatch(/^unknown table "main.secrets"/);
   });
 });
+
+describe("guardSql, Trino dialect", () => {
+  const refusedTrino = (sql: string) => expect(() => guardSql(sql, "trino")).toThrow(/refused|unknown table|does not parse/);
+
+  it("allows Trino SELECTs and EXPLAIN (ANALYZE) of a SELECT", () => {
+    const sql = "SELECT rule, count(*) FROM telemetry.alerts WHERE event_time >= current_timestamp - INTERVAL '1' HOUR GROUP BY rule";
+    expect(guardSql(sql, "trino")).toEqual({ kind: "sql", sql });
+    expect(guardSql("EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts", "trino")).toEqual({ kind: "sql", sql: "EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts" });
+  });
+
+  it.each([
+    "CREATE TABLE telemetry.x AS SELECT * FROM telemetry.alerts",
+    "WITH a AS (SELECT 1) INSERT INTO telemetry.alerts SELECT * FROM telemetry.alerts",
+    "EXPLAIN ANALYZE INSERT INTO telemetry.alerts SELECT * FROM telemetry.alerts",
+    "EXPLAIN ANALYZE DELETE FROM telemetry.alerts",
+    "SELECT 1; DROP TABLE telemetry.alerts",
+    "SELECT 1 /* ; */ ; DELETE FROM telemetry.alerts",
+    "DELETE FROM telemetry.alerts -- just a comment",
+    "ALTER TABLE telemetry.alerts EXECUTE expire_snapshots",
+    "SELECT * FROM system.runtime.queries",
+  ])("refuses %s", (sql) => refusedTrino(sql));
+});

@@ -15,17 +15,22 @@ export type GuardedSql =
 const SHOW_TABLES = /^\s*show\s+tables(?:\s+(?:from|in)\s+([a-z_]+))?\s*;?\s*$/i;
 const SHOW_SCHEMAS = /^\s*show\s+(?:schemas|databases)\s*;?\s*$/i;
 const DESCRIBE = /^\s*(?:describe|desc)\s+([a-z_]+(?:\.[a-z_]+)?)\s*;?\s*$/i;
-const EXPLAIN = /^\s*explain(?:\s+query\s+plan)?\s+/i;
+const EXPLAIN = {
+  sqlite: /^\s*explain(?:\s+query\s+plan)?\s+/i,
+  // EXPLAIN ANALYZE runs its statement: allowed only because the body must be a SELECT.
+  trino: /^\s*explain(?:\s+analyze)?(?:\s+verbose)?\s+/i,
+} as const;
+export type Dialect = keyof typeof EXPLAIN;
 
 const refuse = (why: string) => new InputError(`refused: ${why}. Only one SELECT, WITH, SHOW, DESCRIBE or EXPLAIN statement is allowed.`);
 
 /**
- * Decides whether a user's SQL may run, with a real parser (SQLite dialect):
+ * Decides whether a user's SQL may run, with a real parser in the store's dialect:
  * exactly one statement, a SELECT (WITH included), and only catalog tables
  * or the query's own CTEs. Comments cannot hide a second statement because
  * the parser, not a prefix check, counts statements.
  */
-export function guardSql(sql: string): GuardedSql {
+export function guardSql(sql: string, dialect: Dialect = "sqlite"): GuardedSql {
   if (sql.trim() === "") throw new InputError("the query is empty");
   if (sql.length > 10_000) throw new InputError("the query is longer than 10000 characters");
   const show = SHOW_TABLES.exec(sql);
@@ -41,16 +46,17 @@ export function guardSql(sql: string): GuardedSql {
     if (!t) throw new InputError(`unknown table "${desc[1]}"`);
     return { kind: "describe", table: qualifiedName(t) };
   }
-  const explain = EXPLAIN.exec(sql);
+  const explain = EXPLAIN[dialect].exec(sql);
   const body = explain ? sql.slice(explain[0].length) : sql;
-  checkSelect(body);
-  return { kind: "sql", sql: explain ? `EXPLAIN QUERY PLAN ${body}` : body };
+  checkSelect(body, dialect);
+  if (!explain) return { kind: "sql", sql: body };
+  return { kind: "sql", sql: dialect === "sqlite" ? `EXPLAIN QUERY PLAN ${body}` : `${explain[0].trim()} ${body}` };
 }
 
-function checkSelect(sql: string): void {
+function checkSelect(sql: string, database: Dialect): void {
   let ast: unknown;
   try {
-    ast = parser.astify(sql, { database: "sqlite" });
+    ast = parser.astify(sql, { database });
   } catch (err) {
     throw new InputError(`refused: the SQL does not parse (${firstLine((err as Error).message)})`);
   }
@@ -62,7 +68,7 @@ function checkSelect(sql: string): void {
   collectCtes(statements[0], ctes);
   let tables: string[];
   try {
-    tables = parser.tableList(sql, { database: "sqlite" });
+    tables = parser.tableList(sql, { database });
   } catch (err) {
     throw new InputError(`refused: the SQL does not parse (${firstLine((err as Error).message)})`);
   }

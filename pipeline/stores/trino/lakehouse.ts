@@ -1,0 +1,190 @@
+import { StoreError } from "../../../core/errors.js";
+import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
+import { type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
+import { type Rows, TrinoClient, type TrinoConnection } from "./client.js";
+import { inlineParams, parseTimestamp, rowLiteral, timestampLiteral } from "./literals.js";
+import { createTableSql, TRINO_TYPES } from "./schema.js";
+
+export interface TrinoLakehouseOptions extends TrinoConnection {
+  /** The user for chat queries: give it read-only access in Trino as a second wall. */
+  queryUser: string;
+  /** Writes arriving within this many ms share one commit per table (Iceberg makes a snapshot per commit). */
+  flushMs: number;
+  /** Rows per MERGE statement at most. */
+  maxRowsPerStatement: number;
+  /** expire_snapshots / remove_orphan_files keep this much history, e.g. "7d" or "0s". */
+  retention: string;
+}
+
+interface Pending {
+  batch: readonly TableRows[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const keyOf = (spec: TableSpec, row: object) => spec.key.map((k) => String((row as Record<string, unknown>)[k])).join("\u0000");
+
+/**
+ * The lakehouse as Apache Iceberg tables behind Trino. Writes are MERGE
+ * statements keyed by each table's key (idempotent: a redelivered row
+ * changes nothing), grouped so that writes arriving close together make one
+ * commit, hence one snapshot, per table.
+ */
+export class TrinoLakehouse implements Lakehouse {
+  readonly dialect = "trino" as const;
+  private readonly writer: TrinoClient;
+  private readonly reader: TrinoClient;
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly o: TrinoLakehouseOptions) {
+    this.writer = new TrinoClient(o);
+    this.reader = new TrinoClient({ ...o, user: o.queryUser });
+  }
+
+  private name(t: TableSpec): string {
+    return `${this.o.catalog}.${t.schema}.${t.name}`;
+  }
+
+  async init(): Promise<void> {
+    for (const s of SCHEMAS) await this.writer.run(`CREATE SCHEMA IF NOT EXISTS ${this.o.catalog}.${s}`);
+    for (const t of TABLE_LIST) await this.writer.run(createTableSql(this.o.catalog, t));
+  }
+
+  write(batch: readonly TableRows[]): Promise<void> {
+    if (batch.every((b) => b.rows.length === 0)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      this.flushing ??= this.flushSoon();
+    });
+  }
+
+  private async flushSoon(): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.o.flushMs));
+    const pending = this.queue;
+    this.queue = [];
+    try {
+      // Per table, in the order tables were first written, so derived rows land before the rows they derive from.
+      const byTable = new Map<TableName, Map<string, object>>();
+      for (const p of pending) {
+        for (const { table, rows } of p.batch) {
+          const spec = TABLES[table];
+          let m = byTable.get(table);
+          if (!m) byTable.set(table, (m = new Map()));
+          for (const r of rows) {
+            const k = keyOf(spec, r);
+            if (spec.onConflict === "replace" || !m.has(k)) m.set(k, r);
+          }
+        }
+      }
+      for (const [table, rows] of byTable) await this.merge(TABLES[table], [...rows.values()]);
+      for (const p of pending) p.resolve();
+    } catch (err) {
+      for (const p of pending) p.reject(err);
+    } finally {
+      this.flushing = null;
+      if (this.queue.length > 0) this.flushing = this.flushSoon();
+    }
+  }
+
+  private async merge(spec: TableSpec, rows: object[]): Promise<void> {
+    const cols = spec.columns.map((c) => c.name);
+    const on = spec.key.map((k) => `t.${k} = s.${k}`).join(" AND ");
+    const rest = cols.filter((c) => !spec.key.includes(c));
+    const update = spec.onConflict === "replace" && rest.length > 0 ? ` WHEN MATCHED THEN UPDATE SET ${rest.map((c) => `${c} = s.${c}`).join(", ")}` : "";
+    for (let i = 0; i < rows.length; i += this.o.maxRowsPerStatement) {
+      const values = rows.slice(i, i + this.o.maxRowsPerStatement).map((r) => rowLiteral(spec, r)).join(",\n");
+      await this.writer.run(
+        `MERGE INTO ${this.name(spec)} t USING (VALUES ${values}) AS s(${cols.join(", ")}) ON ${on}${update} ` +
+          `WHEN NOT MATCHED THEN INSERT (${cols.join(", ")}) VALUES (${cols.map((c) => `s.${c}`).join(", ")})`,
+      );
+    }
+  }
+
+  async insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]> {
+    const spec = TABLES[table];
+    if (spec.onConflict !== "ignore" || spec.key.length !== 1) throw new StoreError(`insertNew needs an insert-once table with one key column, not ${table}`);
+    if (rows.length === 0) return [];
+    const key = spec.key[0]!;
+    const keys = rows.map((r) => (r as Record<string, unknown>)[key]);
+    const seen = new Set<string>();
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      const found = await this.select<Record<string, unknown>>(`SELECT ${key} FROM ${this.name(spec)} WHERE ${key} IN (${chunk.map(() => "?").join(", ")})`, chunk);
+      for (const f of found) seen.add(String(f[key]));
+    }
+    const fresh = rows.filter((r) => !seen.has(String((r as Record<string, unknown>)[key])));
+    if (fresh.length === 0) return [];
+    // Derived rows first: once a row is in its table, a redelivery treats it as done, so what derives from it must already be stored.
+    await this.write([...(derive?.(fresh) ?? []), { table, rows: fresh }]);
+    return fresh;
+  }
+
+  async select<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const r = await this.writer.run(inlineParams(sql, params));
+    return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])) as T);
+  }
+
+  async query(sql: string, options: QueryOptions): Promise<QueryResult> {
+    const started = performance.now();
+    const r: Rows = await this.reader.run(sql, { maxRows: options.maxRows, timeoutMs: options.timeoutMs });
+    return { columns: r.columns, rows: r.rows, truncated: r.truncated, elapsedMs: performance.now() - started };
+  }
+
+  toMillis(value: unknown): number {
+    return parseTimestamp(String(value));
+  }
+
+  async catalog(): Promise<TableInfo[]> {
+    return TABLE_LIST.map((t) => ({
+      schema: t.schema,
+      name: t.name,
+      doc: t.doc,
+      columns: t.columns.map((c) => ({ name: c.name, type: TRINO_TYPES[c.type], doc: c.doc })),
+    }));
+  }
+
+  private metadata(t: TableSpec, suffix: "files" | "snapshots" | "manifests"): string {
+    return `${this.o.catalog}.${t.schema}."${t.name}$${suffix}"`;
+  }
+
+  async tableStats(table: TableName): Promise<TableStats> {
+    const t = TABLES[table];
+    const one = async (sql: string) => Number((await this.writer.run(sql)).rows[0]?.[0] ?? 0);
+    const [files] = (await this.writer.run(`SELECT count(*), coalesce(sum(file_size_in_bytes), 0), coalesce(sum(record_count), 0) FROM ${this.metadata(t, "files")}`)).rows;
+    return {
+      table: `${t.schema}.${t.name}`,
+      rows: Number(files?.[2] ?? 0),
+      bytes: Number(files?.[1] ?? 0),
+      files: Number(files?.[0] ?? 0),
+      snapshots: await one(`SELECT count(*) FROM ${this.metadata(t, "snapshots")}`),
+      manifests: await one(`SELECT count(*) FROM ${this.metadata(t, "manifests")}`),
+    };
+  }
+
+  async maintain(table: TableName): Promise<MaintenanceReport> {
+    const started = performance.now();
+    const t = TABLES[table];
+    const before = await this.tableStats(table);
+    const steps = [
+      "optimize",
+      "optimize_manifests",
+      `expire_snapshots(retention_threshold => '${this.o.retention}')`,
+      `remove_orphan_files(retention_threshold => '${this.o.retention}')`,
+    ];
+    for (const step of steps) await this.writer.run(`ALTER TABLE ${this.name(t)} EXECUTE ${step}`);
+    return { table: before.table, before, after: await this.tableStats(table), steps, elapsedMs: performance.now() - started };
+  }
+
+  async deleteBefore(table: TableName, cutoffMs: number): Promise<number> {
+    const t: TableSpec = TABLES[table];
+    if (!t.timeColumn) throw new StoreError(`${t.schema}.${t.name} has no time column to retain by`);
+    // One statement: on day partitions, whole old days go as a metadata-only delete.
+    const r = await this.writer.run(`DELETE FROM ${this.name(t)} WHERE ${t.timeColumn} < ${timestampLiteral(cutoffMs)}`);
+    return r.updateCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+  }
+}
