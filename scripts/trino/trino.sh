@@ -9,13 +9,17 @@
 #
 # Env: TRINO_VERSION (default below), CARWATCH_CACHE (default ~/.cache/carwatch),
 #      TRINO_JAVA_HOME (Java >= 24), TRINO_HEAP_MB (default 2048),
+#      TRINO_DIST (tarball|assemble), TRINO_PLUGINS (default "iceberg memory"),
 #      TRINO_START_TIMEOUT (s, default 180), TRINO_ACCESS_CONTROL=off to disable
 #      the file-based access control (users: carwatch = all, reader = read-only).
 set -euo pipefail
 
 # 476 is the newest release whose server tarball is on Maven Central: from 477 on
 # Trino publishes neither trino-server(-core) tar.gz nor the plugin zips there.
+# Newer versions (checked: 483) are assembled from their jars (TRINO_DIST=assemble,
+# the default above 476): same classes, slower cold fetch (~5 min vs ~1.5 min).
 TRINO_VERSION="${TRINO_VERSION:-476}"
+[[ "$TRINO_VERSION" =~ ^[0-9]+$ ]] || { echo "trino.sh: TRINO_VERSION must be a release number" >&2; exit 1; }
 # Plugins installed from io.trino:trino-<name>:<ver>:zip. blackhole is not on
 # Maven Central at all; memory is the cheap in-JVM write target instead.
 TRINO_PLUGINS="${TRINO_PLUGINS:-iceberg memory}"
@@ -41,35 +45,30 @@ find_java() {
   die "no Java >= 24 found (set TRINO_JAVA_HOME; e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
 }
 
-cmd_fetch() {
-  [[ -f "$MARKER" ]] && { log "Trino $TRINO_VERSION already in $SERVER_DIR"; return 0; }
-  command -v mvn >/dev/null || die "mvn not found (needed to fetch from Maven Central)"
-  mkdir -p "$CACHE_DIR"
-  # Serialize concurrent fetches (parallel CI jobs share the cache).
-  exec 9>"$CACHE_DIR/.lock"
-  flock 9
-  [[ -f "$MARKER" ]] && { log "Trino $TRINO_VERSION already in $SERVER_DIR"; return 0; }
+# mvn with the dependency plugin; Maven itself runs fine on the default Java.
+# Its chatter goes to a log that is shown only when it fails.
+mvn_dep() {
+  local goal=$1 log="$CACHE_DIR/mvn.log"
+  shift
+  if ! mvn -B -q "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:$goal" "$@" >"$log" 2>&1; then
+    grep -E 'ERROR|BUILD' "$log" | head -n 20 >&2
+    return 1
+  fi
+}
 
-  local t0=$SECONDS tmp repo
-  tmp=$(mktemp -d "$CACHE_DIR/.tmp.XXXXXX")
-  # shellcheck disable=SC2064  # expand $tmp now
-  trap "rm -rf '$tmp'" EXIT
-  # Use the normal local repo (so the dependency plugin is cached), but delete the
-  # ~550 MB of archives from it afterwards: the unpacked cache is what we keep.
-  repo="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
+# <= 476: the official server tarball + plugin zips from Maven Central.
+fetch_dist() {
+  local tmp=$1 a p
+  # Normal local repo (the dependency plugin stays cached there); the ~550 MB of
+  # archives are deleted from it afterwards: the unpacked cache is what we keep.
+  local repo="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
   local -a arts=("io.trino:trino-server-core:$TRINO_VERSION:tar.gz")
-  local p
   for p in $TRINO_PLUGINS; do arts+=("io.trino:trino-$p:$TRINO_VERSION:zip"); done
-  local a
   for a in "${arts[@]}"; do
     log "fetching $a"
-    # Maven itself runs fine on the default Java; the artifacts are just files.
-    mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$repo" \
-      org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
-      -Dartifact="$a" -DoutputDirectory="$tmp/dl" -Dmdep.overWriteReleases=true >&2 \
-      || die "mvn could not fetch $a (is version $TRINO_VERSION on Maven Central? 477+ is not)"
+    mvn_dep copy -Dmaven.repo.local="$repo" -Dartifact="$a" -DoutputDirectory="$tmp/dl" \
+      || die "mvn could not fetch $a (not on Maven Central? try TRINO_DIST=assemble)"
   done
-
   log "unpacking"
   tar -xzf "$tmp/dl/trino-server-core-$TRINO_VERSION.tar.gz" -C "$tmp"
   mv "$tmp/trino-server-core-$TRINO_VERSION" "$tmp/server"
@@ -79,21 +78,103 @@ cmd_fetch() {
   done
   # Plugins we never use only slow down startup (each gets its own classloader).
   rm -rf "$tmp/server/plugin/"{exchange-filesystem,spooling-filesystem,functions-python}
-
-  rm -rf "$SERVER_DIR"
-  mv "$tmp/server" "$SERVER_DIR"
   for a in "${arts[@]}"; do
     IFS=: read -r _ art ver ext <<<"$a"
     rm -f "$repo/io/trino/$art/$ver/$art-$ver.$ext"{,.sha1}
   done
-  echo "version=$TRINO_VERSION plugins=$TRINO_PLUGINS fetched=$(date -u +%FT%TZ)" >"$MARKER"
-  log "Trino $TRINO_VERSION installed in $SERVER_DIR ($((SECONDS - t0)) s)"
+}
+
+# >= 477: Trino no longer puts the server tarball or plugin zips on Maven Central,
+# but every jar is there. Rebuild the same layout: lib/ = runtime closure of
+# trino-main, plugin/<p>/ = runtime closure of trino-<p>, plus the two small
+# pieces that only the (unpublished) packaging adds: the main class and the
+# plugin's META-INF/services entry.
+fetch_assembled() {
+  local tmp=$1 p jdk
+  jdk=$(dirname "$(dirname "$(find_java)")")
+  [[ -x "$jdk/bin/javac" && -x "$jdk/bin/jar" ]] || die "need a JDK (javac, jar) >= 24 at $jdk"
+  # Throw-away local repo: ~500 MB of jars shared with nothing else.
+  local repo="$tmp/m2"
+  resolve() { # <artifactId> <dir>: runtime closure of io.trino:<artifactId> into <dir>
+    log "resolving io.trino:$1:$TRINO_VERSION"
+    mkdir -p "$tmp/pom-$1"
+    cat >"$tmp/pom-$1/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>carwatch.trino</groupId><artifactId>$1</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>io.trino</groupId><artifactId>$1</artifactId><version>$TRINO_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+    (cd "$tmp/pom-$1" && mvn_dep copy-dependencies -Dmaven.repo.local="$repo" \
+      -DincludeScope=runtime -Dmdep.prependGroupId=true -DoutputDirectory="$2") \
+      || die "mvn could not resolve io.trino:$1:$TRINO_VERSION"
+  }
+  resolve trino-main "$tmp/server/lib"
+  for p in $TRINO_PLUGINS; do
+    resolve "trino-$p" "$tmp/server/plugin/$p"
+    local cls
+    cls=$(unzip -Z1 "$tmp/server/plugin/$p/io.trino.trino-$p-$TRINO_VERSION.jar" \
+      | grep -E '^io/trino/plugin/[^/]+/[A-Za-z]*Plugin\.class$' | head -n1)
+    [[ -n "$cls" ]] || die "no Plugin class found in trino-$p"
+    mkdir -p "$tmp/svc-$p/META-INF/services"
+    cls=${cls%.class}
+    echo "${cls//\//.}" >"$tmp/svc-$p/META-INF/services/io.trino.spi.Plugin"
+    "$jdk/bin/jar" cf "$tmp/server/plugin/$p/carwatch-trino-$p-services.jar" -C "$tmp/svc-$p" .
+  done
+  # Same as trino-server-main's TrinoServer, minus its Java version check.
+  mkdir -p "$tmp/src/io/trino/server" "$tmp/classes"
+  cat >"$tmp/src/io/trino/server/TrinoServer.java" <<'EOF'
+package io.trino.server;
+
+public final class TrinoServer
+{
+    private TrinoServer() {}
+
+    public static void main(String[] args)
+    {
+        new Server().start(System.getProperty("trino.version", "unknown"));
+    }
+}
+EOF
+  "$jdk/bin/javac" -d "$tmp/classes" -cp "$tmp/server/lib/*" "$tmp/src/io/trino/server/TrinoServer.java"
+  "$jdk/bin/jar" cf "$tmp/server/lib/carwatch-trino-server-main.jar" -C "$tmp/classes" .
+}
+
+cmd_fetch() {
+  [[ -f "$MARKER" ]] && { log "Trino $TRINO_VERSION already in $SERVER_DIR"; return 0; }
+  command -v mvn >/dev/null || die "mvn not found (needed to fetch from Maven Central)"
+  mkdir -p "$CACHE_DIR"
+  # Serialize concurrent fetches (parallel CI jobs share the cache).
+  exec 9>"$CACHE_DIR/.lock"
+  flock 9
+  # (fd 9 is closed again below: a server started after us must not inherit the lock)
+  [[ -f "$MARKER" ]] && { exec 9>&-; log "Trino $TRINO_VERSION already in $SERVER_DIR"; return 0; }
+
+  local t0=$SECONDS tmp dist
+  tmp=$(mktemp -d "$CACHE_DIR/.tmp.XXXXXX")
+  # shellcheck disable=SC2064  # expand $tmp now
+  trap "rm -rf '$tmp'" EXIT
+  dist=${TRINO_DIST:-}
+  [[ -n "$dist" ]] || { ((TRINO_VERSION <= 476)) && dist=tarball || dist=assemble; }
+  case "$dist" in
+    tarball) fetch_dist "$tmp" ;;
+    assemble) fetch_assembled "$tmp" ;;
+    *) die "TRINO_DIST must be tarball or assemble" ;;
+  esac
+
+  rm -rf "$SERVER_DIR"
+  mv "$tmp/server" "$SERVER_DIR"
+  echo "version=$TRINO_VERSION dist=$dist plugins=$TRINO_PLUGINS fetched=$(date -u +%FT%TZ)" >"$MARKER"
+  exec 9>&-
+  log "Trino $TRINO_VERSION ($dist) installed in $SERVER_DIR ($((SECONDS - t0)) s)"
 }
 
 # A free loopback port: nothing answers a connect on it.
 free_port() {
-  local p i
-  for i in $(seq 1 50); do
+  local p
+  for _ in $(seq 1 50); do
     p=$((20000 + RANDOM % 30000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
@@ -126,7 +207,7 @@ run_sql() {
 write_config() {
   local work=$1 port=$2
   mkdir -p "$work/etc/catalog" "$work/data" "$work/warehouse"
-  # Stable node id across restarts (Trino keys some state in data-dir by it).
+  # Same node id on every restart of this workdir.
   [[ -f "$work/node.id" ]] || echo "carwatch-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" >"$work/node.id"
 
   local qmem=$((HEAP_MB / 2)) headroom=$((HEAP_MB / 4))
@@ -148,8 +229,6 @@ memory.heap-headroom-per-node=${headroom}MB
 plugin.dir=$SERVER_DIR/plugin
 catalog.config-dir=$work/etc/catalog
 catalog.management=static
-# Small machine (2 cores): no need for many parallel writers per query.
-task.concurrency=2
 EOF
   if [[ "${TRINO_ACCESS_CONTROL:-on}" != off ]]; then
     echo "access-control.config-files=$work/etc/access-control.properties" >>"$work/etc/config.properties"
@@ -173,13 +252,21 @@ EOF
     rm -f "$work/etc/access-control.properties" "$work/etc/rules.json"
   fi
 
+  # The local file system switch was renamed after 476 (old name still accepted, with a warning).
+  local fs_local=fs.native-local.enabled
+  local fsm
+  fsm=$(compgen -G "$SERVER_DIR/plugin/iceberg/*trino-filesystem-manager-*.jar" | head -n1 || true)
+  if [[ -n "$fsm" ]] && unzip -p "$fsm" io/trino/filesystem/manager/FileSystemConfig.class 2>/dev/null \
+    | grep -aq 'fs\.local\.enabled'; then
+    fs_local=fs.local.enabled
+  fi
   # Iceberg on the local disk: file-based metastore + native local file system.
   # min-retention=0s lets tests run expire_snapshots/remove_orphan_files('0s').
   cat >"$work/etc/catalog/iceberg.properties" <<EOF
 connector.name=iceberg
 iceberg.catalog.type=TESTING_FILE_METASTORE
 hive.metastore.catalog.dir=local:///
-fs.native-local.enabled=true
+$fs_local=true
 local.location=$work/warehouse
 iceberg.file-format=PARQUET
 iceberg.expire-snapshots.min-retention=0s
@@ -237,25 +324,24 @@ cmd_start() {
     -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8
     # Java 25 warns on Unsafe/native access by the bundled libraries otherwise.
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
-    "-Dconfig=$work/etc/config.properties"
+    # Newer Trino (>= ~480) refuses to start without the Vector API module.
+    --add-modules=jdk.incubator.vector
+    "-Dconfig=$work/etc/config.properties" "-Dtrino.version=$TRINO_VERSION"
   )
-  # AppCDS: the first run dumps the loaded classes at exit, later starts map them
-  # (startup is mostly class loading). An explicit, sorted classpath keeps the
-  # archive valid; the JVM silently re-creates it if it does not match.
-  if [[ "${TRINO_CDS:-on}" != off ]]; then
-    jvm+=(-XX:+AutoCreateSharedArchive "-XX:SharedArchiveFile=$CACHE_DIR/trino-cds.jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
-  fi
-  local cp
-  cp=$(printf '%s:' "$SERVER_DIR"/lib/*.jar)
-  jvm+=(-cp "${cp%:}" io.trino.server.TrinoServer)
+  jvm+=(-cp "$SERVER_DIR/lib/*" io.trino.server.TrinoServer)
   log "starting Trino $TRINO_VERSION on $url (log: $work/server.log)"
   echo "=== start $(date -u +%FT%TZ) ===" >>"$work/server.log"
+  rm -f "$work/trino.pid"   # a stale one (crash) must not be mistaken for the new pid
   # Working dir = <workdir>/data (what the launcher's node.data-dir means: var/ goes there).
   # setsid: own session, so the caller's Ctrl-C / job exit does not kill it;
   # the inner shell records its own pid, then becomes java via exec.
-  (cd "$work/data" && setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ \
-    "$work/trino.pid" "$java" "${jvm[@]}" >>"$work/server.log" 2>&1 </dev/null &)
+  # All fds redirected on the subshell, which execs away: nothing keeps the
+  # caller's stdout pipe open (URL=$(trino.sh start ...) must return).
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
+  (cd "$work/data" && exec setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ \
+    "$work/trino.pid" "$java" "${jvm[@]}") >>"$work/server.log" 2>&1 </dev/null &
   for _ in $(seq 1 50); do [[ -s "$work/trino.pid" ]] && break; sleep 0.1; done
+  [[ -s "$work/trino.pid" ]] || { tail -n 20 "$work/server.log" >&2; die "could not launch $java"; }
   pid=$(cat "$work/trino.pid")
   echo "$url" >"$work/url"
 

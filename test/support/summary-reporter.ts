@@ -5,18 +5,21 @@ import type { Reporter, TestModule } from "vitest/node";
  * reads, after vitest's own report.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     const count = { passed: 0, failed: 0, skipped: 0 };
     for (const m of modules) {
+      let failedHere = 0;
       for (const t of m.children.allTests()) {
         const state = t.result().state;
         if (state === "passed") count.passed++;
-        else if (state === "failed") count.failed++;
+        else if (state === "failed") failedHere++;
         else count.skipped++;
       }
-      // A file that failed to load has no tests but is a failure.
-      if (m.state() === "failed" && [...m.children.allTests()].length === 0) count.failed++;
+      // A file that failed to load, or whose beforeAll threw, fails though its tests only show as skipped.
+      if (m.state() === "failed" && failedHere === 0) failedHere = 1;
+      count.failed += failedHere;
     }
+    count.failed += unhandledErrors.length;
     process.stdout.write(`\n${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
   }
 }
