@@ -2,7 +2,7 @@ import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
 import { type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { type Rows, TrinoClient, type TrinoConnection } from "./client.js";
-import { inlineParams, parseTimestamp, rowLiteral, timestampLiteral } from "./literals.js";
+import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";
 
 export interface TrinoLakehouseOptions extends TrinoConnection {
@@ -93,9 +93,9 @@ export class TrinoLakehouse implements Lakehouse {
     const rest = cols.filter((c) => !spec.key.includes(c));
     const update = spec.onConflict === "replace" && rest.length > 0 ? ` WHEN MATCHED THEN UPDATE SET ${rest.map((c) => `${c} = s.${c}`).join(", ")}` : "";
     for (let i = 0; i < rows.length; i += this.o.maxRowsPerStatement) {
-      const values = rows.slice(i, i + this.o.maxRowsPerStatement).map((r) => rowLiteral(spec, r)).join(",\n");
+      const source = jsonSource(spec, rows.slice(i, i + this.o.maxRowsPerStatement));
       await this.writer.run(
-        `MERGE INTO ${this.name(spec)} t USING (VALUES ${values}) AS s(${cols.join(", ")}) ON ${on}${update} ` +
+        `MERGE INTO ${this.name(spec)} t USING (${source}) s ON ${on}${update} ` +
           `WHEN NOT MATCHED THEN INSERT (${cols.join(", ")}) VALUES (${cols.map((c) => `s.${c}`).join(", ")})`,
       );
     }

@@ -1,19 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { inlineParams, literal, parseTimestamp, timestampLiteral } from "./literals.js";
+import { TABLES } from "../tables.js";
+import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 
 describe("Trino literals", () => {
-  it("quotes strings with quotes, unicode and newlines", () => {
-    expect(literal("string", "O'Brien's \"car\" 🚗\nZürich")).toBe("'O''Brien''s \"car\" 🚗\nZürich'");
-    expect(literal("string", "")).toBe("''");
-  });
-
-  it("types numbers, booleans, nulls, json and timestamps", () => {
-    expect(literal("int", 42)).toBe("INTEGER '42'");
-    expect(literal("double", 1.5)).toBe("DOUBLE '1.5'");
-    expect(literal("double", Number.NaN)).toBe("nan()");
-    expect(literal("bool", false)).toBe("FALSE");
-    expect(literal("int", null)).toBe("NULL");
-    expect(literal("json", { a: "it's" })).toBe(`'{"a":"it''s"}'`);
+  it("packs a batch into one JSON literal with quotes doubled, times as text and typed columns", () => {
+    const sql = jsonSource(TABLES.car_colors, [{ color_id: 1, color_name: "O'Brien 🚗\nZürich" }, { color_id: 2, color_name: null }]);
+    expect(sql).toBe(
+      `SELECT color_id, color_name FROM UNNEST(CAST(json_parse('[[1,"O''Brien 🚗\\nZürich"],[2,null]]') AS array(row(color_id integer, color_name varchar)))) AS u(color_id, color_name)`,
+    );
+    const raw = jsonSource(TABLES.cars_raw, [{ event_id: "e", event_time: Date.UTC(2026, 10, 28, 12, 0, 0, 5), received_at: 0, json: "{}" }]);
+    expect(raw).toContain(`'[["e","2026-11-28 12:00:00.005 UTC","1970-01-01 00:00:00.000 UTC","{}"]]'`);
+    expect(raw).toContain("CAST(event_time AS timestamp(6) with time zone) AS event_time");
     expect(timestampLiteral(Date.UTC(2026, 10, 28, 12, 0, 0, 123))).toBe("TIMESTAMP '2026-11-28 12:00:00.123 UTC'");
   });
 
