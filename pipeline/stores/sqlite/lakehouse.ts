@@ -3,7 +3,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
-import { type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { QueryRunner } from "./query-runner.js";
 import { createTableSql, insertSql } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
@@ -125,12 +125,7 @@ export class SqliteLakehouse implements Lakehouse {
   }
 
   async catalog(): Promise<TableInfo[]> {
-    return TABLE_LIST.map((t) => ({
-      schema: t.schema,
-      name: t.name,
-      doc: t.doc,
-      columns: t.columns.map((c) => ({ name: c.name, type: SQLITE_TYPES[c.type] + (c.type === "timestamp" ? " (UTC 'YYYY-MM-DD HH:MM:SS.SSS')" : ""), doc: c.doc })),
-    }));
+    return catalogOf((c) => SQLITE_TYPES[c.type] + (c.type === "timestamp" ? " (UTC 'YYYY-MM-DD HH:MM:SS.SSS')" : ""));
   }
 
   async tableStats(table: TableName): Promise<TableStats> {

@@ -1,6 +1,6 @@
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
-import { type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { type Rows, TrinoClient, type TrinoConnection } from "./client.js";
 import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";
@@ -136,12 +136,7 @@ export class TrinoLakehouse implements Lakehouse {
   }
 
   async catalog(): Promise<TableInfo[]> {
-    return TABLE_LIST.map((t) => ({
-      schema: t.schema,
-      name: t.name,
-      doc: t.doc,
-      columns: t.columns.map((c) => ({ name: c.name, type: TRINO_TYPES[c.type], doc: c.doc })),
-    }));
+    return catalogOf((c) => TRINO_TYPES[c.type]);
   }
 
   private metadata(t: TableSpec, suffix: "files" | "snapshots" | "manifests"): string {
