@@ -1,11 +1,14 @@
 import { setImmediate as nextTick } from "node:timers/promises";
 import { z } from "zod";
-import { anomalyRatesSchema, Fleet } from "../model/fleet.js";
+import { StageError } from "../../core/errors.js";
+import { anomalyRatesSchema } from "../model/fleet.js";
 import { defineStage } from "../stage.js";
+import { tsWorker } from "../stores/sqlite/worker-thread.js";
 import { SENSORS } from "../transport/topics.js";
-import type { OutMessage } from "../transport/transport.js";
 
 const BATCH = 1000;
+
+type Batch = { keys: string[]; values: string[] };
 
 export const generatorStage = defineStage({
   name: "generator",
@@ -22,43 +25,77 @@ export const generatorStage = defineStage({
   }),
   async run({ params, deps, counters, signal }) {
     const cars = await deps.lakehouse.select<{ car_id: number }>("SELECT car_id FROM dims.cars ORDER BY car_id");
+    if (cars.length === 0) throw new StageError("generator", "the fleet has no cars; run the seed stage first");
     const start = params.startTime ?? Date.now();
-    const fleet = new Fleet(
-      cars.map((c) => Number(c.car_id)),
-      anomalyRatesSchema.parse({ ...deps.settings.anomalies, ...params.anomalies }),
-      params.seed ?? Math.floor(Math.random() * 2 ** 31),
+    // The simulation runs on a worker thread: the pipeline keeps this core.
+    const worker = tsWorker(new URL("./fleet-worker.ts", import.meta.url), {
+      carIds: cars.map((c) => Number(c.car_id)),
+      rates: anomalyRatesSchema.parse({ ...deps.settings.anomalies, ...params.anomalies }),
+      seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
       start,
-    );
-    const rate = params.rate ?? deps.settings.generatorRate;
-    const max = params.maxEvents ?? Number.POSITIVE_INFINITY;
+    });
+    const waiting = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
+    let failure: Error | null = null;
+    worker.on("message", (m: Batch & { id: number }) => {
+      waiting.get(m.id)?.resolve(m);
+      waiting.delete(m.id);
+    });
+    worker.on("error", (err) => {
+      failure = err;
+      for (const w of waiting.values()) w.reject(err);
+      waiting.clear();
+    });
+    let nextId = 0;
+    let planned = 0;
     const step = 1000 / params.virtualRate;
-    let emitted = 0;
-    const t0 = Date.now();
-
-    const emit = async (n: number) => {
-      const batch: OutMessage<string>[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const now = params.clock === "virtual" ? start + (emitted + i) * step : Date.now();
-        const out = fleet.next(now);
-        batch[i] = { key: String(out.car_id), value: out.json };
-      }
-      await deps.transport.publish(SENSORS, batch);
-      emitted += n;
-      counters.countIn(n);
-      counters.out += n;
-      counters.lastEventTime = params.clock === "virtual" ? start + emitted * step : Date.now();
+    /** Asks the worker for the next `n` readings; their times are fixed now, in order. */
+    const request = (n: number): Promise<Batch> => {
+      const now = Date.now();
+      const times = Array.from({ length: n }, (_, i) => (params.clock === "virtual" ? start + (planned + i) * step : now));
+      planned += n;
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, times });
+      });
     };
 
-    while (!signal.aborted && emitted < max) {
+    const rate = params.rate ?? deps.settings.generatorRate;
+    const max = params.maxEvents ?? Number.POSITIVE_INFINITY;
+    let emitted = 0;
+    const emit = async (b: Batch) => {
+      await deps.transport.publish(
+        SENSORS,
+        b.keys.map((key, i) => ({ key, value: b.values[i]! })),
+      );
+      emitted += b.keys.length;
+      counters.countIn(b.keys.length);
+      counters.out += b.keys.length;
+      counters.lastEventTime = params.clock === "virtual" ? start + emitted * step : Date.now();
+    };
+    const t0 = Date.now();
+    try {
       if (rate === 0) {
-        await emit(Math.min(BATCH, max - emitted));
-        // Let timers and I/O run between batches: the bus resolves on microtasks.
-        await nextTick();
-        continue;
+        // One batch is simulated while the previous one is published.
+        let next: Promise<Batch> | null = request(Math.min(BATCH, max));
+        while (next && !signal.aborted) {
+          const batch: Batch = await next;
+          next = planned < max ? request(Math.min(BATCH, max - planned)) : null;
+          await emit(batch);
+          // Let timers and I/O run between batches: the bus resolves on microtasks.
+          await nextTick();
+        }
+        // A batch asked for but not published when stopping is simply never sent.
+        return;
       }
-      const due = Math.min(max, Math.floor(((Date.now() - t0) * rate) / 1000)) - emitted;
-      if (due > 0) await emit(Math.min(due, BATCH * 5));
-      else await new Promise((r) => setTimeout(r, Math.max(5, Math.min(200, 1000 / rate))));
+      while (!signal.aborted && emitted < max) {
+        const due = Math.min(max, Math.floor(((Date.now() - t0) * rate) / 1000)) - emitted;
+        if (due > 0) await emit(await request(Math.min(due, BATCH * 5)));
+        else await new Promise((r) => setTimeout(r, Math.max(5, Math.min(200, 1000 / rate))));
+      }
+    } finally {
+      await worker.terminate();
     }
   },
 });
