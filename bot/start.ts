@@ -8,6 +8,8 @@ import type { Transport } from "../pipeline/transport/transport.js";
 import type { Registry } from "../tools/index.js";
 import { Notifier } from "../tools/notify.js";
 import type { OpsState } from "../tools/ops-state.js";
+import { CONSOLE_USER_ID } from "../tools/roles.js";
+import { webhookCallback } from "grammy";
 import { createBot } from "./bot.js";
 import { esc } from "./format.js";
 import { COMMANDS } from "./commands.js";
@@ -17,7 +19,8 @@ import { SendQueue, type SendQueueOptions, TELEGRAM_PACE } from "./send-queue.js
 export interface StartBotOptions {
   /** The LLM agent, when a model is configured. */
   agent?: ChatAgent | null;
-  config: Pick<Config, "TELEGRAM_BOT_TOKEN" | "TELEGRAM_API_ROOT" | "DIGEST_CHATS" | "TELEGRAM_ADMINS">;
+  config: Pick<Config, "TELEGRAM_BOT_TOKEN" | "TELEGRAM_API_ROOT" | "DIGEST_CHATS" | "TELEGRAM_ADMINS"> &
+    Partial<Pick<Config, "TELEGRAM_WEBHOOK_URL" | "TELEGRAM_WEBHOOK_SECRET">>;
   metrics?: Metrics;
   log: Logger;
   registry: Registry;
@@ -36,6 +39,8 @@ export interface RunningBot {
   idle(): Promise<void>;
   /** Queues a notice to every admin's private chat (watchdog, failures). */
   notifyAdmins(text: string): Promise<void>;
+  /** In webhook mode: the handler for Telegram's POSTs (checks the secret token). */
+  webhook: ((request: Request) => Promise<Response>) | null;
   stop(): Promise<void>;
 }
 
@@ -49,13 +54,15 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
   const token = o.config.TELEGRAM_BOT_TOKEN;
   if (!token) throw new Error("startBot needs TELEGRAM_BOT_TOKEN");
   const log = o.log.child({ part: "bot" });
-  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood });
+  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood, metrics: o.metrics });
   const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE, o.metrics);
   const notifier = new Notifier(o.ops);
   const added = notifier.subscribeAtStart(o.config.DIGEST_CHATS);
   if (added > 0) log.info({ chats: added }, "DIGEST_CHATS subscribed to digests");
-  const digests = await startDigests({ transport: o.transport, api: bot.api, queue, notifier, log });
+  // The console's chat shares the subscriptions table; the console delivers to it (web/console.ts).
+  const digests = await startDigests({ transport: o.transport, api: bot.api, queue, notifier, log, accept: (s) => s.chatId !== CONSOLE_USER_ID });
 
+  const webhookUrl = o.config.TELEGRAM_WEBHOOK_URL;
   let stopped = false;
   let runner: RunnerHandle | null = null;
   let wake: (() => void) | null = null;
@@ -79,11 +86,19 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
     if (stopped) return;
     log.info({ username: bot.botInfo.username }, "Telegram bot connected");
     bot.api.setMyCommands(COMMANDS.map((c) => ({ ...c }))).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "setMyCommands failed (ignored)"));
+    if (webhookUrl) {
+      // Several processes may run the bot role behind one URL; only one process may long-poll.
+      await bot.api.setWebhook(webhookUrl, { secret_token: o.config.TELEGRAM_WEBHOOK_SECRET, allowed_updates: ["message", "callback_query"] });
+      log.info({ url: webhookUrl }, "Telegram webhook set");
+      return;
+    }
     runner = run(bot, { runner: { fetch: { allowed_updates: ["message", "callback_query"] }, retryInterval: "exponential", maxRetryTime: Number.POSITIVE_INFINITY } });
   })();
 
+  const handler = webhookUrl ? webhookCallback(bot, "std/http", { secretToken: o.config.TELEGRAM_WEBHOOK_SECRET }) : null;
   return {
     idle: () => queue.idle(),
+    webhook: handler,
     async notifyAdmins(text) {
       for (const id of o.config.TELEGRAM_ADMINS) queue.push(id, () => bot.api.sendMessage(id, esc(text), { parse_mode: "HTML" }));
     },

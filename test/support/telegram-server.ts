@@ -85,7 +85,7 @@ export class TelegramServer extends EventEmitter {
       result = { message_id: call.messageId, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: chatId < 0 ? "supergroup" : "private" }, text: payload.text };
     } else if (method === "editMessageText") {
       result = { message_id: Number(payload.message_id), date: 0, chat: { id: Number(payload.chat_id), type: "private" }, text: payload.text };
-    } else if (!["answerCallbackQuery", "sendChatAction", "setMyCommands"].includes(method)) {
+    } else if (!["answerCallbackQuery", "sendChatAction", "setMyCommands", "setWebhook"].includes(method)) {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ ok: false, error_code: 404, description: `Not Found: method ${method} is not in this test server` }));
       return;
@@ -95,7 +95,11 @@ export class TelegramServer extends EventEmitter {
     reply(result);
   }
 
+  /** How many getUpdates calls arrived (long polling). */
+  polls = 0;
+
   private getUpdates(payload: Record<string, unknown>, reply: (r: unknown) => void): void {
+    this.polls++;
     const offset = Number(payload.offset ?? 0);
     const pending = () => this.queue.filter((u) => u.update_id >= offset);
     // Confirmed updates (below the offset) are forgotten, as Telegram does.
