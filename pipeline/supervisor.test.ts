@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
@@ -92,10 +93,18 @@ describe("Supervisor", () => {
     expect(p.supervisor.history("once")[0]).toMatchObject({ state: "succeeded", out: 3 });
   });
 
-  it("marks runs a dead process left open as failed", async () => {
+  it("marks runs a dead process left open as failed, and leaves live processes' runs alone", async () => {
     p = await createPipeline({ stages: [flaky] });
-    p.state.startRun("flaky", {}, "manual");
+    const dead = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!;
+    const mine = p.state.startRun("flaky", {}, "manual");
+    const theirs = p.state.startRun("flaky", {}, "manual");
+    p.state.db.prepare("UPDATE stage_runs SET pid = ? WHERE run_id = ?").run(dead, theirs);
+    const live = p.state.startRun("flaky", {}, "manual");
+    p.state.db.prepare("UPDATE stage_runs SET pid = ? WHERE run_id = ?").run(process.ppid, live);
     expect(p.state.closeAbandonedRuns()).toBe(1);
-    expect(p.state.recentRuns("flaky")[0]).toMatchObject({ state: "failed", lastError: "process ended while running" });
+    const state = (id: number) => p.state.recentRuns("flaky").find((r) => r.runId === id);
+    expect(state(theirs)).toMatchObject({ state: "failed", lastError: "process ended while running" });
+    expect(state(mine)!.state).toBe("running");
+    expect(state(live)!.state).toBe("running");
   });
 });

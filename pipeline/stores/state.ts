@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../../core/errors.js";
@@ -37,7 +38,9 @@ const MIGRATIONS = [
      events_out INTEGER NOT NULL DEFAULT 0,
      errors INTEGER NOT NULL DEFAULT 0,
      dead_letters INTEGER NOT NULL DEFAULT 0,
-     last_error TEXT)`,
+     last_error TEXT,
+     host TEXT NOT NULL DEFAULT '',
+     pid INTEGER NOT NULL DEFAULT 0)`,
   `CREATE INDEX IF NOT EXISTS stage_runs_stage ON stage_runs (stage, run_id)`,
 ];
 
@@ -100,8 +103,8 @@ export class StateStore {
 
   startRun(stage: string, params: unknown, trigger: RunTrigger, now = Date.now()): number {
     const info = this.db
-      .prepare(`INSERT INTO stage_runs (stage, params, trigger, state, started_at) VALUES (?, ?, ?, 'running', ?)`)
-      .run(stage, JSON.stringify(params ?? {}), trigger, now);
+      .prepare(`INSERT INTO stage_runs (stage, params, trigger, state, started_at, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?)`)
+      .run(stage, JSON.stringify(params ?? {}), trigger, now, hostname(), process.pid);
     return Number(info.lastInsertRowid);
   }
 
@@ -119,11 +122,20 @@ export class StateStore {
       .run(state, now, c.in, c.out, c.errors, c.deadLetters, lastError, runId);
   }
 
-  /** Runs a previous process left "running" when it died: marked failed, so history tells the truth. */
+  /**
+   * Runs left "running" by a process of this host that is gone: marked
+   * failed, so history tells the truth. Runs of live processes (several may
+   * share a data directory) are left alone.
+   */
   closeAbandonedRuns(now = Date.now()): number {
-    return this.db
-      .prepare(`UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE state IN ('running', 'queued')`)
-      .run(now).changes;
+    const open = this.db.prepare(`SELECT run_id, pid FROM stage_runs WHERE state IN ('running', 'queued') AND host = ?`).all(hostname()) as { run_id: number; pid: number }[];
+    const close = this.db.prepare(`UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE run_id = ?`);
+    let closed = 0;
+    for (const r of open) {
+      if (r.pid === process.pid || isAlive(r.pid)) continue;
+      closed += close.run(now, r.run_id).changes;
+    }
+    return closed;
   }
 
   recentRuns(stage?: string, limit = 10): StageRun[] {
@@ -135,5 +147,15 @@ export class StateStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
