@@ -45,10 +45,15 @@ export interface RuleHit {
   opened: boolean;
 }
 
-/** Messages on `alert-data`: alerts, plus progress marks that move the windows' watermark. */
+/**
+ * Messages on `alert-data`: alerts, plus progress marks that move the windows'
+ * watermark. A progress mark says: every reading of input partition `source`
+ * (of `sources` partitions of samples-enriched) up to `maxEventTime` is in the
+ * tables. Without them (the embedded bus) there is one source.
+ */
 export type AlertMessage =
   | { kind: "alert"; event: ScoredEvent; hits: RuleHit[] }
-  | { kind: "progress"; minEventTime: number; maxEventTime: number };
+  | { kind: "progress"; minEventTime: number; maxEventTime: number; source?: number; sources?: number };
 
 export const DEAD_LETTER_REASONS = [
   "malformed_json",
@@ -101,3 +106,54 @@ export interface AlertWindow {
 export function sensorEventJson(e: SensorEvent): string {
   return JSON.stringify({ ...e, event_time: new Date(e.event_time).toISOString() });
 }
+
+// Wire schemas: what a consumer accepts from a topic (Kafka decodes and validates at the boundary;
+// a message that fails goes to the dead-letter topic). Kept in step with the types above by `satisfies`.
+const epochMs = z.number().int().nonnegative();
+const count = z.number().int().nonnegative();
+
+export const enrichedEventSchema = z.object({
+  event_id: z.string().min(1),
+  event_time: epochMs,
+  car_id: z.number().int().positive(),
+  speed: z.number().min(0).max(LIMITS.speed),
+  rpm: z.number().int().min(0).max(LIMITS.rpm),
+  gear: z.number().int().min(0).max(LIMITS.gear),
+  driver_id: z.number().int(),
+  brand_name: z.string(),
+  model_name: z.string(),
+  color_name: z.string(),
+  expected_gear: z.number().int(),
+}) satisfies z.ZodType<EnrichedEvent>;
+
+const ruleName = z.enum(RULES);
+export const alertMessageSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("alert"),
+    event: enrichedEventSchema.extend({ is_alert: z.boolean(), rules: z.array(ruleName) }),
+    hits: z.array(z.object({ rule: ruleName, value: z.number(), threshold: z.number(), incident_id: z.string(), opened: z.boolean() })),
+  }),
+  z.object({
+    kind: z.literal("progress"),
+    minEventTime: epochMs,
+    maxEventTime: epochMs,
+    source: z.number().int().nonnegative().optional(),
+    sources: z.number().int().positive().optional(),
+  }),
+]) satisfies z.ZodType<AlertMessage>;
+
+export const alertWindowSchema = z.object({
+  window_start: epochMs,
+  window_end: epochMs,
+  events: count,
+  alert_events: count,
+  new_incidents: count,
+  late_events: count,
+  distinct_cars: count,
+  max_speed: z.number().nullable(),
+  max_gear: z.number().nullable(),
+  max_rpm: z.number().nullable(),
+  rule_counts: z.record(z.string(), count),
+  color_counts: z.record(z.string(), count),
+  top_cars: z.array(z.object({ car_id: z.number().int(), alerts: count })),
+}) satisfies z.ZodType<AlertWindow>;

@@ -51,6 +51,16 @@ export class IncidentTracker {
     return { incident, opened: true };
   }
 
+  /**
+   * True when a firing at `t` would join an incident this tracker holds. When
+   * it would not, another process may hold that incident (its partition moved
+   * here after a rebalance or a crash): look it up in the table and restore it first.
+   */
+  covers(carId: number, rule: RuleName, t: number): boolean {
+    const cur = this.open.get(`${carId}|${rule}`);
+    return cur !== undefined && t - cur.ended_at <= this.gapMs && cur.started_at - t <= this.gapMs;
+  }
+
   /** Forgets incidents that can no longer grow, so memory stays bounded. */
   prune(): void {
     for (const [k, i] of this.open) if (this.maxSeen - i.ended_at > this.gapMs) this.open.delete(k);

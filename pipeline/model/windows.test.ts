@@ -33,6 +33,24 @@ describe("windows", () => {
     expect(c.isLate(T + 61_000)).toBe(false);
   });
 
+  it("follows the slowest partition, and stops waiting for one that stays silent", () => {
+    const c = new WindowClock(10_000, null, 30_000, 0);
+    c.observe(T, T + 120_000, 0, 3, 1000);
+    c.observe(T, T + 90_000, 1, 3, 1000);
+    expect(c.closable(1000)).toBeNull(); // partition 2 has not reported yet
+    c.observe(T, T + 65_000, 2, 3, 2000);
+    expect(c.watermark(2000)).toBe(T + 55_000);
+    expect(c.closable(2000)).toBeNull();
+    c.observe(T + 65_000, T + 75_000, 2, 3, 3000);
+    expect(c.closable(3000)).toBe(T); // slowest: T+75s - 10s
+    c.closed(T, T + WINDOW_MS);
+    // Partition 2 falls silent; after 30 s of wall time it no longer holds the others back.
+    c.observe(T, T + 150_000, 0, 3, 20_000);
+    c.observe(T, T + 150_000, 1, 3, 20_000);
+    expect(c.closable(20_000)).toBeNull();
+    expect(c.closable(34_000)).toBe(T + WINDOW_MS);
+  });
+
   it("skips ahead over empty windows", () => {
     const c = new WindowClock(0, T);
     c.observe(T, T + 10 * WINDOW_MS);

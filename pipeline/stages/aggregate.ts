@@ -13,6 +13,7 @@ export const aggregateStage = defineStage({
   description: "Closes tumbling 1-minute event-time windows behind a watermark, writes one telemetry.alert_windows row per window, and announces it for the digests.",
   params: z.object({
     watermarkSeconds: z.number().min(0).max(3600).optional().describe("how long to wait for late readings; default WATERMARK_SECONDS"),
+    idleSeconds: z.number().positive().default(30).describe("a partition silent this long (wall time) stops holding windows open"),
   }),
   input: { topic: ALERTS, group: "aggregate" },
   async run(ctx) {
@@ -23,13 +24,13 @@ export const aggregateStage = defineStage({
     const [first] = await lakehouse.select<{ t: unknown }>("SELECT min(event_time) AS t FROM telemetry.cars_enriched");
     const nextStart =
       closed?.t != null ? lakehouse.toMillis(closed.t) + WINDOW_MS : first?.t != null ? windowStart(lakehouse.toMillis(first.t)) : null;
-    const clock = new WindowClock(watermarkMs, nextStart);
+    const clock = new WindowClock(watermarkMs, nextStart, ctx.params.idleSeconds * 1000);
     let late = 0;
 
     await consumeUntilStopped(ctx, ALERTS, "aggregate", async (batch: Envelope<AlertMessage>[]) => {
       counters.countIn(batch.length);
       for (const { value: m } of batch) {
-        if (m.kind === "progress") clock.observe(m.minEventTime, m.maxEventTime);
+        if (m.kind === "progress") clock.observe(m.minEventTime, m.maxEventTime, m.source, m.sources);
         else if (clock.isLate(m.event.event_time)) late++;
       }
       for (let start = clock.closable(); start !== null; start = clock.closable()) {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AlertMessage, EnrichedEvent, Incident, RuleHit, ScoredEvent } from "../model/events.js";
+import type { AlertMessage, EnrichedEvent, Incident, RuleHit, RuleName, ScoredEvent } from "../model/events.js";
 import { IncidentTracker } from "../model/incidents.js";
 import { evaluateRules, type RuleResult } from "../model/rules.js";
 import { defineStage } from "../stage.js";
@@ -52,6 +52,8 @@ export const alertStage = defineStage({
       );
     }
     let batches = 0;
+    // Partitions of the input: the aggregate waits for every one of them before closing a window.
+    const sources = transport.partitions?.(ENRICHED) ?? 1;
 
     await consumeUntilStopped(ctx, ENRICHED, "alert", async (batch: Envelope<EnrichedEvent>[]) => {
       counters.countIn(batch.length);
@@ -59,9 +61,24 @@ export const alertStage = defineStage({
         const hits = evaluateRules(m.value, thresholds);
         return { ...enrichedRow({ ...m.value, is_alert: hits.length > 0, rules: hits.map((h) => h.rule) }), hits };
       });
+      // A firing that would open an incident: the incident may be open in the table already, written by the
+      // process that owned this car's partition before a rebalance. Restore those first (rare: one query per
+      // batch that opens incidents).
+      const uncovered = rows.filter((r) => r.hits.some((h) => !incidents.covers(r.car_id, h.rule, r.event_time)));
+      if (uncovered.length > 0) {
+        const since = Math.min(...uncovered.map((r) => r.event_time)) - settings.incidentGapMs;
+        const cars = [...new Set(uncovered.map((r) => r.car_id))];
+        const open = await lakehouse.select<Record<string, unknown>>(
+          `SELECT * FROM telemetry.incidents WHERE ended_at >= ? AND car_id IN (${cars.map(() => "?").join(",")})`,
+          [new Date(since), ...cars],
+        );
+        incidents.restore(
+          open.map((r) => ({ ...r, started_at: lakehouse.toMillis(r.started_at), ended_at: lakehouse.toMillis(r.ended_at) }) as unknown as Incident),
+        );
+      }
       const messages: OutMessage<AlertMessage>[] = [];
       // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
-      await lakehouse.insertNew("cars_enriched", rows, (fresh) => {
+      const fresh = await lakehouse.insertNew("cars_enriched", rows, (fresh) => {
         const alertRows: object[] = [];
         const touched = new Map<string, Incident>();
         for (const r of fresh) {
@@ -94,16 +111,41 @@ export const alertStage = defineStage({
           { table: "incidents", rows: [...touched.values()] },
         ];
       });
-      // A progress mark per batch moves the windows' watermark even when nothing alerts.
-      let minEventTime = Number.POSITIVE_INFINITY;
+      // Readings already stored (a redelivery after a crash between the commit above and the produce
+      // below): their alerts are sent again as stored, so alert-data misses none; consumers key by incident.
+      const freshIds = new Set(fresh.map((r) => r.event_id));
+      const again = rows.filter((r) => r.hits.length > 0 && !freshIds.has(r.event_id));
+      if (again.length > 0) {
+        const stored = await lakehouse.select<{ event_id: string; rule: RuleName; value: number; threshold: number; incident_id: string }>(
+          `SELECT event_id, rule, value, threshold, incident_id FROM telemetry.alerts WHERE event_id IN (${again.map(() => "?").join(",")})`,
+          again.map((r) => r.event_id),
+        );
+        for (const r of again) {
+          const hits: RuleHit[] = stored
+            .filter((a) => a.event_id === r.event_id)
+            .map((a) => ({ rule: a.rule, value: Number(a.value), threshold: Number(a.threshold), incident_id: a.incident_id, opened: a.incident_id.startsWith(r.event_id.slice(0, 8)) }));
+          if (hits.length > 0) messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored, hits } });
+        }
+      }
+      // A progress mark per input partition and batch moves the windows' watermark even when nothing alerts.
+      const spans = new Map<number, { min: number; max: number }>();
       let maxEventTime = 0;
       for (const m of batch) {
-        minEventTime = Math.min(minEventTime, m.value.event_time);
-        maxEventTime = Math.max(maxEventTime, m.value.event_time);
+        const t = m.value.event_time;
+        const s = spans.get(m.partition ?? 0);
+        if (!s) spans.set(m.partition ?? 0, { min: t, max: t });
+        else {
+          s.min = Math.min(s.min, t);
+          s.max = Math.max(s.max, t);
+        }
+        maxEventTime = Math.max(maxEventTime, t);
       }
-      messages.push({ key: "progress", value: { kind: "progress", minEventTime, maxEventTime } });
+      const alertCount = messages.length;
+      for (const [source, s] of spans) {
+        messages.push({ key: "progress", value: { kind: "progress", minEventTime: s.min, maxEventTime: s.max, source, sources } });
+      }
       await transport.publish(ALERTS, messages);
-      counters.out += messages.length - 1;
+      counters.out += alertCount;
       counters.lastEventTime = maxEventTime;
       if (++batches % 100 === 0) incidents.prune();
     });

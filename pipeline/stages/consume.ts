@@ -21,7 +21,9 @@ export async function consumeUntilStopped<T>(
         end();
       }
     : handler;
-  const sub = await ctx.deps.transport.subscribe(topic, group, timed, options);
+  // Messages the transport could not decode went to the dead-letter topic: they count as this stage's dead letters.
+  const onDeadLetters = (n: number) => void (ctx.counters.deadLetters += n);
+  const sub = await ctx.deps.transport.subscribe(topic, group, timed, { onDeadLetters, ...options });
   ctx.ready();
   const stopped = new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();

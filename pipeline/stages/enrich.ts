@@ -80,14 +80,14 @@ export const enrichStage = defineStage({
           raw.push({ event_id: p.event.event_id, event_time: p.event.event_time, received_at: now, json: m.value });
           good.set(p.event.event_id, join(p.event, car));
         }
-        // Only readings seen for the first time go on: a redelivered batch changes nothing downstream.
-        const deadRows = [{ table: "dead_letters" as const, rows: dead }];
-        const fresh = await deps.lakehouse.insertNew("cars_raw", raw, () => deadRows);
-        if (fresh.length === 0 && dead.length > 0) await deps.lakehouse.write(deadRows);
-        const out = fresh.map((r) => {
-          const e = good.get(r.event_id)!;
-          return { key: String(e.car_id), value: e };
-        });
+        // Insert-once tables: a redelivered batch adds no row.
+        await deps.lakehouse.write([
+          { table: "cars_raw", rows: raw },
+          { table: "dead_letters", rows: dead },
+        ]);
+        // Every valid reading goes on, also one already in cars_raw: a redelivered batch (Kafka, after a crash
+        // between this commit and the produce) must still reach the alert stage, which keeps each reading once.
+        const out = [...good.values()].map((e) => ({ key: String(e.car_id), value: e }));
         await deps.transport.publish(ENRICHED, out);
         counters.out += out.length;
         counters.deadLetters += dead.length;

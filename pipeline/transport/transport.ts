@@ -17,6 +17,8 @@ export interface Envelope<T> {
   id: string;
   key: string;
   value: T;
+  /** The partition it was read from (Kafka); absent on the embedded bus, which has one. */
+  partition?: number;
 }
 
 export interface OutMessage<T> {
@@ -28,6 +30,10 @@ export type BatchHandler<T> = (batch: Envelope<T>[]) => Promise<void> | void;
 
 export interface SubscribeOptions {
   maxBatch?: number;
+  /** Called with how many messages of a batch could not be decoded (sent to the dead-letter topic instead). */
+  onDeadLetters?: (count: number) => void;
+  /** Where a group without committed offsets starts: the oldest message kept (default) or only new ones. */
+  from?: "earliest" | "latest";
 }
 
 export interface Subscription {
@@ -42,6 +48,8 @@ export interface Transport {
   /** Resolves once the messages are accepted; waits while consumers are too far behind (backpressure). */
   publish<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void>;
   subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  /** Partitions of a topic (1 when the transport has no partitions). */
+  partitions?(topic: Topic<unknown>): number;
   /** Messages waiting for a group; 0 when unknown. */
   lag(topic: Topic<unknown>, group: string): number;
   close(): Promise<void>;

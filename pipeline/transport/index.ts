@@ -1,0 +1,29 @@
+import type { Config } from "../../core/config.js";
+import type { Logger } from "../../core/log.js";
+import { KafkaTransport } from "./kafka.js";
+import { MemoryTransport } from "./memory.js";
+import type { Transport } from "./transport.js";
+
+/**
+ * The transport the configuration asks for: Kafka when KAFKA_BROKERS is set
+ * (connected, topics created, leaders live), otherwise the in-process bus.
+ */
+export async function createTransport(config: Config, log: Logger): Promise<Transport> {
+  if (!config.KAFKA_BROKERS) return new MemoryTransport();
+  const transport = new KafkaTransport({
+    brokers: config.KAFKA_BROKERS,
+    log,
+    clientId: config.KAFKA_CLIENT_ID,
+    topicPrefix: config.KAFKA_TOPIC_PREFIX,
+    partitions: config.KAFKA_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+  });
+  try {
+    await transport.connect();
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
+  log.info({ brokers: config.KAFKA_BROKERS, prefix: config.KAFKA_TOPIC_PREFIX, partitions: config.KAFKA_PARTITIONS }, "Kafka transport connected");
+  return transport;
+}

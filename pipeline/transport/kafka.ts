@@ -1,0 +1,445 @@
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
+import { CarwatchError, errorMessage } from "../../core/errors.js";
+import type { Logger } from "../../core/log.js";
+import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
+import type { BatchHandler, Envelope, OutMessage, SubscribeOptions, Subscription, Topic, Transport } from "./transport.js";
+
+export interface KafkaTransportOptions {
+  brokers: string[];
+  log: Logger;
+  clientId?: string;
+  /** Prepended to every topic and consumer group name (several deployments or tests on one cluster). */
+  topicPrefix?: string;
+  /** Partitions of the topics created at start (existing topics are left as they are). */
+  partitions?: number;
+  /** Replication factor of created topics; -1 = the broker's default.replication.factor. */
+  replicationFactor?: number;
+  /** Topics to create when missing; default every carwatch topic. */
+  topics?: readonly Topic<unknown>[];
+  /** Consumer tuning; defaults suit a stream processor (fast failover, short fetch waits). */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxWaitTimeInMs?: number;
+  /** A fetch returns once this many bytes are there (or after maxWaitTimeInMs): bigger batches, fewer requests. */
+  minBytes?: number;
+  /** Producers publish goes through (default 3). */
+  producers?: number;
+  /** How long to wait at start for the cluster and the topics' leaders. */
+  connectTimeoutMs?: number;
+}
+
+export class TransportError extends CarwatchError {
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super("transport", message, options);
+    this.name = "TransportError";
+  }
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * kafkajs log lines go to pino. Its ERROR lines are mostly responses it retries
+ * (coordinator not ready, topic exists, broker gone for a moment): warnings for
+ * us, since real failures reach the caller as exceptions. INFO chatter (joins,
+ * rebalances) is debug.
+ */
+function logCreator(log: Logger) {
+  const child = log.child({ component: "kafkajs" });
+  return () =>
+    ({ level, log: entry }: LogEntry) => {
+      const { message, timestamp: _t, logger: _l, ...rest } = entry;
+      if (level === logLevel.ERROR || level === logLevel.WARN) child.warn(rest, message);
+      else if (level === logLevel.INFO) child.debug(rest, message);
+      else child.trace(rest, message);
+    };
+}
+
+/** Errors kafkajs raises when a group rebalanced under a consumer: the new owner redelivers, nothing to do. */
+function isRebalance(err: unknown): boolean {
+  const type = (err as { type?: string }).type ?? "";
+  return ["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "NOT_COORDINATOR", "FENCED_INSTANCE_ID"].includes(type);
+}
+
+/**
+ * The scaled-out transport: Kafka through kafkajs. Topics (with an optional
+ * prefix) are created at start; messages are keyed (car_id), values are JSON
+ * with a schema version. publish resolves when every message is acknowledged
+ * by all in-sync replicas (idempotent producer, so a retry never duplicates).
+ * Each subscription is its own consumer in the group `<prefix>carwatch-<group>`;
+ * a batch's offsets are committed only after the handler resolved, never for a
+ * partition the consumer no longer owns. A message that cannot be decoded goes
+ * to the dead-letter topic with the reason and its offset is committed with
+ * the batch, so it never blocks its partition.
+ */
+export class KafkaTransport implements Transport {
+  readonly kind = "kafka" as const;
+  readonly prefix: string;
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  /** A few producers: an idempotent producer has one request in flight, so stages publishing at once take turns less. */
+  private readonly producers: { producer: Producer; inFlight: number }[] = [];
+  private readonly log: Logger;
+  private readonly subs = new Set<{ stop(): Promise<void> }>();
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly lags = new Map<string, { value: number; at: number; refreshing: boolean }>();
+  private connected = false;
+
+  constructor(private readonly options: KafkaTransportOptions) {
+    this.prefix = options.topicPrefix ?? "";
+    this.log = options.log.child({ transport: "kafka" });
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? "carwatch",
+      brokers: options.brokers,
+      logCreator: logCreator(this.log),
+      logLevel: logLevel.INFO,
+      connectionTimeout: 3000,
+      // A broker restart takes seconds: keep retrying for about half a minute before giving up.
+      retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
+    });
+    this.admin = this.kafka.admin();
+    for (let i = 0; i < (options.producers ?? 3); i++) {
+      const producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        // Idempotent: a produce retried after a lost acknowledgement (leader change, broker restart) is not written twice.
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // Retriable failures (no leader, broker down) are retried until the cluster is back: the stage waits
+        // instead of crashing, which is the backpressure a stream processor wants. Others fail at once.
+        retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: Number.MAX_SAFE_INTEGER },
+      });
+      this.producers.push({ producer, inFlight: 0 });
+    }
+  }
+
+  /** Full topic name on the cluster. */
+  topicName(topic: Topic<unknown> | string): string {
+    return this.prefix + (typeof topic === "string" ? topic : topic.name);
+  }
+
+  /** Full consumer group id on the cluster. */
+  groupId(group: string): string {
+    return `${this.prefix}carwatch-${group}`;
+  }
+
+  /** Connects, creates missing topics and waits until every partition has a live leader. */
+  async connect(): Promise<void> {
+    const deadline = Date.now() + (this.options.connectTimeoutMs ?? 60_000);
+    await this.admin.connect();
+    const topics = (this.options.topics ?? ALL_TOPICS).map((t) => this.topicName(t));
+    const created = await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({
+        topic,
+        numPartitions: this.options.partitions ?? 6,
+        replicationFactor: this.options.replicationFactor ?? -1,
+      })),
+    });
+    if (created) this.log.info({ topics, partitions: this.options.partitions ?? 6 }, "created topics");
+    // Right after creation a leader may not serve yet; a produce then fails or (non-idempotent) duplicates.
+    for (const topic of topics) {
+      for (;;) {
+        try {
+          const offsets = await this.admin.fetchTopicOffsets(topic);
+          this.partitionCounts.set(topic, offsets.length);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw new TransportError(`topic ${topic} has no live leaders: ${errorMessage(err)}`, { retriable: true, cause: err });
+          await delay(100);
+        }
+      }
+    }
+    await Promise.all(this.producers.map((p) => p.producer.connect()));
+    this.connected = true;
+  }
+
+  partitions(topic: Topic<unknown>): number {
+    return this.partitionCounts.get(this.topicName(topic)) ?? 1;
+  }
+
+  async publish<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void> {
+    if (messages.length === 0) return;
+    if (!this.connected) throw new TransportError("the Kafka transport is not connected");
+    // The least busy producer. Order per key holds because every caller awaits a publish before its next one.
+    const slot = this.producers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    slot.inFlight++;
+    try {
+      await slot.producer.send({
+        topic: this.topicName(topic),
+        acks: -1,
+        messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })),
+      });
+    } catch (err) {
+      throw new TransportError(`publish to ${this.topicName(topic)} failed: ${errorMessage(err)}`, { retriable: true, cause: err });
+    } finally {
+      slot.inFlight--;
+    }
+  }
+
+  async subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
+    const name = this.topicName(topic);
+    const groupId = this.groupId(group);
+    const maxBatch = options.maxBatch ?? 2000;
+    const log = this.log.child({ topic: name, group: groupId });
+    const consumer: Consumer = this.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1000,
+      maxWaitTimeInMs: this.options.maxWaitTimeInMs ?? 100,
+      minBytes: this.options.minBytes ?? 1,
+      rebalanceTimeout: 30_000,
+      retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
+    });
+
+    let stopping = false;
+    let failure: unknown = null;
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => undefined); // a caller that only calls stop() must not see an unhandled rejection
+    let finishing: Promise<void> | null = null;
+    const sub = { stop: (): Promise<void> => finish(null) };
+    const finish = (err: unknown | null): Promise<void> =>
+      (finishing ??= (async () => {
+        stopping = true;
+        await consumer.disconnect().catch((e: unknown) => log.warn({ err: e }, "consumer disconnect failed"));
+        this.subs.delete(sub);
+        if (err) settle.reject(err);
+        else settle.resolve();
+      })());
+
+    // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart && !stopping) void finish(new TransportError(`consumer ${groupId} on ${name} crashed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }));
+    });
+
+    /**
+     * kafkajs hands over one partition's batch at a time (several at once with
+     * partitionsConsumedConcurrently). Batches that arrive together are handed
+     * to the handler as one: one store transaction, one produce and one commit
+     * per round instead of one per partition. A partition's next batch waits
+     * until its previous one is settled, so order per partition (per car) holds.
+     */
+    interface Part {
+      partition: number;
+      envelopes: Envelope<T>[];
+      dead: { m: KafkaMessage; err: unknown }[];
+      last: string;
+      isStale: () => boolean;
+      resolveOffset: (offset: string) => void;
+      /** The batch's own commit: unlike consumer.commitOffsets it still works while the consumer stops. */
+      commit: EachBatchPayload["commitOffsetsIfNecessary"];
+      settle: (ok: boolean | Error) => void;
+    }
+    let queue: Part[] = [];
+    let draining = false;
+
+    const deadLetters = async (parts: Part[]) => {
+      const now = Date.now();
+      const out = parts.flatMap((part) =>
+        part.dead.map(({ m, err }) => {
+          const value: DeadLetterMessage = {
+            topic: name,
+            partition: part.partition,
+            offset: m.offset,
+            key: m.key?.toString("utf8") ?? null,
+            group: groupId,
+            reason: err instanceof DecodeError ? err.reason : "undecodable",
+            detail: errorMessage(err),
+            payload: m.value?.toString("utf8") ?? "",
+            received_at: now,
+          };
+          return { key: value.key ?? "", value };
+        }),
+      );
+      if (out.length === 0) return;
+      await this.publish(DEAD_LETTERS, out);
+      options.onDeadLetters?.(out.length);
+      log.warn({ count: out.length, reason: out[0]!.value.reason, detail: out[0]!.value.detail }, "undecodable messages sent to the dead-letter topic");
+    };
+
+    /** One round: dead letters acknowledged, handler resolved, then commit of the partitions still owned. */
+    const round = async (parts: Part[]) => {
+      const live = parts.filter((p) => !p.isStale());
+      for (const p of parts) if (p.isStale()) p.settle(false);
+      if (live.length === 0) return;
+      if (stopping || failure !== null) return live.forEach((p) => p.settle(false));
+      try {
+        await deadLetters(live);
+      } catch (err) {
+        return live.forEach((p) => p.settle(asError(err)));
+      }
+      const envelopes = live.length === 1 ? live[0]!.envelopes : live.flatMap((p) => p.envelopes);
+      if (envelopes.length > 0) {
+        try {
+          await handler(envelopes);
+        } catch (err) {
+          failure = err;
+          void finish(err);
+          return live.forEach((p) => p.settle(false));
+        }
+      }
+      // Not ours any more (rebalanced while handling): the new owner redelivers; the sinks are idempotent.
+      // (A stop in progress still commits: the consumer leaves the group only after this round.)
+      const owned = live.filter((p) => !p.isStale());
+      for (const p of live) if (p.isStale()) p.settle(false);
+      if (owned.length === 0) return;
+      for (const p of owned) p.resolveOffset(p.last);
+      try {
+        await owned[0]!.commit({
+          topics: [{ topic: name, partitions: owned.map((p) => ({ partition: p.partition, offset: (BigInt(p.last) + 1n).toString() })) }],
+        });
+      } catch (err) {
+        if (isRebalance(err)) {
+          log.debug({ err: errorMessage(err) }, "commit refused after a rebalance; the new owner redelivers");
+          return owned.forEach((p) => p.settle(false));
+        }
+        return owned.forEach((p) => p.settle(asError(err)));
+      }
+      owned.forEach((p) => p.settle(true));
+    };
+
+    const drain = async () => {
+      draining = true;
+      try {
+        while (queue.length > 0) {
+          const parts = queue;
+          queue = [];
+          await round(parts);
+        }
+      } finally {
+        draining = false;
+      }
+    };
+
+    const submit = (part: Omit<Part, "settle">): Promise<boolean> =>
+      new Promise<boolean>((resolve, reject) => {
+        queue.push({ ...part, settle: (ok) => (ok instanceof Error ? reject(ok) : resolve(ok)) });
+        // On the next turn of the event loop, so that batches kafkajs hands over together go in one round.
+        if (!draining) {
+          draining = true;
+          setImmediate(() => void drain());
+        }
+      });
+
+    const eachBatch = async ({ batch, resolveOffset, isRunning, isStale, commitOffsetsIfNecessary: commit }: EachBatchPayload) => {
+      const partition = batch.partition;
+      const live = () => !stopping && failure === null && isRunning() && !isStale();
+      let envelopes: Envelope<T>[] = [];
+      let dead: { m: KafkaMessage; err: unknown }[] = [];
+      let last: string | null = null;
+      const send = async () => {
+        if (last === null) return true;
+        const ok = await submit({ partition, envelopes, dead, last, isStale, resolveOffset, commit });
+        envelopes = [];
+        dead = [];
+        last = null;
+        return ok;
+      };
+      for (const m of batch.messages) {
+        if (!live()) return;
+        const raw = m.value?.toString("utf8") ?? "";
+        try {
+          envelopes.push({ id: `${name}-${partition}-${m.offset}`, key: m.key?.toString("utf8") ?? "", value: topic.decode(raw), partition });
+        } catch (err) {
+          dead.push({ m, err });
+        }
+        last = m.offset;
+        if (envelopes.length + dead.length >= maxBatch && !(await send())) return;
+      }
+      if (live()) await send();
+    };
+
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [name], fromBeginning: (options.from ?? "earliest") === "earliest" });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.options.partitions ?? 6, eachBatch });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw new TransportError(`cannot consume ${name} as ${groupId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+    this.subs.add(sub);
+    return { done, stop: () => finish(failure) };
+  }
+
+  /**
+   * Messages waiting for a group (sum over partitions of end offset minus
+   * committed offset). Synchronous for status pages: returns the last value
+   * and refreshes it in the background when older than two seconds.
+   */
+  lag(topic: Topic<unknown>, group: string): number {
+    const key = `${this.topicName(topic)}\n${this.groupId(group)}`;
+    let entry = this.lags.get(key);
+    if (!entry) this.lags.set(key, (entry = { value: 0, at: 0, refreshing: false }));
+    if (this.connected && !entry.refreshing && Date.now() - entry.at > 2000) {
+      entry.refreshing = true;
+      const e = entry;
+      this.groupLag(topic, group)
+        .then((v) => {
+          e.value = v;
+          e.at = Date.now();
+        })
+        .catch(() => undefined)
+        .finally(() => (e.refreshing = false));
+    }
+    return entry.value;
+  }
+
+  /** The exact lag of a group now; a group without commits counts from the start of the log. */
+  async groupLag(topic: Topic<unknown>, group: string): Promise<number> {
+    const name = this.topicName(topic);
+    const [ends, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(name),
+      this.admin.fetchOffsets({ groupId: this.groupId(group), topics: [name] }),
+    ]);
+    const at = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    let lag = 0n;
+    for (const p of ends) {
+      const c = at.get(p.partition) ?? -1n;
+      const from = c < 0n ? BigInt(p.low) : c;
+      if (BigInt(p.high) > from) lag += BigInt(p.high) - from;
+    }
+    return Number(lag);
+  }
+
+  /**
+   * Resolves once each group has committed everything on its topic, in the
+   * order given (upstream first: a group commits only after publishing its
+   * output, so a caught-up upstream group means its output is all there).
+   * For tests and benchmarks; polls the cluster every `pollMs`.
+   */
+  async whenCaughtUp(pairs: readonly (readonly [Topic<unknown>, string])[], options: { timeoutMs?: number; pollMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    for (const [topic, group] of pairs) {
+      for (;;) {
+        const lag = await this.groupLag(topic, group);
+        if (lag === 0) break;
+        if (Date.now() > deadline) throw new TransportError(`group ${this.groupId(group)} still lags ${lag} on ${this.topicName(topic)}`);
+        await delay(options.pollMs ?? 50);
+      }
+    }
+  }
+
+  /** The underlying client, for tools and tests (admin, extra consumers). */
+  get client(): Kafka {
+    return this.kafka;
+  }
+
+  async close(): Promise<void> {
+    for (const s of [...this.subs]) await s.stop();
+    this.connected = false;
+    await Promise.all(this.producers.map((p) => p.producer.disconnect().catch(() => undefined)));
+    await this.admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,237 @@
+import { Partitioners } from "kafkajs";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { silentLogger } from "../core/log.js";
+import { KafkaTransport } from "../pipeline/transport/kafka.js";
+import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED } from "../pipeline/transport/topics.js";
+import type { Envelope, Subscription } from "../pipeline/transport/transport.js";
+import type { EnrichedEvent } from "../pipeline/model/events.js";
+import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
+import { actualRows, expectedRows } from "./support/expected.js";
+import { createKafkaPipeline, type KafkaPipeline } from "./support/kafka-pipeline.js";
+
+const START = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+describeKafka("Kafka transport and pipeline on a real broker", () => {
+  let broker: Broker;
+  const open: { close(): Promise<void> }[] = [];
+  beforeAll(async () => {
+    broker = await startBroker();
+  }, 600_000);
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await o.close();
+  });
+  afterAll(async () => broker?.destroy());
+
+  async function transport(prefix = randomPrefix(), partitions = 3): Promise<KafkaTransport> {
+    const t = new KafkaTransport({ brokers: [broker.bootstrap], log: silentLogger, topicPrefix: prefix, partitions, clientId: "carwatch-test" });
+    await t.connect();
+    open.push(t);
+    return t;
+  }
+
+  /** Collects what a group receives until `n` messages arrived. */
+  function collector<T>() {
+    const got: Envelope<T>[] = [];
+    let want = Number.POSITIVE_INFINITY;
+    let wake: (() => void) | null = null;
+    return {
+      got,
+      handler: (batch: Envelope<T>[]) => {
+        got.push(...batch);
+        if (got.length >= want) wake?.();
+      },
+      until(n: number): Promise<Envelope<T>[]> {
+        want = n;
+        return got.length >= n ? Promise.resolve(got) : new Promise((r) => (wake = () => r(got)));
+      },
+    };
+  }
+
+  const reading = (i: number, car = (i % 7) + 1): EnrichedEvent => ({
+    event_id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    event_time: START + i,
+    car_id: car,
+    speed: 50,
+    rpm: 2000,
+    gear: 3,
+    driver_id: car,
+    brand_name: "Kia",
+    model_name: "Rio",
+    color_name: "Gray",
+    expected_gear: 3,
+  });
+
+  it("delivers keyed messages once per group, one partition per key, with ids stable across redelivery", async () => {
+    const t = await transport();
+    expect(t.partitions(ENRICHED)).toBe(3);
+    const msgs = Array.from({ length: 300 }, (_, i) => ({ key: String(reading(i).car_id), value: reading(i) }));
+    await t.publish(ENRICHED, msgs);
+    const a = collector<EnrichedEvent>();
+    const sa = await t.subscribe(ENRICHED, "a", a.handler, { maxBatch: 50 });
+    const got = await a.until(300);
+    await sa.stop();
+    expect(got.map((m) => m.value.event_id).sort()).toEqual(msgs.map((m) => m.value.event_id).sort());
+    const partitionOf = new Map<string, number>();
+    for (const m of got) {
+      expect(m.id).toBe(`${t.topicName(ENRICHED)}-${m.partition}-${m.id.split("-").pop()}`);
+      expect(partitionOf.get(m.key) ?? m.partition).toBe(m.partition);
+      partitionOf.set(m.key, m.partition!);
+    }
+    expect(new Set(partitionOf.values()).size).toBeGreaterThan(1);
+    expect(await t.groupLag(ENRICHED, "a")).toBe(0);
+
+    // A handler that throws ends the subscription uncommitted: the group's next consumer gets the same messages, same ids.
+    await t.publish(ENRICHED, [{ key: "1", value: reading(1000, 1) }]);
+    let first!: Subscription;
+    const threw = new Promise<string>((resolve) => {
+      void t
+        .subscribe(ENRICHED, "a", (batch) => {
+          resolve(batch[0]!.id);
+          throw new Error("boom");
+        })
+        .then((s) => (first = s));
+    });
+    const failedId = await threw;
+    await expect(first.done).rejects.toThrow("boom");
+    const again = collector<EnrichedEvent>();
+    const second = await t.subscribe(ENRICHED, "a", again.handler);
+    expect((await again.until(1)).map((m) => [m.id, m.value.event_id])).toEqual([[failedId, reading(1000, 1).event_id]]);
+    await second.stop();
+    expect(await t.groupLag(ENRICHED, "a")).toBe(0);
+  });
+
+  it("sends undecodable messages to the dead-letter topic with the reason, counts them, and never blocks the partition", async () => {
+    const t = await transport();
+    const producer = t.client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const good = (i: number) => ENRICHED.encode(reading(i, 3));
+    const bad: [string, string][] = [
+      ["{not json", "malformed_json"],
+      [JSON.stringify({ v: 2, data: reading(2, 3) }), "schema_version"],
+      [JSON.stringify({ v: 1, data: { ...reading(3, 3), car_id: "three" } }), "invalid_message"],
+      [JSON.stringify({ v: 1, data: { ...reading(4, 3), speed: 9999 } }), "invalid_message"],
+    ];
+    // All on one key, so on one partition, bad ones between good ones.
+    await producer.send({
+      topic: t.topicName(ENRICHED),
+      messages: [good(0), ...bad.map(([v]) => v), good(1)].map((value) => ({ key: "3", value })),
+    });
+    await producer.disconnect();
+
+    let deadCount = 0;
+    const c = collector<EnrichedEvent>();
+    const sub = await t.subscribe(ENRICHED, "alert", c.handler, { onDeadLetters: (n) => (deadCount += n) });
+    const dlq = collector<DeadLetterMessage>();
+    const dsub = await t.subscribe(DEAD_LETTERS, "inspect", dlq.handler);
+    expect((await c.until(2)).map((m) => m.value.event_id)).toEqual([reading(0).event_id, reading(1).event_id]);
+    const letters = (await dlq.until(bad.length)).map((m) => m.value);
+    expect(letters.map((l) => [l.payload, l.reason])).toEqual(bad);
+    expect(letters[2]!.detail).toContain("car_id");
+    expect(letters.every((l) => l.topic === t.topicName(ENRICHED) && l.group === t.groupId("alert") && l.key === "3")).toBe(true);
+    expect(letters.map((l) => Number(l.offset))).toEqual([1, 2, 3, 4]);
+    await sub.stop();
+    await dsub.stop();
+    expect(deadCount).toBe(bad.length);
+    expect(await t.groupLag(ENRICHED, "alert")).toBe(0);
+  });
+
+  it("shares the partitions between two consumers of one group, each message handled once", async () => {
+    const t = await transport(randomPrefix(), 6);
+    const seen = new Map<string, string>();
+    const both = collector<EnrichedEvent>();
+    const member = (name: string) => (batch: Envelope<EnrichedEvent>[]) => {
+      for (const m of batch) seen.set(m.value.event_id, name);
+      both.handler(batch);
+    };
+    const s1 = await t.subscribe(ENRICHED, "shared", member("one"));
+    const s2 = await t.subscribe(ENRICHED, "shared", member("two"));
+    // Both members must own partitions before anything is sent.
+    const admin = t.client.admin();
+    await admin.connect();
+    for (let i = 0; ; i++) {
+      const { groups } = await admin.describeGroups([t.groupId("shared")]);
+      const g = groups[0]!;
+      if (g.state === "Stable" && g.members.length === 2 && g.members.every((m) => m.memberAssignment.length > 8)) break;
+      if (i > 300) throw new Error(`group never settled: ${g.state}, ${g.members.length} members`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await admin.disconnect();
+    const msgs = Array.from({ length: 600 }, (_, i) => ({ key: String((i % 40) + 1), value: reading(i, (i % 40) + 1) }));
+    await t.publish(ENRICHED, msgs);
+    await both.until(600);
+    await Promise.all([s1.stop(), s2.stop()]);
+    expect(both.got).toHaveLength(600);
+    expect(seen.size).toBe(600);
+    const perMember = [...seen.values()].reduce<Record<string, number>>((a, n) => ({ ...a, [n]: (a[n] ?? 0) + 1 }), {});
+    expect(Object.keys(perMember).sort()).toEqual(["one", "two"]);
+  });
+
+  let p: KafkaPipeline | undefined;
+  afterEach(async () => {
+    await p?.close();
+    p = undefined;
+  });
+
+  async function startPipeline() {
+    p = await createKafkaPipeline({ bootstrap: broker.bootstrap, prefix: randomPrefix() });
+    await p.supervisor.start("seed");
+    await p.supervisor.waitFor("seed");
+    for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
+    return p;
+  }
+
+  function expectExact(p: KafkaPipeline, want: ReturnType<typeof expectedRows>) {
+    const got = actualRows(p.lakehouse);
+    expect(p.count("dims.car_models")).toBe(7);
+    expect(p.count("dims.car_colors")).toBe(7);
+    expect(p.count("dims.cars")).toBe(20);
+    expect(got.raw).toBe(want.valid);
+    expect(got.enriched).toBe(want.valid);
+    expect(got.alertEvents).toBe(want.alertEvents);
+    expect(got.rules).toEqual(want.rules);
+    expect(got.dead).toEqual(want.dead);
+    expect(got.incidents).toBe(want.incidents);
+    expect(got.incidentEvents).toBe(want.fired);
+    expect(got.windows).toEqual([...want.windows.entries()]);
+  }
+
+  it("runs the whole pipeline over Kafka with exact rows in every table", async () => {
+    const drive = { n: 6000, rate: 20, seed: 42, start: START };
+    const want = expectedRows(drive);
+    expect(Object.keys(want.dead)).toHaveLength(5);
+    const p = await startPipeline();
+    await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
+    await p.supervisor.waitFor("generator");
+    await p.drained();
+    expectExact(p, want);
+    expect(p.supervisor.status("enrich").counters).toMatchObject({ in: drive.n, out: want.valid, deadLetters: drive.n - want.valid });
+    // Every stage ran without a crash, and the progress marks told the aggregate about all 6 partitions.
+    for (const s of ["enrich", "alert", "aggregate"]) expect(p.supervisor.status(s)).toMatchObject({ state: "running", restarts: 0 });
+  });
+
+  it("survives a broker restart mid-stream with nothing lost or doubled", async () => {
+    const drive = { n: 30_000, rate: 100, seed: 9, start: START };
+    const want = expectedRows(drive);
+    const p = await startPipeline();
+    // Throttled, so the stream is still flowing while the broker goes down and comes back.
+    await p.supervisor.start("generator", { rate: 3000, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
+    // Wait (on the topic itself) until readings are flowing through the stages.
+    let seen = 0;
+    let flowing!: () => void;
+    const isFlowing = new Promise<void>((r) => (flowing = r));
+    const tap = await p.transport.subscribe(ALERTS, "tap", (batch) => {
+      for (const m of batch) if (m.value.kind === "progress") seen = Math.max(seen, m.value.maxEventTime);
+      if (seen >= START + (3000 * 1000) / drive.rate) flowing();
+    });
+    await isFlowing;
+    await tap.stop();
+    expect(p.supervisor.status("alert").counters.in).toBeGreaterThan(1000);
+    expect(p.supervisor.status("generator").state).toBe("running");
+    await broker.stop();
+    await broker.start();
+    await p.supervisor.waitFor("generator");
+    expect(p.supervisor.status("generator")).toMatchObject({ state: "succeeded", restarts: 0 });
+    await p.drained(120_000);
+    expectExact(p, want);
+  });
+});
