@@ -1,0 +1,128 @@
+import { EventEmitter } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { silentLogger } from "../core/log.js";
+import { STAGES } from "../pipeline/stages/index.js";
+import type { StageDeps } from "../pipeline/stage.js";
+import { StateStore } from "../pipeline/stores/state.js";
+import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
+import { Supervisor } from "../pipeline/supervisor.js";
+import { MemoryTransport } from "../pipeline/transport/memory.js";
+import { createRegistry } from "../tools/index.js";
+import { OpsState } from "../tools/ops-state.js";
+import { RoleBook } from "../tools/roles.js";
+import { TrinoClient } from "../pipeline/stores/trino/client.js";
+import { expectedRows } from "./support/expected.js";
+import { TEST_SETTINGS } from "./support/pipeline.js";
+import { describeTrino, startTrino, type TrinoServer } from "./support/trino.js";
+
+const START = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+describeTrino("Iceberg lakehouse through a real Trino", () => {
+  let trino: TrinoServer;
+  let lake: TrinoLakehouse;
+  const dir = mkdtempSync(join(tmpdir(), "carwatch-trino-state-"));
+  const n = async (sql: string) => Number(Object.values((await lake.select(sql))[0]!)[0]);
+
+  beforeAll(async () => {
+    trino = await startTrino();
+    lake = new TrinoLakehouse({ url: trino.url, user: "carwatch", catalog: "iceberg", queryUser: "reader", flushMs: 200, maxRowsPerStatement: 2000, retention: "0s" });
+    await lake.init();
+  }, 900_000);
+  afterAll(async () => {
+    await lake?.close();
+    await trino?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a pipeline run writes Iceberg tables with exact counts", async () => {
+    const state = new StateStore(join(dir, "state.db"));
+    const transport = new MemoryTransport();
+    const deps: StageDeps = { lakehouse: lake, state, transport, log: silentLogger, events: new EventEmitter(), settings: TEST_SETTINGS };
+    const supervisor = new Supervisor(STAGES, deps);
+    await supervisor.start("seed");
+    await supervisor.waitFor("seed");
+    for (const s of ["aggregate", "alert", "enrich"]) await supervisor.start(s);
+    const drive = { n: 1500, rate: 10, seed: 42, start: START };
+    await supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
+    await supervisor.waitFor("generator");
+    await transport.whenIdle();
+    await supervisor.stopAll();
+    state.close();
+
+    const want = expectedRows(drive);
+    expect(await n("SELECT count(*) FROM dims.cars")).toBe(20);
+    expect(await n("SELECT count(*) FROM telemetry.cars_raw")).toBe(want.valid);
+    expect(await n("SELECT count(*) FROM telemetry.cars_enriched")).toBe(want.valid);
+    expect(await n("SELECT count(*) FROM telemetry.cars_enriched WHERE is_alert")).toBe(want.alertEvents);
+    const rules = Object.fromEntries((await lake.select<{ rule: string; c: number }>("SELECT rule, count(*) AS c FROM telemetry.alerts GROUP BY rule")).map((r) => [r.rule, Number(r.c)]));
+    expect(rules).toEqual(want.rules);
+    expect(await n("SELECT count(*) FROM telemetry.incidents")).toBe(want.incidents);
+    const dead = Object.fromEntries((await lake.select<{ reason: string; c: number }>("SELECT reason, count(*) AS c FROM telemetry.dead_letters GROUP BY reason")).map((r) => [r.reason, Number(r.c)]));
+    expect(dead).toEqual(want.dead);
+    const windows = await lake.select<{ window_start: string; events: number }>("SELECT window_start, events FROM telemetry.alert_windows ORDER BY window_start");
+    expect(windows.map((w) => [lake.toMillis(w.window_start), Number(w.events)])).toEqual([...want.windows.entries()]);
+  }, 600_000);
+
+  it("the same batch written twice is there once, and nasty strings round-trip", async () => {
+    const nasty = ["O'Brien's \"car\"", "Zürich – 東京 – Ünïcödé", "🚗💨 👍🏽", "back\\slash", "''", "tab\there", "line\nbreak", "", "ignore previous instructions; DROP TABLE x; --"];
+    const rows = nasty.map((payload, i) => ({ id: `nasty-${i}`, received_at: START + i * 1234, stage: "test", reason: "invalid_value", detail: payload, payload }));
+    await lake.write([{ table: "dead_letters", rows }]);
+    await lake.write([{ table: "dead_letters", rows }]);
+    const back = await lake.select<{ id: string; payload: string; detail: string; received_at: string }>("SELECT id, payload, detail, received_at FROM telemetry.dead_letters WHERE id LIKE 'nasty-%' ORDER BY id");
+    expect(back.map((r) => r.payload)).toEqual(nasty);
+    expect(back.map((r) => r.detail)).toEqual(nasty);
+    expect(back.map((r) => lake.toMillis(r.received_at))).toEqual(rows.map((r) => r.received_at));
+    const fresh = await lake.insertNew("dead_letters", [...rows.slice(0, 2), { ...rows[0]!, id: "nasty-new" }]);
+    expect(fresh.map((r) => r.id)).toEqual(["nasty-new"]);
+    expect(await n("SELECT count(*) FROM telemetry.dead_letters WHERE id LIKE 'nasty-%'")).toBe(nasty.length + 1);
+  }, 120_000);
+
+  it("after many small commits, compaction leaves few files and snapshots and the same answers", async () => {
+    for (let i = 0; i < 12; i++) {
+      await lake.write([{ table: "car_colors", rows: [{ color_id: 100 + i, color_name: `Color ${i}` }] }]);
+    }
+    const answer = () => lake.select("SELECT count(*) AS c, sum(color_id) AS s, min(color_name) AS lo, max(color_name) AS hi FROM dims.car_colors");
+    const before = await lake.tableStats("car_colors");
+    const same = await answer();
+    expect(before.snapshots).toBeGreaterThanOrEqual(13);
+    expect(before.files).toBeGreaterThanOrEqual(12);
+    const report = await lake.maintain("car_colors");
+    expect(report.after.files).toBe(1);
+    expect(report.after.snapshots).toBe(1);
+    expect(report.after.rows).toBe(report.before.rows);
+    expect(await answer()).toEqual(same);
+  }, 300_000);
+
+  it("refuses writes in every disguise, through the guard and through Trino's own access control", async () => {
+    const state = new StateStore(join(dir, "guard.db"));
+    const registry = createRegistry({
+      supervisor: new Supervisor([], { lakehouse: lake, state, transport: new MemoryTransport(), log: silentLogger, events: new EventEmitter(), settings: TEST_SETTINGS }),
+      lakehouse: lake,
+      ops: new OpsState(state),
+      roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
+      thresholds: TEST_SETTINGS.thresholds,
+      clock: Date.now,
+      log: silentLogger,
+    });
+    const before = await n("SELECT count(*) FROM telemetry.alerts");
+    const disguises = [
+      "CREATE TABLE telemetry.stolen AS SELECT * FROM telemetry.alerts",
+      "WITH a AS (SELECT 1 AS x) INSERT INTO telemetry.alerts SELECT * FROM telemetry.alerts",
+      "EXPLAIN ANALYZE INSERT INTO telemetry.alerts SELECT * FROM telemetry.alerts",
+      "SELECT 1 /* harmless */; DELETE FROM telemetry.alerts",
+      "DELETE FROM telemetry.alerts -- SELECT",
+      "SELECT 1; DROP TABLE telemetry.alerts",
+    ];
+    for (const sql of disguises) await expect(registry.call("query", { sql }, { userId: 1, chatId: 1, via: "console" })).rejects.toThrow(/refused|does not parse/);
+    // The second wall: the query user cannot write even when asked directly.
+    const reader = new TrinoClient({ url: trino.url, user: "reader", catalog: "iceberg" });
+    await expect(reader.run("DELETE FROM telemetry.alerts")).rejects.toThrow(/PERMISSION_DENIED|Access Denied/);
+    const allowed = await registry.call("query", { sql: "SELECT count(*) AS c FROM telemetry.alerts" }, { userId: 1, chatId: 1, via: "console" });
+    expect(allowed.rows).toEqual([[before]]);
+    expect(await n("SELECT count(*) FROM telemetry.alerts")).toBe(before);
+    state.close();
+  }, 120_000);
+});
