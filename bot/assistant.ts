@@ -1,5 +1,6 @@
 import type { Bot, Context } from "grammy";
 import type { AgentReply } from "../agent/agent.js";
+import { sendAgentCharts } from "./charts.js";
 import { esc, html } from "./format.js";
 import { confirmMenu } from "./keyboards.js";
 import { type BotEnv, callerOf, optional, replyHtml } from "./reply.js";
@@ -41,12 +42,14 @@ async function ask(ctx: Context, env: BotEnv, text: string): Promise<void> {
   if (!env.agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
   if (!text) return void (await ctx.reply("Ask me anything about the pipeline, e.g. /ai how many alerts in the last hour?"));
   await showAgentReply(ctx, env, await typingWhile(ctx, env, env.agent.ask(callerOf(ctx), text)));
+  await sendAgentCharts(ctx, env);
 }
 
 /** The button's answer to an agent confirmation: the tool runs (or the model hears the decline). */
 export async function decideForAgent(ctx: Context, env: BotEnv, approved: boolean): Promise<void> {
   if (!env.agent) return;
   await showAgentReply(ctx, env, await typingWhile(ctx, env, env.agent.decide(callerOf(ctx), approved)));
+  await sendAgentCharts(ctx, env);
 }
 
 /**

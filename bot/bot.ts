@@ -5,12 +5,15 @@ import { Bot, type Context } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
 import type { ChatAgent } from "../agent/agent.js";
 import type { Logger } from "../core/log.js";
+import type { Metrics } from "../core/metrics.js";
+import type { ChartStore } from "../tools/chart-store.js";
 import type { Registry } from "../tools/index.js";
 import { accessControl } from "./access.js";
 import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCommands } from "./commands.js";
 import { registerMaintenance } from "./maintenance.js";
+import { registerCharts } from "./charts.js";
 import { Confirmations } from "./confirmations.js";
 import type { BotEnv } from "./reply.js";
 
@@ -28,7 +31,11 @@ export interface BotOptions {
   confirmTtlMs?: number;
   /** Per-user flood limit: at most `limit` updates per `timeFrameMs`. */
   flood?: { limit: number; timeFrameMs: number };
+  /** Observes how long each update takes. */
+  metrics?: Metrics;
   clock?: () => number;
+  /** Where render_chart leaves its pictures: /chart and the agent's turns send them from here. */
+  charts?: ChartStore;
 }
 
 export interface CarwatchBot {
@@ -47,8 +54,20 @@ export function createBot(o: BotOptions): CarwatchBot {
     log: o.log,
     confirmations: new Confirmations(o.confirmTtlMs ?? 60_000, o.clock),
     clock: o.clock ?? Date.now,
+    charts: o.charts ?? null,
   };
 
+  const timing = o.metrics?.botUpdateSeconds;
+  if (timing) {
+    bot.use(async (_ctx, next) => {
+      const end = timing.startTimer();
+      try {
+        await next();
+      } finally {
+        end();
+      }
+    });
+  }
   // Updates of one chat are handled in order (the runner is concurrent across chats).
   bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
   const flood = o.flood ?? { limit: 10, timeFrameMs: 10_000 };
@@ -71,6 +90,8 @@ export function createBot(o: BotOptions): CarwatchBot {
     }),
   );
   bot.use(accessControl(o.registry));
+  // Chart buttons and /chart, /dashboards first: the generic button handler leaves "chart:" to them.
+  registerCharts(bot, env);
   registerCallbacks(bot, env);
   registerCommands(bot, env);
   registerMaintenance(bot, env);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CHART_KINDS } from "../tools/charts.js";
 
 /** Telegram's limit on callback_data, in bytes. */
 export const CALLBACK_DATA_LIMIT = 64;
@@ -29,6 +30,7 @@ const schemas = {
   no: token,
   ack: incident,
   mute: incident,
+  chart: z.enum(CHART_KINDS),
 } as const;
 
 export type Action = keyof typeof schemas;

@@ -44,6 +44,8 @@ export const COMMANDS = [
   { command: "runjob", description: "Run a job now: /runjob compaction" },
   { command: "tablestats", description: "Table size: /tablestats telemetry.cars_raw" },
   { command: "compact", description: "Compact a table: /compact telemetry.cars_raw" },
+  { command: "chart", description: "A chart: /chart rule|color|speed|readings [1h]" },
+  { command: "dashboards", description: "Dashboards and their links" },
   { command: "ai", description: "Ask the assistant (or just write to me)" },
   { command: "reset", description: "The assistant forgets this chat" },
 ] as const;
@@ -55,7 +57,6 @@ const HELP = [
   "",
   "Old names still work: /dags = /stages, /kill = /stop, /streaming, /info.",
   "/ai question (or just write to me) — ask the assistant; /reset — it forgets this chat.",
-  "/dashboards is not configured yet.",
 ].join("\n");
 
 const args = (ctx: Context): string[] => (typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : []);
@@ -201,7 +202,6 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
     const entries = await callTool(ctx, env, "audit_log", { limit });
     if (entries) await replyHtml(ctx, auditView(entries));
   });
-  bot.command("dashboards", (ctx) => ctx.reply("Not configured yet: this arrives with the console."));
 
   bot.hears(MENU.stages, (ctx) => showStages(ctx));
   bot.hears(MENU.data, (ctx) => showSchemas(ctx));

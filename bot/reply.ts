@@ -2,6 +2,7 @@ import { type Context, InputFile } from "grammy";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { ChatAgent } from "../agent/agent.js";
 import type { Logger } from "../core/log.js";
+import type { ChartStore } from "../tools/chart-store.js";
 import type { Registry, Tools } from "../tools/index.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
 import type { Caller, ToolName, ToolOutput } from "../tools/registry.js";
@@ -16,6 +17,8 @@ export interface BotEnv {
   confirmations: Confirmations;
   log: Logger;
   clock: () => number;
+  /** Pictures render_chart left for this bot to send (null: charts go unsent, e.g. in tests without a store). */
+  charts: ChartStore | null;
 }
 
 export function callerOf(ctx: Context): Caller {

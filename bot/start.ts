@@ -5,6 +5,7 @@ import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
 import type { Transport } from "../pipeline/transport/transport.js";
+import type { ChartStore } from "../tools/chart-store.js";
 import type { Registry } from "../tools/index.js";
 import { Notifier } from "../tools/notify.js";
 import type { OpsState } from "../tools/ops-state.js";
@@ -30,6 +31,8 @@ export interface StartBotOptions {
   pace?: SendQueueOptions;
   /** Per-user flood limit (default 10 updates per 10 s). */
   flood?: { limit: number; timeFrameMs: number };
+  /** Where render_chart leaves pictures for /chart and the agent (the registry's store). */
+  charts?: ChartStore;
   /** First wait before trying Telegram again at start-up; doubles up to a minute. */
   retryMs?: number;
 }
@@ -54,7 +57,7 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
   const token = o.config.TELEGRAM_BOT_TOKEN;
   if (!token) throw new Error("startBot needs TELEGRAM_BOT_TOKEN");
   const log = o.log.child({ part: "bot" });
-  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood, metrics: o.metrics });
+  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood, metrics: o.metrics, charts: o.charts });
   const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE, o.metrics);
   const notifier = new Notifier(o.ops);
   const added = notifier.subscribeAtStart(o.config.DIGEST_CHATS);

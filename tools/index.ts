@@ -1,4 +1,6 @@
 import { ALERT_TOOLS } from "./alerts.js";
+import { CHART_TOOLS } from "./charts.js";
+import { DASHBOARD_TOOLS } from "./dashboards.js";
 import { DATA_TOOLS } from "./data.js";
 import { MAINTENANCE_TOOLS } from "./maintenance.js";
 import { type ToolContext, ToolRegistry } from "./registry.js";
@@ -6,7 +8,7 @@ import { SESSION_TOOLS } from "./session.js";
 import { STAGE_TOOLS } from "./stages.js";
 
 /** Every tool, in the order menus and the agent list them. */
-export const TOOLS = [...STAGE_TOOLS, ...DATA_TOOLS, ...ALERT_TOOLS, ...MAINTENANCE_TOOLS, ...SESSION_TOOLS] as const;
+export const TOOLS = [...STAGE_TOOLS, ...DATA_TOOLS, ...ALERT_TOOLS, ...CHART_TOOLS, ...DASHBOARD_TOOLS, ...MAINTENANCE_TOOLS, ...SESSION_TOOLS] as const;
 export type Tools = typeof TOOLS;
 export type Registry = ToolRegistry<Tools>;
 

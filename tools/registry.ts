@@ -5,6 +5,8 @@ import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import type { ChartStore } from "./chart-store.js";
+import type { DashboardsConfig } from "./dashboards.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
 import type { AuditOutcome, OpsState } from "./ops-state.js";
 import { hasRole, type Role, type RoleBook } from "./roles.js";
@@ -31,6 +33,10 @@ export interface ToolContext {
   metrics?: Metrics;
   /** The maintenance jobs, when this process runs the scheduler. */
   scheduler?: Scheduler | null;
+  /** Where render_chart leaves its pictures for the bot to send. */
+  charts?: ChartStore;
+  /** The HTTP server's address and the optional Superset, for list_dashboards. */
+  dashboards?: DashboardsConfig;
 }
 
 export interface ToolRun<I> {

@@ -3,13 +3,20 @@ import type { Config } from "../core/config.js";
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * The local web console's operator (web/console.ts). Telegram user ids have at
+ * most 52 significant bits, so this id (above 2^52, below 2^53) can never be a
+ * Telegram user's: only the console's own updates carry it. Its role is admin.
+ */
+export const CONSOLE_USER_ID = 9_000_000_000_000_001;
+
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 export function hasRole(role: Role | null, needed: Role): boolean {
   return role !== null && RANK[role] >= RANK[needed];
 }
 
-/** Who may do what, from TELEGRAM_ADMINS / TELEGRAM_OPERATORS / TELEGRAM_VIEWERS; the highest listing wins. */
+/** Who may do what, from TELEGRAM_ADMINS / TELEGRAM_OPERATORS / TELEGRAM_VIEWERS (plus the console's operator, an admin); the highest listing wins. */
 export class RoleBook {
   private readonly roles = new Map<number, Role>();
 
@@ -20,7 +27,7 @@ export class RoleBook {
   }
 
   static fromConfig(config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">): RoleBook {
-    return new RoleBook({ admins: config.TELEGRAM_ADMINS, operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS });
+    return new RoleBook({ admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS });
   }
 
   roleOf(userId: number): Role | null {
