@@ -7,24 +7,41 @@ import type { Logger } from "./core/log.js";
 import { Metrics } from "./core/metrics.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
-import { SqliteLakehouse } from "./pipeline/stores/sqlite/lakehouse.js";
+import { createLakehouse } from "./pipeline/stores/index.js";
 import { StateStore } from "./pipeline/stores/state.js";
 import { Supervisor } from "./pipeline/supervisor.js";
-import { MemoryTransport } from "./pipeline/transport/memory.js";
+import { createTransport } from "./pipeline/transport/index.js";
 import { WINDOWS } from "./pipeline/transport/topics.js";
 import type { Subscription, Transport } from "./pipeline/transport/transport.js";
 import { compactionJob, retentionJob, watchdogJob } from "./scheduler/jobs.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { ChatAgent } from "./agent/agent.js";
+import { type RunningBot, startBot } from "./bot/start.js";
+import { createRegistry, type Registry } from "./tools/index.js";
+import { OpsState } from "./tools/ops-state.js";
+import { RoleBook } from "./tools/roles.js";
+import { ChartStore } from "./tools/chart-store.js";
+import { webAccess } from "./web/access.js";
+import { type RunningConsole, startConsole } from "./web/console.js";
+import { consoleRoutes } from "./web/console-routes.js";
+import { dashboardRoutes } from "./web/dashboards.js";
 import { healthRoutes } from "./web/health.js";
 import { metricsRoutes } from "./web/metrics.js";
 
 export interface App {
   deps: StageDeps;
   supervisor: Supervisor;
+  /** The one way in to every operation: the bot, the agent and the console call it. */
+  registry: Registry;
+  agent: ChatAgent | null;
   scheduler: Scheduler | null;
   metrics: Metrics;
   /** The HTTP server's address once listening. */
   url: string | null;
+  /** The local web console's bot (on /console), when this process runs both the bot and http roles. */
+  console: RunningConsole | null;
+  /** The console's address to open, when it runs (with CONSOLE_TOKEN set, the first visit adds ?token=…). */
+  consoleUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -49,42 +66,20 @@ export function settingsFrom(config: Config): PipelineSettings {
  * roles name, and the HTTP server.
  */
 export async function startApp(config: Config, log: Logger, options: { transport?: Transport } = {}): Promise<App> {
-  if (config.STORE !== "sqlite") throw new Error("STORE=trino is not available yet; use STORE=sqlite");
-  if (config.KAFKA_BROKERS) throw new Error("KAFKA_BROKERS is set, but the Kafka transport is not available yet");
-  const lakehouse = new SqliteLakehouse(config.DATA_DIR);
-  await lakehouse.init();
+  const lakehouse = await createLakehouse(config, log);
   const state = new StateStore(join(config.DATA_DIR, "state.db"));
   const abandoned = state.closeAbandonedRuns();
   if (abandoned > 0) log.warn({ runs: abandoned }, "runs left open by a previous process marked failed");
-  const transport = options.transport ?? new MemoryTransport();
+  const transport = options.transport ?? (await createTransport(config, log));
   const metrics = new Metrics();
   const deps: StageDeps = { lakehouse, state, transport, log, events: new EventEmitter(), settings: settingsFrom(config), metrics };
   const supervisor = new Supervisor(STAGES, deps);
   metrics.watchStages(supervisor);
-  // Until a chat is connected, notices for the admins go to the log.
-  const admins = { notify: async (text: string) => void log.warn({ notice: text }, "admin notice") };
-
   const roles = new Set<string>(config.CARWATCH_ROLES);
-  const streaming = STREAMING_ORDER.filter((s) => roles.has(s));
-  const subs: Subscription[] = [];
-  subs.push(
-    await transport.subscribe(WINDOWS, "log", (batch) => {
-      for (const { value: w } of batch) {
-        log.info(
-          { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
-          "window closed",
-        );
-      }
-    }),
-  );
-
-  if (roles.has("generator")) {
-    await supervisor.start("seed", {}, "start");
-    await supervisor.waitFor("seed");
-  }
-  // Consumers first, so the first readings find someone listening.
-  for (const name of [...streaming].reverse()) await supervisor.start(name, {}, "start");
-
+  // Checked before anything starts: off loopback, the console (an admin's chat) needs CONSOLE_TOKEN.
+  const access = roles.has("http") ? webAccess(config) : null;
+  // Until a chat is connected, notices for the admins go to the log.
+  const admins: { notify: (text: string) => Promise<void> } = { notify: async (text) => void log.warn({ notice: text }, "admin notice") };
   let scheduler: Scheduler | null = null;
   if (roles.has("scheduler")) {
     scheduler = new Scheduler(
@@ -98,15 +93,74 @@ export async function startApp(config: Config, log: Logger, options: { transport
       config.SCHEDULE_TIMEZONE,
       metrics,
     );
-    scheduler.start();
+  }
+  const ops = new OpsState(state);
+  const charts = new ChartStore();
+  let url: string | null = null;
+  const dashboards = { baseUrl: () => url, superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null };
+  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config), thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
+  const agent = config.OPENAI_API_KEY
+    ? new ChatAgent({ registry, lakehouse, supervisor, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
+    : null;
+
+  const streaming = STREAMING_ORDER.filter((s) => roles.has(s));
+  const subs: Subscription[] = [];
+  subs.push(
+    await transport.subscribe(WINDOWS, "log", (batch) => {
+      for (const { value: w } of batch) {
+        log.info(
+          { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
+          "window closed",
+        );
+      }
+    }, { from: "latest" }),
+  );
+
+  // The bot subscribes to windows and alerts before the stages start, so it sees the first ones.
+  let bot: RunningBot | null = null;
+  if (roles.has("bot") && config.TELEGRAM_BOT_TOKEN) {
+    bot = await startBot({ config, log, registry, ops, transport, agent, metrics, charts });
+    admins.notify = (text) => bot!.notifyAdmins(text);
+  }
+  // The local console: the same bot, a second instance talking to the /console page (with or without Telegram).
+  let consoleBot: RunningConsole | null = null;
+  if (roles.has("bot") && roles.has("http")) {
+    consoleBot = await startConsole({ registry, ops, transport, log, agent, metrics, charts });
+    const telegram = admins.notify;
+    admins.notify = async (text) => {
+      await consoleBot!.notify(text);
+      if (bot) await telegram(text);
+      else log.warn({ notice: text }, "admin notice");
+    };
   }
 
+  // Seeding is idempotent: every process that produces or enriches readings makes sure the dimensions exist.
+  if (roles.has("generator") || roles.has("enrich")) {
+    await supervisor.start("seed", {}, "start");
+    await supervisor.waitFor("seed");
+  }
+  // Consumers first, so the first readings find someone listening.
+  for (const name of [...streaming].reverse()) await supervisor.start(name, {}, "start");
+
+  scheduler?.start();
+
   let server: ServerType | null = null;
-  let url: string | null = null;
+  const closeStreams: (() => void)[] = [];
   if (roles.has("http")) {
     const http = new Hono();
     http.route("/", healthRoutes({ lakehouse, supervisor, essentialStages: streaming }));
     http.route("/", metricsRoutes(metrics));
+    const webhook = bot?.webhook;
+    if (webhook) http.post("/telegram/webhook", (c) => webhook(c.req.raw));
+    if (consoleBot) {
+      const c = consoleRoutes(consoleBot, access!);
+      http.route("/", c.app);
+      closeStreams.push(c.close);
+    }
+    const d = dashboardRoutes({ registry, access: access!, log });
+    http.route("/", d.app);
+    closeStreams.push(d.close);
+    http.get("/", (c) => c.redirect(consoleBot ? "/console" : "/dashboards"));
     url = await new Promise<string>((resolve, reject) => {
       server = serve({ fetch: http.fetch, hostname: config.HTTP_HOST, port: config.HTTP_PORT }, (info) =>
         resolve(`http://${info.family === "IPv6" ? `[${info.address}]` : info.address}:${info.port}`),
@@ -118,10 +172,17 @@ export async function startApp(config: Config, log: Logger, options: { transport
   return {
     deps,
     supervisor,
+    registry,
+    agent,
     scheduler,
     metrics,
     url,
+    console: consoleBot,
+    consoleUrl: consoleBot && url ? `${url}/console` : null,
     async stop() {
+      await bot?.stop();
+      for (const close of closeStreams) close();
+      await consoleBot?.stop();
       await scheduler?.stop();
       await supervisor.stopAll();
       for (const s of subs) await s.stop();

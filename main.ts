@@ -17,6 +17,12 @@ log.info({ config: redactedConfig(config) }, "starting carwatch");
 try {
   const app = await startApp(config, log);
   if (app.url) log.info(`carwatch is up: ${app.url}/healthz`);
+  if (app.consoleUrl) {
+    const token = config.CONSOLE_TOKEN ? "?token=<CONSOLE_TOKEN>" : "";
+    log.info({ console: app.consoleUrl, dashboards: `${app.url}/dashboards` }, `open the console: ${app.consoleUrl}${token}`);
+    // Also as plain lines on stderr, for people reading the terminal rather than the JSON log on stdout.
+    process.stderr.write(`\n  carwatch console:    ${app.consoleUrl}${token}\n  carwatch dashboards: ${app.url}/dashboards\n\n`);
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

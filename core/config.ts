@@ -49,6 +49,9 @@ const timezone = z
 const envSchema = z.object({
   TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[\w-]+$/, "a bot token like 123456:ABC-def").optional(),
   TELEGRAM_API_ROOT: z.url().default("https://api.telegram.org"),
+  // Webhook mode (several processes with the bot role): Telegram POSTs to this URL, which must reach /telegram/webhook here.
+  TELEGRAM_WEBHOOK_URL: z.url().optional(),
+  TELEGRAM_WEBHOOK_SECRET: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, "16 to 256 letters, digits, _ or -").optional(),
   TELEGRAM_ADMINS: idList,
   TELEGRAM_OPERATORS: idList,
   TELEGRAM_VIEWERS: idList,
@@ -62,17 +65,27 @@ const envSchema = z.object({
     .transform((s) => (s ? s.split(",").map((b) => b.trim()).filter(Boolean) : undefined))
     .pipe(z.array(z.string().regex(/^[\w.-]+:\d+$/, "host:port")).optional()),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/, "letters, digits, dot, dash or underscore").default(""),
+  KAFKA_PARTITIONS: positiveInt(6),
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
+  KAFKA_CLIENT_ID: z.string().min(1).default("carwatch"),
   STORE: z.enum(["sqlite", "trino"]).default("sqlite"),
   DATA_DIR: z.string().min(1).default("./data"),
   TRINO_URL: optionalUrl,
   TRINO_USER: z.string().min(1).default("carwatch"),
   TRINO_PASSWORD: z.string().optional(),
   TRINO_CATALOG: z.string().regex(/^[a-z_][a-z0-9_]*$/, "a catalog name (lower-case identifier)").default("iceberg"),
+  // Chat queries run as this user: give it read-only access in Trino (a second wall behind the SQL guard).
+  TRINO_QUERY_USER: z.string().min(1).optional(),
+  TRINO_FLUSH_MS: nonNegative(1000),
+  TRINO_MAX_ROWS_PER_STATEMENT: positiveInt(2000),
+  ICEBERG_RETENTION: z.string().regex(/^\d+(s|m|h|d)$/, "a duration such as 7d, 12h or 0s").default("7d"),
   SUPERSET_URL: optionalUrl,
   SUPERSET_USER: z.string().optional(),
   SUPERSET_PASSWORD: z.string().optional(),
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Required for /console and /dashboards when HTTP_HOST is not a loopback address. */
+  CONSOLE_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 16)").optional(),
   CARWATCH_ROLES: z
     .string()
     .default("all")
@@ -103,7 +116,7 @@ export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
 /** Variables whose values never appear in logs or error messages. */
-export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD"] as const;
+export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN"] as const;
 
 /**
  * Parses the environment once at start-up. A `.env` file (if present) fills
@@ -121,6 +134,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotenvPath = ".
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(String(issue.path[0] ?? "environment"), issue.message);
+  }
+  if (result.data.TELEGRAM_WEBHOOK_URL && !result.data.TELEGRAM_WEBHOOK_SECRET) {
+    throw new ConfigError("TELEGRAM_WEBHOOK_SECRET", "required with TELEGRAM_WEBHOOK_URL, so that only Telegram can post updates");
   }
   if (result.data.STORE === "trino" && !result.data.TRINO_URL) {
     throw new ConfigError("TRINO_URL", "required when STORE=trino");

@@ -21,6 +21,8 @@ const REDACT = [
   "*.TRINO_PASSWORD",
   "SUPERSET_PASSWORD",
   "*.SUPERSET_PASSWORD",
+  "CONSOLE_TOKEN",
+  "*.CONSOLE_TOKEN",
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
