@@ -10,15 +10,16 @@
 import { execFile } from "node:child_process";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { ALERTS } from "../pipeline/transport/topics.js";
 import { promisify } from "node:util";
 import { Partitioners } from "kafkajs";
 import { silentLogger } from "../core/log.js";
 import { seedCars } from "../pipeline/model/dims.js";
 import { Fleet } from "../pipeline/model/fleet.js";
-import { ALERTS } from "../pipeline/transport/topics.js";
 import { KAFKA_SH, randomPrefix, startBroker, type Broker } from "../test/support/kafka.js";
 import { createKafkaPipeline } from "../test/support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "../test/support/pipeline.js";
+import { latencyTap } from "./latency-tap.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -33,7 +34,6 @@ const PARTITIONS = Number(args.partitions);
 const START = Date.UTC(2026, 10, 28);
 const settings = { fleetSize: 50, anomalies: { speeding: 0.002, highRpm: 0.001, wrongGear: 0.001, malformed: 0.002 } };
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 let broker: Broker | null = null;
@@ -62,19 +62,14 @@ async function latency(rate: number, seconds: number) {
   await p.supervisor.start("seed");
   await p.supervisor.waitFor("seed");
   for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const samples: number[] = [];
-  const tap = await p.transport.subscribe(ALERTS, "bench", (batch) => {
-    const now = Date.now();
-    for (const m of batch) if (m.value.kind === "alert") samples.push(now - m.value.event.event_time);
-  });
+  const tap = await latencyTap(p.transport);
   await p.supervisor.start("generator", { rate, maxEvents: Math.round(rate * seconds), seed: 2 });
   await p.supervisor.waitFor("generator");
   await p.drained(120_000);
   await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
-  await tap.stop();
+  const result = await tap.stop();
   await p.close();
-  samples.sort((a, b) => a - b);
-  return { alerts: samples.length, p50: pct(samples, 0.5), p99: pct(samples, 0.99), max: samples[samples.length - 1] ?? NaN };
+  return result;
 }
 
 /** kafkajs alone: produce the same readings in batches of 1000 (same producer settings), then consume them. */

@@ -13,8 +13,8 @@ import { seedCars } from "../pipeline/model/dims.js";
 import { TABLES } from "../pipeline/stores/tables.js";
 import { createTableSql, insertSql } from "../pipeline/stores/sqlite/schema.js";
 import { rowEncoder } from "../pipeline/stores/sqlite/values.js";
-import { ALERTS } from "../pipeline/transport/topics.js";
 import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
+import { latencyTap } from "./latency-tap.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -30,7 +30,6 @@ const settings = { fleetSize: 50, anomalies: { speeding: 0.002, highRpm: 0.001, 
 let peakRss = 0;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 async function endToEnd() {
   const p = await createPipeline({ settings });
@@ -53,18 +52,13 @@ async function latency(rate: number, seconds: number) {
   await p.supervisor.start("seed");
   await p.supervisor.waitFor("seed");
   for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const samples: number[] = [];
-  const tap = await p.transport.subscribe(ALERTS, "bench", (batch) => {
-    const now = Date.now();
-    for (const m of batch) if (m.value.kind === "alert") samples.push(now - m.value.event.event_time);
-  });
+  const tap = await latencyTap(p.transport);
   await p.supervisor.start("generator", { rate, maxEvents: rate * seconds, seed: 2 });
   await p.supervisor.waitFor("generator");
   await p.transport.whenIdle();
-  await tap.stop();
+  const result = await tap.stop();
   await p.close();
-  samples.sort((a, b) => a - b);
-  return { alerts: samples.length, p50: pct(samples, 0.5), p99: pct(samples, 0.99), max: samples[samples.length - 1] ?? NaN };
+  return result;
 }
 
 /** The same readings through JSON.parse + JSON.stringify only. */
