@@ -100,9 +100,9 @@ const envSchema = z.object({
   RPM_LIMIT: z.coerce.number().positive().default(6000),
   WATERMARK_SECONDS: nonNegative(10),
   INCIDENT_GAP_SECONDS: z.coerce.number().positive().default(60),
-  ANOMALY_SPEEDING_RATE: share(0.002),
-  ANOMALY_RPM_RATE: share(0.001),
-  ANOMALY_GEAR_RATE: share(0.001),
+  ANOMALY_SPEEDING_RATE: share(0.005),
+  ANOMALY_RPM_RATE: share(0.003),
+  ANOMALY_GEAR_RATE: share(0.003),
   MALFORMED_RATE: share(0.002),
   // Maintenance schedules (node-cron expressions, in SCHEDULE_TIMEZONE).
   SCHEDULE_TIMEZONE: timezone,
