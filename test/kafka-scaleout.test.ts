@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { spawnChild, type Child } from "./support/child.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
-import { actualRows, expectedRows } from "./support/expected.js";
+import { expectedRows, expectExactRows } from "./support/expected.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline } from "./support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "./support/pipeline.js";
 
@@ -68,15 +68,7 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
   }
 
   function expectExact(p: KafkaPipeline, want: ReturnType<typeof expectedRows>) {
-    const got = actualRows(p.lakehouse);
-    expect(got.raw).toBe(want.valid);
-    expect(got.enriched).toBe(want.valid);
-    expect(got.alertEvents).toBe(want.alertEvents);
-    expect(got.rules).toEqual(want.rules);
-    expect(got.dead).toEqual(want.dead);
-    expect(got.incidents).toBe(want.incidents);
-    expect(got.incidentEvents).toBe(want.fired);
-    expect(got.windows).toEqual([...want.windows.entries()]);
+    expectExactRows(p.lakehouse, want);
     expect(p.lakehouse.integrityCheck()).toEqual(["dims: ok", "telemetry: ok"]);
   }
 

@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import { Fleet } from "../../pipeline/model/fleet.js";
 import { expectedGear } from "../../pipeline/model/gear.js";
 import { seedCars } from "../../pipeline/model/dims.js";
@@ -72,4 +73,19 @@ export function actualRows(lakehouse: SqliteLakehouse) {
       .selectSync<{ window_start: string; events: number }>("SELECT window_start, events FROM telemetry.alert_windows ORDER BY window_start")
       .map((w) => [fromSqliteTime(w.window_start), w.events] as [number, number]),
   };
+}
+
+/** Every table holds exactly what the drive should have produced (one comparison, so a failure shows every difference). */
+export function expectExactRows(lakehouse: SqliteLakehouse, want: ReturnType<typeof expectedRows>): void {
+  const got = actualRows(lakehouse);
+  expect(got).toEqual({
+    raw: want.valid,
+    enriched: want.valid,
+    alertEvents: want.alertEvents,
+    rules: want.rules,
+    dead: want.dead,
+    incidents: want.incidents,
+    incidentEvents: want.fired,
+    windows: [...want.windows.entries()],
+  });
 }
