@@ -100,7 +100,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
   const dashboards = { baseUrl: () => url, superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null };
   const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config), thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
   const agent = config.OPENAI_API_KEY
-    ? new ChatAgent({ registry, lakehouse, supervisor, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
+    ? new ChatAgent({ registry, dialect: lakehouse.dialect, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
     : null;
 
   const streaming = STREAMING_ORDER.filter((s) => roles.has(s));

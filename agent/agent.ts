@@ -5,11 +5,9 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { ChatOpenAI } from "@langchain/openai";
 import { createAgent, createMiddleware, type HITLRequest, humanInTheLoopMiddleware, modelCallLimitMiddleware } from "langchain";
 import { z } from "zod";
-import { CarwatchError, errorMessage } from "../core/errors.js";
+import { CarwatchError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { StateStore } from "../pipeline/stores/state.js";
-import type { Supervisor } from "../pipeline/supervisor.js";
 import type { Caller, ToolRegistry } from "../tools/registry.js";
 import { LlmError, toLlmError } from "./errors.js";
 import { systemPrompt } from "./prompt.js";
@@ -40,8 +38,8 @@ export type AgentReply =
 
 export interface AgentDeps {
   registry: ToolRegistry;
-  lakehouse: Lakehouse;
-  supervisor: Supervisor;
+  /** The lakehouse's SQL dialect, for the prompt. */
+  dialect: "sqlite" | "trino";
   state: StateStore;
   model: AgentModelConfig;
   log: Logger;
@@ -83,41 +81,44 @@ export class ChatAgent {
     const { registry } = this.deps;
     const allowed = registry.allowedFor(caller.userId);
     const limit = this.limits.maxToolResultChars;
+    /**
+     * Every tool call the model makes runs here, through the registry, which
+     * parses the arguments once (so the model reads the registry's own
+     * validation message), checks the role and audits. Offered destructive
+     * tools only get here after the user's button (the interrupt below); a
+     * tool never offered is refused by the registry.
+     */
+    const run = async (name: string, args: unknown, offered: boolean): Promise<string> => {
+      try {
+        const result = await registry.call(name, args, { ...caller, via: "agent" }, { confirmed: offered });
+        const text = JSON.stringify(result) ?? "null";
+        return text.length > limit ? `${text.slice(0, limit)} [truncated: ${text.length - limit} more characters]` : text;
+      } catch (err) {
+        // Refusals, invalid arguments and failed queries go back to the model so it can correct itself.
+        if (err instanceof CarwatchError) return `Error: ${err.message}`;
+        throw err;
+      }
+    };
     const tools = allowed.map((t) =>
-      tool(
-        async (args: unknown) => {
-          try {
-            // Destructive tools only get here after the user's button (the interrupt below).
-            const result = await registry.call(t.name, args, { ...caller, via: "agent" }, { confirmed: true });
-            const text = JSON.stringify(result) ?? "null";
-            return text.length > limit ? `${text.slice(0, limit)} [truncated: ${text.length - limit} more characters]` : text;
-          } catch (err) {
-            // Refusals and failed queries go back to the model so it can correct itself.
-            if (err instanceof CarwatchError) return `Error: ${err.message}`;
-            throw err;
-          }
-        },
-        // The model sees the input side of each schema (transforms cannot be described); the registry parses once, on call.
-        { name: t.name, description: t.description, schema: z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as never },
-      ),
+      tool((args: unknown) => run(t.name, args, true), {
+        name: t.name,
+        description: t.description,
+        // The model sees the input side of each schema (transforms cannot be described).
+        schema: z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as never,
+      }),
     );
     const interruptOn = Object.fromEntries(
       allowed.filter((t) => t.destructive).map((t) => [t.name, { allowedDecisions: ["approve", "reject"] as ("approve" | "reject")[] }]),
     );
-    // A call to a tool that was never offered (a forged or hallucinated call) is refused by the registry and audited.
+    // Calls go straight to the registry, not through LangChain's own JSON-schema check of the arguments.
     const guard = createMiddleware({
       name: "RegistryGuard",
-      wrapToolCall: async (request, handler) => {
-        if (request.tool) return handler(request);
-        let refusal: string;
-        try {
-          await registry.call(request.toolCall.name, request.toolCall.args, { ...caller, via: "agent" });
-          refusal = `Error: ${request.toolCall.name} is not available`;
-        } catch (err) {
-          refusal = `Error: ${errorMessage(err)}`;
-        }
-        return new ToolMessage({ content: refusal, tool_call_id: request.toolCall.id ?? "", name: request.toolCall.name });
-      },
+      wrapToolCall: async (request) =>
+        new ToolMessage({
+          content: await run(request.toolCall.name, request.toolCall.args, request.tool !== undefined),
+          tool_call_id: request.toolCall.id ?? "",
+          name: request.toolCall.name,
+        }),
     });
     const budget = this.limits.memoryTokens;
     const memory = createMiddleware({
@@ -129,10 +130,11 @@ export class ChatAgent {
         return { messages: state.messages.filter((m) => !keep.has(m.id)).map((m) => new RemoveMessage({ id: m.id! })) };
       },
     });
+    // What the prompt states comes through the registry too, as the user (not as the agent's own tool calls).
     const facts = {
-      dialect: this.deps.lakehouse.dialect,
-      tables: await this.deps.lakehouse.catalog(),
-      stages: this.deps.supervisor.list(),
+      dialect: this.deps.dialect,
+      tables: await registry.call("list_tables", { columns: true }, caller),
+      stages: await registry.call("list_stages", {}, caller),
       role: registry.roleOf(caller.userId) ?? "none",
       now: this.clock(),
     };

@@ -1,6 +1,4 @@
 import { readFileSync } from "node:fs";
-import type { TableInfo } from "../pipeline/stores/lakehouse.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
 
 const dir = new URL("../prompts/", import.meta.url);
 const SYSTEM = readFileSync(new URL("system.md", dir), "utf8");
@@ -13,8 +11,8 @@ const DIALECTS = {
 
 export interface PromptFacts {
   dialect: keyof typeof DIALECTS;
-  tables: readonly TableInfo[];
-  stages: readonly StageStatus[];
+  tables: readonly { table: string; columns?: string[] }[];
+  stages: readonly { name: string; kind: string; state: string; lastError: string | null }[];
   role: string;
   now: number;
 }
@@ -26,7 +24,7 @@ export function systemPrompt(f: PromptFacts): string {
     role: f.role,
     dialect: DIALECTS[f.dialect],
     stages: f.stages.map((s) => `  - ${s.name} (${s.kind}): ${s.state}${s.lastError ? `, last error: ${s.lastError}` : ""}`).join("\n"),
-    tables: f.tables.map((t) => `  - ${t.schema}.${t.name}: ${t.columns.map((c) => c.name).join(", ")}`).join("\n"),
+    tables: f.tables.map((t) => `  - ${t.table}: ${(t.columns ?? []).join(", ")}`).join("\n"),
     examples: EXAMPLES.trim(),
   };
   return SYSTEM.replace(/\{\{(\w+)\}\}/g, (_, k: string) => values[k] ?? "");

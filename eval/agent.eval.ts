@@ -25,8 +25,7 @@ for (const [i, c] of CASES.entries()) {
     await generate(p, 2000);
     const agent = new ChatAgent({
       registry: p.registry,
-      lakehouse: p.lakehouse,
-      supervisor: p.supervisor,
+      dialect: p.lakehouse.dialect,
       state: p.state,
       model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL },
       log: silentLogger,

@@ -55,7 +55,7 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("sends free text to the agent, shows typing, and escapes the model's text", async () => {
-    const agent = new ChatAgent({ registry: p.registry, lakehouse: p.lakehouse, supervisor: p.supervisor, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
     const send = recordingBot(agent);
     llm.answer({ text: "All <b>fine</b> & dandy" });
     await send(textUpdate(OPERATOR, "status?"));
@@ -65,7 +65,7 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("in a group, answers only when mentioned or replied to", async () => {
-    const agent = new ChatAgent({ registry: p.registry, lakehouse: p.lakehouse, supervisor: p.supervisor, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
     const send = recordingBot(agent);
     const group = { id: -100123, type: "supergroup" as const };
     await send(textUpdate(OPERATOR, "just chatting", group));
@@ -77,7 +77,7 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("a destructive request waits for the button; Yes runs it, Cancel tells the model", async () => {
-    const agent = new ChatAgent({ registry: p.registry, lakehouse: p.lakehouse, supervisor: p.supervisor, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
     const send = recordingBot(agent);
     llm.answer({ calls: [{ name: "stop_stage", args: { stage: "aggregate" } }] });
     await send(textUpdate(OPERATOR, "stop the aggregation"));

@@ -26,7 +26,7 @@ beforeAll(async () => {
   charts = new ChartStore();
   registry = createRegistry({ supervisor: p.supervisor, lakehouse: p.lakehouse, ops: p.ops, roles: p.roles, thresholds: p.deps.settings.thresholds, clock: () => p.now, log: silentLogger, charts });
   llm = await new ScriptedOpenAI().start();
-  const agent = new ChatAgent({ registry, lakehouse: p.lakehouse, supervisor: p.supervisor, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+  const agent = new ChatAgent({ registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
   con = await startConsole({ registry, ops: p.ops, transport: p.transport, log: silentLogger, agent, charts, clock: () => p.now });
   con.chat.on("event", (e) => events.push(e));
   await startConsumers(p);

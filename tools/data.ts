@@ -37,11 +37,16 @@ export const listSchemas = defineTool({
 
 export const listTables = defineTool({
   name: "list_tables",
-  description: "Lists the tables of one schema (or of all) with what each holds.",
-  input: z.object({ schema: z.enum(SCHEMAS).optional() }),
+  description: "Lists the tables of one schema (or of all) with what each holds, and with columns: true their column names.",
+  input: z.object({ schema: z.enum(SCHEMAS).optional(), columns: z.boolean().default(false) }),
   role: "viewer",
   destructive: false,
-  run: ({ input }) => TABLE_LIST.filter((t) => !input.schema || t.schema === input.schema).map((t) => ({ table: qualifiedName(t), doc: t.doc })),
+  run: ({ input }) =>
+    TABLE_LIST.filter((t) => !input.schema || t.schema === input.schema).map((t) => ({
+      table: qualifiedName(t),
+      doc: t.doc,
+      ...(input.columns ? { columns: t.columns.map((c) => c.name) } : {}),
+    })),
 });
 
 export const describeTable = defineTool({
