@@ -7,7 +7,7 @@ import type { Envelope, Subscription } from "../pipeline/transport/transport.js"
 import type { EnrichedEvent } from "../pipeline/model/events.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
-import { createKafkaPipeline, type KafkaPipeline } from "./support/kafka-pipeline.js";
+import { createKafkaPipeline, groupsSettled, type KafkaPipeline } from "./support/kafka-pipeline.js";
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
 
@@ -146,16 +146,7 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     const s1 = await t.subscribe(ENRICHED, "shared", member("one"));
     const s2 = await t.subscribe(ENRICHED, "shared", member("two"));
     // Both members must own partitions before anything is sent.
-    const admin = t.client.admin();
-    await admin.connect();
-    for (let i = 0; ; i++) {
-      const { groups } = await admin.describeGroups([t.groupId("shared")]);
-      const g = groups[0]!;
-      if (g.state === "Stable" && g.members.length === 2 && g.members.every((m) => m.memberAssignment.length > 8)) break;
-      if (i > 300) throw new Error(`group never settled: ${g.state}, ${g.members.length} members`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await admin.disconnect();
+    await groupsSettled(t, ["shared"], 2);
     const msgs = Array.from({ length: 600 }, (_, i) => ({ key: String((i % 40) + 1), value: reading(i, (i % 40) + 1) }));
     await t.publish(ENRICHED, msgs);
     await both.until(600);
