@@ -1,32 +1,16 @@
-import { EventEmitter } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { silentLogger, type Logger } from "../../core/log.js";
-import { STAGES } from "../../pipeline/stages/index.js";
-import type { PipelineSettings, StageDeps } from "../../pipeline/stage.js";
-import { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
-import { StateStore } from "../../pipeline/stores/state.js";
-import { Supervisor } from "../../pipeline/supervisor.js";
+import { type Logger, silentLogger } from "../../core/log.js";
+import type { PipelineSettings } from "../../pipeline/stage.js";
 import { KafkaTransport, type KafkaTransportOptions } from "../../pipeline/transport/kafka.js";
 import { ALERTS, ENRICHED, SENSORS } from "../../pipeline/transport/topics.js";
-import { TEST_SETTINGS } from "./pipeline.js";
+import { createPipeline, type TestPipeline } from "./pipeline.js";
 
-export interface KafkaPipeline {
-  dir: string;
+export interface KafkaPipeline extends TestPipeline<KafkaTransport> {
   prefix: string;
-  lakehouse: SqliteLakehouse;
-  state: StateStore;
-  transport: KafkaTransport;
-  supervisor: Supervisor;
-  deps: StageDeps;
-  count(table: string, where?: string): number;
   /** Resolves once enrich, alert and aggregate have committed everything (upstream first). */
   drained(timeoutMs?: number): Promise<void>;
-  close(): Promise<void>;
 }
 
-/** The real pipeline (SQLite files in a temp dir) over a real Kafka broker, topics under `prefix`. */
+/** The real pipeline (test/support/pipeline.ts) over a real Kafka broker, topics under `prefix`. */
 export async function createKafkaPipeline(options: {
   bootstrap: string;
   prefix: string;
@@ -37,10 +21,6 @@ export async function createKafkaPipeline(options: {
   /** Transport tuning (benchmarks). */
   kafka?: Partial<KafkaTransportOptions>;
 }): Promise<KafkaPipeline> {
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "carwatch-kafka-test-"));
-  const lakehouse = new SqliteLakehouse(dir);
-  await lakehouse.init();
-  const state = new StateStore(join(dir, "state.db"));
   const transport = new KafkaTransport({
     brokers: [options.bootstrap],
     log: options.log ?? silentLogger,
@@ -50,24 +30,10 @@ export async function createKafkaPipeline(options: {
     ...options.kafka,
   });
   await transport.connect();
-  const deps: StageDeps = {
-    lakehouse,
-    state,
-    transport,
-    log: options.log ?? silentLogger,
-    events: new EventEmitter(),
-    settings: { ...TEST_SETTINGS, ...options.settings },
-  };
-  const supervisor = new Supervisor(STAGES, deps, { initialMs: 10, maxMs: 100 });
+  const p = await createPipeline({ dir: options.dir, settings: options.settings, log: options.log, transport });
   return {
-    dir,
+    ...p,
     prefix: options.prefix,
-    lakehouse,
-    state,
-    transport,
-    supervisor,
-    deps,
-    count: (table, where = "1=1") => lakehouse.selectSync<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)[0]!.n,
     drained: (timeoutMs = 60_000) =>
       transport.whenCaughtUp(
         [
@@ -77,13 +43,6 @@ export async function createKafkaPipeline(options: {
         ],
         { timeoutMs },
       ),
-    async close() {
-      await supervisor.stopAll();
-      await transport.close();
-      await lakehouse.close();
-      state.close();
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
-    },
   };
 }
 

@@ -2,13 +2,14 @@ import { EventEmitter } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../../core/log.js";
+import { type Logger, silentLogger } from "../../core/log.js";
 import { STAGES } from "../../pipeline/stages/index.js";
 import type { PipelineSettings, StageDefinition, StageDeps } from "../../pipeline/stage.js";
 import { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
 import { StateStore } from "../../pipeline/stores/state.js";
 import { Supervisor } from "../../pipeline/supervisor.js";
 import { MemoryTransport } from "../../pipeline/transport/memory.js";
+import type { Transport } from "../../pipeline/transport/transport.js";
 
 export const TEST_SETTINGS: PipelineSettings = {
   fleetSize: 20,
@@ -19,31 +20,40 @@ export const TEST_SETTINGS: PipelineSettings = {
   anomalies: { speeding: 0.01, highRpm: 0.005, wrongGear: 0.005, malformed: 0.01 },
 };
 
-export interface TestPipeline {
+export interface TestPipeline<T extends Transport = MemoryTransport> {
   dir: string;
   lakehouse: SqliteLakehouse;
   state: StateStore;
-  transport: MemoryTransport;
+  transport: T;
   supervisor: Supervisor;
   deps: StageDeps;
   count(table: string, where?: string): number;
   close(): Promise<void>;
 }
 
+interface PipelineOptions {
+  dir?: string;
+  settings?: Partial<PipelineSettings>;
+  stages?: readonly StageDefinition[];
+  capacity?: number;
+  log?: Logger;
+}
+
 /** A real embedded pipeline (SQLite files in a fresh temp dir, in-process bus). */
-export async function createPipeline(
-  options: { dir?: string; settings?: Partial<PipelineSettings>; stages?: readonly StageDefinition[]; capacity?: number } = {},
-): Promise<TestPipeline> {
+export function createPipeline(options?: PipelineOptions): Promise<TestPipeline>;
+/** The same pipeline on another transport (Kafka), which the pipeline closes with itself. */
+export function createPipeline<T extends Transport>(options: PipelineOptions & { transport: T }): Promise<TestPipeline<T>>;
+export async function createPipeline(options: PipelineOptions & { transport?: Transport } = {}): Promise<TestPipeline<Transport>> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "carwatch-test-"));
   const lakehouse = new SqliteLakehouse(dir);
   await lakehouse.init();
   const state = new StateStore(join(dir, "state.db"));
-  const transport = new MemoryTransport(options.capacity);
+  const transport = options.transport ?? new MemoryTransport(options.capacity);
   const deps: StageDeps = {
     lakehouse,
     state,
     transport,
-    log: silentLogger,
+    log: options.log ?? silentLogger,
     events: new EventEmitter(),
     settings: { ...TEST_SETTINGS, ...options.settings },
   };
