@@ -33,7 +33,7 @@ export function consoleRoutes(running: RunningConsole, access: WebAccess): Conso
   const app = new Hono();
   const hub = new SseHub();
   const page = ASSETS.html("console");
-  const js = ASSETS.js("console");
+  const js = ASSETS.js("common") + ASSETS.js("console");
   const css = ASSETS.css("common") + ASSETS.css("console");
   app.use("/console", guard(access));
   app.use("/console/*", guard(access));

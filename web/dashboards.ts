@@ -116,7 +116,7 @@ export function dashboardRoutes(o: { registry: Registry; access: WebAccess; log:
   const hub = new SseHub();
   const refreshMs = o.refreshMs ?? 5000;
   const page = ASSETS.html("dashboards");
-  const js = ASSETS.js("dashboards");
+  const js = ASSETS.js("common") + ASSETS.js("dashboards");
   const css = ASSETS.css("common") + ASSETS.css("dashboards");
   const cache = new Map<string, { at: number; data: Promise<DashboardData> }>();
   const current = (d: BuiltinDashboard) => {

@@ -1,9 +1,6 @@
 // carwatch console: renders the bot's chat from server-sent events.
 // Every text is put in with textContent or createTextNode, never innerHTML:
 // the server sends the bot's HTML already parsed into a tree of known tags.
-"use strict";
-
-const $ = (id) => document.getElementById(id);
 const chat = $("chat");
 const messages = new Map();
 let toastTimer = null;
@@ -195,14 +192,7 @@ function press(messageId, data, btn) {
 function connect() {
   const status = $("status");
   const es = new EventSource("/console/events");
-  es.addEventListener("open", () => {
-    status.dataset.state = "live";
-    status.textContent = "live";
-  });
-  es.addEventListener("error", () => {
-    status.dataset.state = "down";
-    status.textContent = "reconnecting…";
-  });
+  showLiveStatus(es, status);
   es.addEventListener("snapshot", (e) => {
     const s = JSON.parse(e.data);
     chat.replaceChildren();

@@ -1,9 +1,6 @@
 // carwatch dashboards: the list, or one dashboard's panels pushed over SSE.
 // Charts arrive as SVG and are shown through <img> data URLs (no script runs in them);
 // tables are built with textContent.
-"use strict";
-
-const $ = (id) => document.getElementById(id);
 const main = $("main");
 const status = $("status");
 const id = decodeURIComponent(location.pathname.replace(/^\/dashboards\/?/, "").replace(/\/$/, ""));
@@ -76,14 +73,7 @@ function renderPanels(data) {
 function showDashboard() {
   main.className = "board";
   const es = new EventSource(`/dashboards/api/${encodeURIComponent(id)}/events`);
-  es.addEventListener("open", () => {
-    status.dataset.state = "live";
-    status.textContent = "live";
-  });
-  es.addEventListener("error", () => {
-    status.dataset.state = "down";
-    status.textContent = "reconnecting…";
-  });
+  showLiveStatus(es, status);
   es.addEventListener("panels", (e) => renderPanels(JSON.parse(e.data)));
 }
 
