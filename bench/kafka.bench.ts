@@ -19,7 +19,7 @@ import { Fleet } from "../pipeline/model/fleet.js";
 import { KAFKA_SH, randomPrefix, startBroker, type Broker } from "../test/support/kafka.js";
 import { createKafkaPipeline } from "../test/support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "../test/support/pipeline.js";
-import { latencyTap } from "./latency-tap.js";
+import { type BenchPipeline, endToEnd, latency } from "./runs.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -39,37 +39,15 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 let broker: Broker | null = null;
 const bootstrap = args.brokers ?? (broker = await startBroker()).bootstrap;
 
-async function endToEnd() {
-  const p = await createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings, partitions: PARTITIONS });
-  await p.supervisor.start("seed");
-  await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const t0 = performance.now();
-  await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: 1000, maxEvents: N, seed: 1 });
-  await p.supervisor.waitFor("generator");
-  const produced = (performance.now() - t0) / 1000;
-  // Polls the group offsets every 50 ms: at most that much is added to a run of several seconds.
-  await p.drained(600_000);
-  const seconds = (performance.now() - t0) / 1000;
-  const stages = Object.fromEntries(p.supervisor.list().map((s) => [s.name, s.counters]));
-  const rows = { raw: p.count("telemetry.cars_raw"), enriched: p.count("telemetry.cars_enriched"), alerts: p.count("telemetry.alerts"), windows: p.count("telemetry.alert_windows") };
-  await p.close();
-  return { seconds, produced, rate: N / seconds, stages, rows };
-}
-
-async function latency(rate: number, seconds: number) {
-  const p = await createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, anomalies: { ...settings.anomalies, speeding: 0.02 } }, partitions: PARTITIONS });
-  await p.supervisor.start("seed");
-  await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const tap = await latencyTap(p.transport);
-  await p.supervisor.start("generator", { rate, maxEvents: Math.round(rate * seconds), seed: 2 });
-  await p.supervisor.waitFor("generator");
-  await p.drained(120_000);
-  await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
-  const result = await tap.stop();
-  await p.close();
-  return result;
+async function overKafka(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
+  const p = await createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, ...extra }, partitions: PARTITIONS });
+  return {
+    p,
+    drained: async (tap) => {
+      await p.drained(600_000);
+      if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
+    },
+  };
 }
 
 /** kafkajs alone: produce the same readings in batches of 1000 (same producer settings), then consume them. */
@@ -126,7 +104,7 @@ async function perfCeiling(size: number) {
 try {
   console.log(`carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}`);
   console.log(`load average before: ${load()}`);
-  const e2e = await endToEnd();
+  const e2e = await endToEnd(await overKafka(), N, START);
   console.log(`\nend to end over Kafka: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`);
   for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}`);
   console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
@@ -143,7 +121,7 @@ try {
   console.log(`    ${perf.summary}`);
 
   const rate = Math.max(100, Math.round(e2e.rate / 2));
-  const lat = await latency(rate, Number(args["latency-seconds"]));
+  const lat = await latency(await overKafka({ anomalies: { ...settings.anomalies, speeding: 0.02 } }), rate, Number(args["latency-seconds"]));
   console.log(`\nevent→alert latency at ${fmt(rate)} events/s offered (half the end-to-end rate, wall clock, 3 Kafka hops + the tap):`);
   console.log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 100 ms)`);
   console.log(`\nend to end target ≥ 50,000 events/s: ${e2e.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (2 cores shared with the broker and other work)`);

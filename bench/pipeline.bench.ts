@@ -14,7 +14,7 @@ import { TABLES } from "../pipeline/stores/tables.js";
 import { createTableSql, insertSql } from "../pipeline/stores/sqlite/schema.js";
 import { rowEncoder } from "../pipeline/stores/sqlite/values.js";
 import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
-import { latencyTap } from "./latency-tap.js";
+import { type BenchPipeline, endToEnd, latency } from "./runs.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -31,35 +31,13 @@ let peakRss = 0;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-async function endToEnd() {
-  const p = await createPipeline({ settings });
-  await p.supervisor.start("seed");
-  await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const t0 = performance.now();
-  await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: 1000, maxEvents: N, seed: 1 });
-  await p.supervisor.waitFor("generator");
-  await p.transport.whenIdle();
-  const seconds = (performance.now() - t0) / 1000;
-  const stages = Object.fromEntries(p.supervisor.list().map((s) => [s.name, s.counters]));
-  const rows = { raw: p.count("telemetry.cars_raw"), enriched: p.count("telemetry.cars_enriched"), alerts: p.count("telemetry.alerts"), windows: p.count("telemetry.alert_windows") };
-  await p.close();
-  return { seconds, rate: N / seconds, stages, rows };
-}
-
-async function latency(rate: number, seconds: number) {
-  const p = await createPipeline({ settings: { ...settings, anomalies: { ...settings.anomalies, speeding: 0.02 } } });
-  await p.supervisor.start("seed");
-  await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-  const tap = await latencyTap(p.transport);
-  await p.supervisor.start("generator", { rate, maxEvents: rate * seconds, seed: 2 });
-  await p.supervisor.waitFor("generator");
-  await p.transport.whenIdle();
-  const result = await tap.stop();
-  await p.close();
-  return result;
-}
+const embedded = async (extra: Partial<typeof settings> = {}): Promise<BenchPipeline> => {
+  const p = await createPipeline({ settings: { ...settings, ...extra } });
+  // The in-process bus is idle only when every group, the tap's included, has caught up.
+  return { p, drained: () => p.transport.whenIdle() };
+};
+// Latency runs with more speeding, so there are enough alerts to take percentiles of.
+const latencySettings = { anomalies: { ...settings.anomalies, speeding: 0.02 } };
 
 /** The same readings through JSON.parse + JSON.stringify only. */
 function jsonCeiling(lines: string[]) {
@@ -106,7 +84,7 @@ function insertCeiling(lines: string[]) {
 }
 
 console.log(`carwatch bench: ${fmt(N)} events, embedded (SQLite + in-process bus), node ${process.version}`);
-const e2e = await endToEnd();
+const e2e = await endToEnd(await embedded(), N, START);
 console.log(`\nend to end: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s)`);
 for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}  ${fmt(c.in / e2e.seconds)} /s`);
 console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
@@ -114,7 +92,7 @@ console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)
 // At the target's offered load, and at half the rate this machine just sustained (above capacity, latency is queueing).
 console.log("");
 for (const rate of [Number(args["latency-rate"]), Math.max(100, Math.round(e2e.rate / 2))]) {
-  const lat = await latency(rate, Number(args["latency-seconds"]));
+  const lat = await latency(await embedded(latencySettings), rate, Number(args["latency-seconds"]));
   console.log(`event→alert latency at ${fmt(rate)} events/s offered (wall clock): p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 50 ms)`);
 }
 // Measured over the pipeline runs only: the ceilings below hold every event in memory at once.

@@ -1,0 +1,50 @@
+import type { Transport } from "../pipeline/transport/transport.js";
+import { ALERTS } from "../pipeline/transport/topics.js";
+import type { TestPipeline } from "../test/support/pipeline.js";
+
+/** What the benches run on: a test pipeline and how to wait until every stage has caught up. */
+export interface BenchPipeline {
+  p: TestPipeline<Transport>;
+  /** `tap`: the latency tap's consumer group must have caught up too. */
+  drained(tap: boolean): Promise<void>;
+}
+
+const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+
+async function startConsumers(p: TestPipeline<Transport>): Promise<void> {
+  await p.supervisor.start("seed");
+  await p.supervisor.waitFor("seed");
+  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
+}
+
+/** The unthrottled pipeline over `n` simulated readings on a virtual clock, until every stage has caught up. */
+export async function endToEnd({ p, drained }: BenchPipeline, n: number, start: number) {
+  await startConsumers(p);
+  const t0 = performance.now();
+  await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: start, virtualRate: 1000, maxEvents: n, seed: 1 });
+  await p.supervisor.waitFor("generator");
+  const produced = (performance.now() - t0) / 1000;
+  await drained(false);
+  const seconds = (performance.now() - t0) / 1000;
+  const stages = Object.fromEntries(p.supervisor.list().map((s) => [s.name, s.counters]));
+  const rows = { raw: p.count("telemetry.cars_raw"), enriched: p.count("telemetry.cars_enriched"), alerts: p.count("telemetry.alerts"), windows: p.count("telemetry.alert_windows") };
+  await p.close();
+  return { seconds, produced, rate: n / seconds, stages, rows };
+}
+
+/** Event→alert latency (wall clock) at an offered rate, measured by an extra consumer group on alert-data. */
+export async function latency({ p, drained }: BenchPipeline, rate: number, seconds: number) {
+  await startConsumers(p);
+  const samples: number[] = [];
+  const tap = await p.transport.subscribe(ALERTS, "bench", (batch) => {
+    const now = Date.now();
+    for (const m of batch) if (m.value.kind === "alert") samples.push(now - m.value.event.event_time);
+  });
+  await p.supervisor.start("generator", { rate, maxEvents: Math.round(rate * seconds), seed: 2 });
+  await p.supervisor.waitFor("generator");
+  await drained(true);
+  await tap.stop();
+  await p.close();
+  samples.sort((a, b) => a - b);
+  return { alerts: samples.length, p50: pct(samples, 0.5), p99: pct(samples, 0.99), max: samples[samples.length - 1] ?? Number.NaN };
+}
