@@ -9,6 +9,8 @@ import { type AnomalyRates, Fleet } from "../model/fleet.js";
 const { carIds, rates, seed, start } = workerData as { carIds: number[]; rates: AnomalyRates; seed: number; start: number };
 const fleet = new Fleet(carIds, rates, seed, start);
 
+// Loading this thread's modules takes a moment: the stage starts its clock only once the fleet is here.
+parentPort!.postMessage({ ready: true });
 parentPort!.on("message", (req: { id: number; times: number[] }) => {
   const keys: string[] = new Array(req.times.length);
   const values: string[] = new Array(req.times.length);

@@ -36,12 +36,16 @@ export const generatorStage = defineStage({
     });
     const waiting = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
     let failure: Error | null = null;
-    worker.on("message", (m: Batch & { id: number }) => {
+    let loaded!: { resolve: () => void; reject: (e: Error) => void };
+    const ready = new Promise<void>((resolve, reject) => (loaded = { resolve, reject }));
+    worker.on("message", (m: (Batch & { id: number }) | { ready: true }) => {
+      if ("ready" in m) return loaded.resolve();
       waiting.get(m.id)?.resolve(m);
       waiting.delete(m.id);
     });
     worker.on("error", (err) => {
       failure = err;
+      loaded.reject(err);
       for (const w of waiting.values()) w.reject(err);
       waiting.clear();
     });
@@ -74,8 +78,10 @@ export const generatorStage = defineStage({
       counters.out += b.keys.length;
       counters.lastEventTime = params.clock === "virtual" ? start + emitted * step : Date.now();
     };
-    const t0 = Date.now();
     try {
+      // Readings stamped before the simulator runs would carry its start-up time as latency.
+      await ready;
+      const t0 = Date.now();
       if (rate === 0) {
         // One batch is simulated while the previous one is published.
         let next: Promise<Batch> | null = request(Math.min(BATCH, max));
