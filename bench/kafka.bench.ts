@@ -1,48 +1,62 @@
 /**
  * npm run bench:kafka [-- --events 200000 --brokers host:port]: the pipeline
- * end to end over Kafka (SQLite stores), and in the same run, on the same
- * broker and message size, the ceilings it is measured against: a kafkajs
- * produce-only loop, a kafkajs consume-only loop (the same consumer settings
- * and commit-per-batch the stages use) and Kafka's own producer perf tool,
- * printed as ratios; then the event→alert latency at half the end-to-end rate.
- * Without --brokers it starts a broker with scripts/kafka/kafka.sh.
+ * end to end over Kafka (SQLite stores) in two layouts — every stage in one
+ * process, and the scale-out layout (the generator here, enrich in one worker
+ * process, alert and aggregate in another) — with the CPU time each process
+ * and the broker spent per event. In the same run, on the same broker and
+ * message size, the ceilings it is measured against: a kafkajs produce-only
+ * and consume-only loop (the stages' producer and consumer settings) and
+ * Kafka's own producer perf tool, printed as ratios, and the CPU budget they
+ * leave on this machine. Then the event→alert latency at half each layout's
+ * rate. Without --brokers it starts a broker with scripts/kafka/kafka.sh.
  */
 import { execFile } from "node:child_process";
-import { loadavg } from "node:os";
-import { parseArgs } from "node:util";
-import { ALERTS } from "../pipeline/transport/topics.js";
-import { promisify } from "node:util";
-import { Partitioners } from "kafkajs";
-import { silentLogger } from "../core/log.js";
+import { readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs, promisify } from "node:util";
 import { seedCars } from "../pipeline/model/dims.js";
 import { Fleet } from "../pipeline/model/fleet.js";
+import { ALERTS } from "../pipeline/transport/topics.js";
+import type { Child } from "../test/support/child.js";
 import { KAFKA_SH, randomPrefix, startBroker, type Broker } from "../test/support/kafka.js";
-import { createKafkaPipeline } from "../test/support/kafka-pipeline.js";
+import { createKafkaPipeline, groupsSettled, spawnWorker } from "../test/support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "../test/support/pipeline.js";
 import { type BenchPipeline, endToEnd, latency } from "./runs.js";
+import { insertCeiling } from "./sqlite-ceiling.js";
 
 const { values: args } = parseArgs({
   options: {
     events: { type: "string", default: "200000" },
     brokers: { type: "string" },
     partitions: { type: "string", default: "6" },
-    "latency-seconds": { type: "string", default: "10" },
+    "latency-seconds": { type: "string", default: "20" },
   },
 });
 const N = Number(args.events);
 const PARTITIONS = Number(args.partitions);
 const START = Date.UTC(2026, 10, 28);
+const CORES = availableParallelism();
 const settings = { fleetSize: 50, anomalies: { speeding: 0.002, highRpm: 0.001, wrongGear: 0.001, malformed: 0.002 } };
+// Latency runs with more anomalies, so there are enough alerts to take a 99th percentile of.
+const latencySettings = { anomalies: { ...settings.anomalies, speeding: 0.05, wrongGear: 0.02 } };
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 let broker: Broker | null = null;
 const bootstrap = args.brokers ?? (broker = await startBroker()).bootstrap;
+/** The broker's JVM, when this run started it (its CPU time counts per event too). */
+const brokerPid = broker ? Number(readFileSync(join(broker.workdir, "kafka.pid"), "utf8")) : undefined;
 
-async function overKafka(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
-  const p = await createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, ...extra }, partitions: PARTITIONS });
+const pipeline = (extra: Partial<typeof settings>) =>
+  createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, ...extra }, partitions: PARTITIONS });
+
+/** Every stage in this process. */
+async function oneProcess(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
+  const p = await pipeline(extra);
   return {
     p,
+    processes: () => ({ carwatch: process.pid, broker: brokerPid }),
     drained: async (tap) => {
       await p.drained(600_000);
       if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
@@ -50,9 +64,36 @@ async function overKafka(extra: Partial<typeof settings> = {}): Promise<BenchPip
   };
 }
 
-/** kafkajs alone: produce the same readings in batches of 1000 (same producer settings), then consume them. */
+/** The scale-out layout: seed and generator here; enrich, and alert with aggregate, each in a worker process. */
+async function workerProcesses(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
+  const p = await pipeline(extra);
+  const workers: Child[] = [];
+  return {
+    p,
+    async start() {
+      await p.supervisor.start("seed");
+      await p.supervisor.waitFor("seed");
+      workers.push(spawnWorker(p, "bench-enrich", ["enrich"]), spawnWorker(p, "bench-alert", ["alert", "aggregate"]));
+      await Promise.all(workers.map((w) => w.line((l) => l === "ready")));
+      await groupsSettled(p.transport, ["enrich", "alert", "aggregate"], 1);
+    },
+    processes: () => ({ generator: process.pid, enrich: workers[0]?.proc.pid, "alert+aggregate": workers[1]?.proc.pid, broker: brokerPid }),
+    drained: async (tap) => {
+      await p.drained(600_000);
+      if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
+    },
+    async stop() {
+      for (const w of workers) w.proc.kill("SIGTERM");
+      await Promise.all(workers.map((w) => w.exited));
+    },
+  };
+}
+
+const LAYOUTS = { "one process": oneProcess, "three processes": workerProcesses };
+
+/** kafkajs alone: produce the same readings in batches of 1000 (the stages' producer settings), then consume them; with CPU µs per message. */
 async function kafkajsCeilings(lines: string[]) {
-  const p = await createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings, partitions: PARTITIONS });
+  const p = await pipeline({});
   const t = p.transport;
   const topic = { name: "ceiling", encode: (s: string) => s, decode: (s: string) => s };
   const admin = t.client.admin();
@@ -68,26 +109,33 @@ async function kafkajsCeilings(lines: string[]) {
   }
   await admin.disconnect();
   const keys = lines.map((l) => String((JSON.parse(l) as { car_id: number }).car_id));
-  let t0 = performance.now();
-  for (let i = 0; i < lines.length; i += 1000) {
-    await t.publish(
-      topic,
-      lines.slice(i, i + 1000).map((value, j) => ({ key: keys[i + j]!, value })),
-    );
-  }
-  const produce = lines.length / ((performance.now() - t0) / 1000);
-
-  let got = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
-  t0 = performance.now();
-  const sub = await t.subscribe(topic, "ceiling", (batch) => {
-    got += batch.length;
-    if (got >= lines.length) done();
+  const timed = async (loop: () => Promise<void>) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await loop();
+    const c = process.cpuUsage(c0);
+    return { rate: lines.length / ((performance.now() - t0) / 1000), cpuMicros: (c.user + c.system) / lines.length };
+  };
+  const produce = await timed(async () => {
+    for (let i = 0; i < lines.length; i += 1000) {
+      await t.publish(
+        topic,
+        lines.slice(i, i + 1000).map((value, j) => ({ key: keys[i + j]!, value })),
+      );
+    }
   });
-  await all;
-  const consume = lines.length / ((performance.now() - t0) / 1000);
-  await sub.stop();
+  let sub: Awaited<ReturnType<typeof t.subscribe>> | undefined;
+  const consume = await timed(async () => {
+    let got = 0;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    sub = await t.subscribe(topic, "ceiling", (batch) => {
+      got += batch.length;
+      if (got >= lines.length) done();
+    });
+    await all;
+  });
+  await sub?.stop();
   await p.close();
   return { produce, consume };
 }
@@ -101,30 +149,54 @@ async function perfCeiling(size: number) {
   return { rate: m ? Number(m[1]) : NaN, summary: stdout.trim() };
 }
 
+const micros = (seconds: number | null) => (seconds === null ? null : (seconds * 1e6) / N);
+const showMicros = (us: number | null) => (us === null ? "n/a" : `${us.toFixed(0)} µs`);
+
 try {
-  console.log(`carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}`);
+  console.log(`carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}, ${CORES} cores`);
   console.log(`load average before: ${load()}`);
-  const e2e = await endToEnd(await overKafka(), N, START);
-  console.log(`\nend to end over Kafka: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`);
-  for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}`);
-  console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
+  const runs: { layout: keyof typeof LAYOUTS; rate: number; perEvent: number | null }[] = [];
+  for (const [layout, make] of Object.entries(LAYOUTS) as [keyof typeof LAYOUTS, typeof oneProcess][]) {
+    const e2e = await endToEnd(await make(), N, START);
+    console.log(`\nend to end over Kafka, ${layout}: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`);
+    for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}`);
+    console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
+    const cpu = Object.entries(e2e.cpuSeconds).map(([name, s]) => [name, micros(s)] as const);
+    const known = cpu.every(([, us]) => us !== null);
+    const perEvent = known ? cpu.reduce((a, [, us]) => a + us!, 0) : null;
+    console.log(`  CPU per event: ${cpu.map(([name, us]) => `${name} ${showMicros(us)}`).join(", ")}${perEvent === null ? "" : ` = ${perEvent.toFixed(0)} µs`}`);
+    runs.push({ layout, rate: e2e.rate, perEvent });
+  }
 
   const fleet = new Fleet(seedCars(50).map((c) => c.car_id), { ...TEST_SETTINGS.anomalies, malformed: 0 }, 1, START);
   const lines = Array.from({ length: N }, (_, i) => fleet.next(START + i).json);
   const size = Math.round(lines.reduce((a, l) => a + l.length, 0) / lines.length);
   const kjs = await kafkajsCeilings(lines);
   const perf = await perfCeiling(size);
-  console.log(`\nceilings (same broker, ${size}-byte messages, same run):`);
-  console.log(`  kafkajs produce-only      ${fmt(kjs.produce).padStart(11)} msgs/s   pipeline = ${(e2e.rate / kjs.produce).toFixed(3)}×`);
-  console.log(`  kafkajs consume-only      ${fmt(kjs.consume).padStart(11)} msgs/s   pipeline = ${(e2e.rate / kjs.consume).toFixed(3)}×  (target ≥ 0.6×)`);
-  console.log(`  kafka-producer-perf-test  ${fmt(perf.rate).padStart(11)} msgs/s   pipeline = ${(e2e.rate / perf.rate).toFixed(3)}×`);
+  const store = insertCeiling(lines);
+  const best = runs.reduce((a, b) => (b.rate > a.rate ? b : a));
+  console.log(`\nceilings (same broker, ${size}-byte messages, same run), against the best layout (${best.layout}, ${fmt(best.rate)} events/s):`);
+  console.log(`  kafkajs produce-only      ${fmt(kjs.produce.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.produce.rate).toFixed(3)}×   (${kjs.produce.cpuMicros.toFixed(1)} µs CPU per message)`);
+  console.log(`  kafkajs consume-only      ${fmt(kjs.consume.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.consume.rate).toFixed(3)}×   (${kjs.consume.cpuMicros.toFixed(1)} µs CPU per message; target ≥ 0.6×)`);
+  console.log(`  kafka-producer-perf-test  ${fmt(perf.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / perf.rate).toFixed(3)}×`);
   console.log(`    ${perf.summary}`);
+  console.log(`  better-sqlite3 insert     ${fmt(store.rate).padStart(11)} events/s pipeline = ${(best.rate / store.rate).toFixed(3)}×   (raw + enriched row: ${(1e6 / store.rate).toFixed(1)} µs CPU per event)`);
 
-  const rate = Math.max(100, Math.round(e2e.rate / 2));
-  const lat = await latency(await overKafka({ anomalies: { ...settings.anomalies, speeding: 0.02 } }), rate, Number(args["latency-seconds"]));
-  console.log(`\nevent→alert latency at ${fmt(rate)} events/s offered (half the end-to-end rate, wall clock, 3 Kafka hops + the tap):`);
-  console.log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 100 ms)`);
-  console.log(`\nend to end target ≥ 50,000 events/s: ${e2e.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (2 cores shared with the broker and other work)`);
+  // Each reading is produced twice (sensors-sample, samples-enriched) and consumed twice, and stored as two rows.
+  const floor = 2 * kjs.produce.cpuMicros + 2 * kjs.consume.cpuMicros + 1e6 / store.rate;
+  console.log(`\nCPU budget on this machine (${CORES} cores = ${fmt(CORES * 1e6)} µs of CPU per second):`);
+  console.log(`  50,000 events/s leaves ${((CORES * 1e6) / 50_000).toFixed(0)} µs of CPU per event for everything: carwatch, the broker and the store.`);
+  console.log(`  kafkajs (2 produces + 2 consumes) and the two rows alone take ${floor.toFixed(0)} µs per event: at most ${fmt((CORES * 1e6) / floor)} events/s, with nothing else running.`);
+  for (const r of runs) if (r.perEvent !== null) console.log(`  ${r.layout}: ${r.perEvent.toFixed(0)} µs per event measured (carwatch + broker) → at most ${fmt((CORES * 1e6) / r.perEvent)} events/s with both cores busy; ran at ${fmt(r.rate)}.`);
+
+  console.log("");
+  for (const r of runs) {
+    const rate = Math.max(100, Math.round(r.rate / 2));
+    const lat = await latency(await LAYOUTS[r.layout](latencySettings), rate, Number(args["latency-seconds"]));
+    console.log(`event→alert latency, ${r.layout}, at ${fmt(rate)} events/s offered (half its end-to-end rate; wall clock, 3 Kafka hops + the tap):`);
+    console.log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 100 ms)`);
+  }
+  console.log(`\nend to end target ≥ 50,000 events/s: ${best.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (${CORES} cores shared with the broker and other work)`);
 } finally {
   await broker?.destroy();
 }

@@ -1,12 +1,19 @@
 import type { Transport } from "../pipeline/transport/transport.js";
 import { ALERTS } from "../pipeline/transport/topics.js";
 import type { TestPipeline } from "../test/support/pipeline.js";
+import { cpuMeter } from "./cpu.js";
 
 /** What the benches run on: a test pipeline and how to wait until every stage has caught up. */
 export interface BenchPipeline {
   p: TestPipeline<Transport>;
   /** `tap`: the latency tap's consumer group must have caught up too. */
   drained(tap: boolean): Promise<void>;
+  /** Seeds and starts the consuming stages; default: all of them in this process. */
+  start?(): Promise<void>;
+  /** The processes whose CPU time the run is charged, by name; default: this process. */
+  processes?(): Record<string, number | undefined>;
+  /** Stops what `start` started elsewhere (worker processes); runs before the pipeline closes. */
+  stop?(): Promise<void>;
 }
 
 const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
@@ -17,24 +24,37 @@ async function startConsumers(p: TestPipeline<Transport>): Promise<void> {
   for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
 }
 
-/** The unthrottled pipeline over `n` simulated readings on a virtual clock, until every stage has caught up. */
-export async function endToEnd({ p, drained }: BenchPipeline, n: number, start: number) {
-  await startConsumers(p);
+async function close(bp: BenchPipeline): Promise<void> {
+  await bp.stop?.();
+  await bp.p.close();
+}
+
+/**
+ * The unthrottled pipeline over `n` simulated readings on a virtual clock,
+ * until every stage has caught up; with the CPU seconds each process used
+ * meanwhile.
+ */
+export async function endToEnd(bp: BenchPipeline, n: number, start: number) {
+  const { p } = bp;
+  await (bp.start ?? (() => startConsumers(p)))();
+  const cpu = cpuMeter(bp.processes?.() ?? { carwatch: process.pid });
   const t0 = performance.now();
   await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: start, virtualRate: 1000, maxEvents: n, seed: 1 });
   await p.supervisor.waitFor("generator");
   const produced = (performance.now() - t0) / 1000;
-  await drained(false);
+  await bp.drained(false);
   const seconds = (performance.now() - t0) / 1000;
+  const cpuSeconds = cpu();
   const stages = Object.fromEntries(p.supervisor.list().map((s) => [s.name, s.counters]));
   const rows = { raw: p.count("telemetry.cars_raw"), enriched: p.count("telemetry.cars_enriched"), alerts: p.count("telemetry.alerts"), windows: p.count("telemetry.alert_windows") };
-  await p.close();
-  return { seconds, produced, rate: n / seconds, stages, rows };
+  await close(bp);
+  return { seconds, produced, rate: n / seconds, stages, rows, cpuSeconds };
 }
 
 /** Event→alert latency (wall clock) at an offered rate, measured by an extra consumer group on alert-data. */
-export async function latency({ p, drained }: BenchPipeline, rate: number, seconds: number) {
-  await startConsumers(p);
+export async function latency(bp: BenchPipeline, rate: number, seconds: number) {
+  const { p } = bp;
+  await (bp.start ?? (() => startConsumers(p)))();
   const samples: number[] = [];
   const tap = await p.transport.subscribe(ALERTS, "bench", (batch) => {
     const now = Date.now();
@@ -42,9 +62,9 @@ export async function latency({ p, drained }: BenchPipeline, rate: number, secon
   });
   await p.supervisor.start("generator", { rate, maxEvents: Math.round(rate * seconds), seed: 2 });
   await p.supervisor.waitFor("generator");
-  await drained(true);
+  await bp.drained(true);
   await tap.stop();
-  await p.close();
+  await close(bp);
   samples.sort((a, b) => a - b);
   return { alerts: samples.length, p50: pct(samples, 0.5), p99: pct(samples, 0.99), max: samples[samples.length - 1] ?? Number.NaN };
 }

@@ -2,14 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { spawnChild, type Child } from "./support/child.js";
+import type { Child } from "./support/child.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
-import { createKafkaPipeline, groupsSettled, type KafkaPipeline } from "./support/kafka-pipeline.js";
-import { TEST_SETTINGS } from "./support/pipeline.js";
+import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "./support/kafka-pipeline.js";
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
-const WORKER = join(import.meta.dirname, "support/kafka-worker.ts");
 const STAGES = ["enrich", "alert", "aggregate"];
 
 describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", () => {
@@ -38,24 +36,7 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
   }
 
   function worker(p: KafkaPipeline, name: string): Child {
-    const a = TEST_SETTINGS.anomalies;
-    const c = spawnChild(["--import", "tsx", WORKER], {
-      ...process.env,
-      KAFKA_BROKERS: broker.bootstrap,
-      KAFKA_TOPIC_PREFIX: p.prefix,
-      KAFKA_PARTITIONS: "6",
-      KAFKA_CLIENT_ID: name,
-      CARWATCH_ROLES: STAGES.join(","),
-      DATA_DIR: p.dir,
-      LOG_LEVEL: "error",
-      FLEET_SIZE: String(TEST_SETTINGS.fleetSize),
-      WATERMARK_SECONDS: String(TEST_SETTINGS.watermarkMs / 1000),
-      INCIDENT_GAP_SECONDS: String(TEST_SETTINGS.incidentGapMs / 1000),
-      ANOMALY_SPEEDING_RATE: String(a.speeding),
-      ANOMALY_RPM_RATE: String(a.highRpm),
-      ANOMALY_GEAR_RATE: String(a.wrongGear),
-      MALFORMED_RATE: String(a.malformed),
-    });
+    const c = spawnWorker(p, name, STAGES);
     children.push(c);
     return c;
   }

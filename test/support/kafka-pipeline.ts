@@ -1,10 +1,13 @@
+import { join } from "node:path";
 import { type Logger, silentLogger } from "../../core/log.js";
 import type { PipelineSettings } from "../../pipeline/stage.js";
 import { KafkaTransport, type KafkaTransportOptions } from "../../pipeline/transport/kafka.js";
 import { ALERTS, ENRICHED, SENSORS } from "../../pipeline/transport/topics.js";
+import { type Child, spawnChild } from "./child.js";
 import { createPipeline, type TestPipeline } from "./pipeline.js";
 
 export interface KafkaPipeline extends TestPipeline<KafkaTransport> {
+  bootstrap: string;
   prefix: string;
   /** Resolves once enrich, alert and aggregate have committed everything (upstream first). */
   drained(timeoutMs?: number): Promise<void>;
@@ -33,6 +36,7 @@ export async function createKafkaPipeline(options: {
   const p = await createPipeline({ dir: options.dir, settings: options.settings, log: options.log, transport });
   return {
     ...p,
+    bootstrap: options.bootstrap,
     prefix: options.prefix,
     drained: (timeoutMs = 60_000) =>
       transport.whenCaughtUp(
@@ -62,4 +66,33 @@ export async function groupsSettled(transport: KafkaTransport, groups: readonly 
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * A carwatch worker process (test/support/kafka-worker.ts: startApp configured
+ * from the environment, as main.ts) running `roles` on the pipeline's topics
+ * and DATA_DIR with the pipeline's settings. Its stdout says "ready" once its
+ * stages consume.
+ */
+export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly string[], nodeArgs: readonly string[] = []): Child {
+  const s = p.deps.settings;
+  return spawnChild([...nodeArgs, "--import", "tsx", join(import.meta.dirname, "kafka-worker.ts")], {
+    ...process.env,
+    KAFKA_BROKERS: p.bootstrap,
+    KAFKA_TOPIC_PREFIX: p.prefix,
+    KAFKA_PARTITIONS: String(p.transport.partitions(SENSORS)),
+    KAFKA_CLIENT_ID: name,
+    CARWATCH_ROLES: roles.join(","),
+    DATA_DIR: p.dir,
+    LOG_LEVEL: "error",
+    FLEET_SIZE: String(s.fleetSize),
+    SPEED_LIMIT: String(s.thresholds.speedLimit),
+    RPM_LIMIT: String(s.thresholds.rpmLimit),
+    WATERMARK_SECONDS: String(s.watermarkMs / 1000),
+    INCIDENT_GAP_SECONDS: String(s.incidentGapMs / 1000),
+    ANOMALY_SPEEDING_RATE: String(s.anomalies.speeding),
+    ANOMALY_RPM_RATE: String(s.anomalies.highRpm),
+    ANOMALY_GEAR_RATE: String(s.anomalies.wrongGear),
+    MALFORMED_RATE: String(s.anomalies.malformed),
+  });
 }
