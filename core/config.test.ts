@@ -40,6 +40,9 @@ describe("loadConfig", () => {
     ["WATCHDOG_SCHEDULE", "61 * * * *", "WATCHDOG_SCHEDULE"],
     ["SCHEDULE_TIMEZONE", "Mars/Olympus", "SCHEDULE_TIMEZONE"],
     ["RETENTION_DAYS", "0", "RETENTION_DAYS"],
+    ["KAFKA_SSL", "yes", "KAFKA_SSL"],
+    ["KAFKA_SSL_CA_FILE", "/nonexistent/ca.pem", "KAFKA_SSL_CA_FILE"],
+    ["KAFKA_SASL_MECHANISM", "gssapi", "KAFKA_SASL_MECHANISM"],
   ])("a bad %s=%s stops start-up naming the variable", (name, value, variable) => {
     let err: unknown;
     try {
@@ -50,6 +53,16 @@ describe("loadConfig", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).variable).toBe(variable);
     expect((err as Error).message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it("requires the SASL username and password with a mechanism, and a mechanism with either", () => {
+    expect(() => load({ KAFKA_SASL_MECHANISM: "plain", KAFKA_SASL_USERNAME: "u" })).toThrow(/^KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=plain$/);
+    expect(() => load({ KAFKA_SASL_MECHANISM: "scram-sha-256", KAFKA_SASL_PASSWORD: "p" })).toThrow(/^KAFKA_SASL_USERNAME: required/);
+    expect(() => load({ KAFKA_SASL_PASSWORD: "p" })).toThrow(/^KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512: required with KAFKA_SASL_PASSWORD$/);
+    expect(load({ KAFKA_SASL_MECHANISM: "scram-sha-512", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p", KAFKA_SSL: "true" })).toMatchObject({
+      KAFKA_SSL: true,
+      KAFKA_SASL_MECHANISM: "scram-sha-512",
+    });
   });
 
   it("requires TRINO_URL with STORE=trino", () => {

@@ -68,6 +68,12 @@ const envSchema = z.object({
   KAFKA_PARTITIONS: positiveInt(6),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   KAFKA_CLIENT_ID: z.string().min(1).default("carwatch"),
+  // Reaching a secured cluster: TLS, SASL, or both (SASL_SSL, the usual for hosted Kafka).
+  KAFKA_SSL: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  KAFKA_SSL_CA_FILE: z.string().refine((f) => existsSync(f), "a readable PEM file of the CA certificates that signed the brokers' certificates").optional(),
+  KAFKA_SASL_MECHANISM: z.enum(["plain", "scram-sha-256", "scram-sha-512"]).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   STORE: z.enum(["sqlite", "trino"]).default("sqlite"),
   DATA_DIR: z.string().min(1).default("./data"),
   TRINO_URL: optionalUrl,
@@ -116,7 +122,7 @@ export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
 /** Variables whose values never appear in logs or error messages. */
-export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN"] as const;
+export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "KAFKA_SASL_PASSWORD"] as const;
 
 /**
  * Parses the environment once at start-up. A `.env` file (if present) fills
@@ -137,6 +143,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotenvPath = ".
   }
   if (result.data.TELEGRAM_WEBHOOK_URL && !result.data.TELEGRAM_WEBHOOK_SECRET) {
     throw new ConfigError("TELEGRAM_WEBHOOK_SECRET", "required with TELEGRAM_WEBHOOK_URL, so that only Telegram can post updates");
+  }
+  const sasl = result.data.KAFKA_SASL_MECHANISM;
+  for (const name of ["KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"] as const) {
+    if (sasl && !result.data[name]) throw new ConfigError(name, `required with KAFKA_SASL_MECHANISM=${sasl}`);
+    if (!sasl && result.data[name]) throw new ConfigError("KAFKA_SASL_MECHANISM", `plain, scram-sha-256 or scram-sha-512: required with ${name}`);
   }
   if (result.data.STORE === "trino" && !result.data.TRINO_URL) {
     throw new ConfigError("TRINO_URL", "required when STORE=trino");

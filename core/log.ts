@@ -23,6 +23,10 @@ const REDACT = [
   "*.SUPERSET_PASSWORD",
   "CONSOLE_TOKEN",
   "*.CONSOLE_TOKEN",
+  "KAFKA_SASL_PASSWORD",
+  "*.KAFKA_SASL_PASSWORD",
+  "sasl.password",
+  "*.sasl.password",
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

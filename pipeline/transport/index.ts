@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Config } from "../../core/config.js";
 import type { Logger } from "../../core/log.js";
 import { KafkaTransport } from "./kafka.js";
@@ -17,6 +18,10 @@ export async function createTransport(config: Config, log: Logger): Promise<Tran
     topicPrefix: config.KAFKA_TOPIC_PREFIX,
     partitions: config.KAFKA_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    ssl: config.KAFKA_SSL_CA_FILE ? { ca: [readFileSync(config.KAFKA_SSL_CA_FILE, "utf8")] } : config.KAFKA_SSL,
+    sasl: config.KAFKA_SASL_MECHANISM
+      ? { mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! }
+      : undefined,
   });
   try {
     await transport.connect();
@@ -24,6 +29,9 @@ export async function createTransport(config: Config, log: Logger): Promise<Tran
     await transport.close();
     throw err;
   }
-  log.info({ brokers: config.KAFKA_BROKERS, prefix: config.KAFKA_TOPIC_PREFIX, partitions: config.KAFKA_PARTITIONS }, "Kafka transport connected");
+  log.info(
+    { brokers: config.KAFKA_BROKERS, prefix: config.KAFKA_TOPIC_PREFIX, partitions: config.KAFKA_PARTITIONS, tls: config.KAFKA_SSL || !!config.KAFKA_SSL_CA_FILE, sasl: config.KAFKA_SASL_MECHANISM ?? "none" },
+    "Kafka transport connected",
+  );
   return transport;
 }

@@ -8,7 +8,9 @@ import {
   logLevel,
   Partitioners,
   type Producer,
+  type SASLOptions,
 } from "kafkajs";
+import type { ConnectionOptions } from "node:tls";
 import { CarwatchError, errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
@@ -36,6 +38,10 @@ export interface KafkaTransportOptions {
   producers?: number;
   /** How long to wait at start for the cluster and the topics' leaders. */
   connectTimeoutMs?: number;
+  /** TLS to the brokers: true = Node's trusted CAs; or Node TLS options (e.g. `ca` for a private CA). */
+  ssl?: boolean | ConnectionOptions;
+  /** SASL login (PLAIN or SCRAM), over TLS on any cluster that is not a test rig. */
+  sasl?: Extract<SASLOptions, { mechanism: "plain" | "scram-sha-256" | "scram-sha-512" }>;
 }
 
 export class TransportError extends CarwatchError {
@@ -63,6 +69,20 @@ function logCreator(log: Logger) {
       else if (level === logLevel.INFO) child.debug(rest, message);
       else child.trace(rest, message);
     };
+}
+
+/** Why the first connection failed, in the operator's terms: a refused login is not worth retrying. */
+function connectFailure(err: unknown, options: KafkaTransportOptions): TransportError {
+  const detail = errorMessage(err);
+  if ((err as Error).name === "KafkaJSSASLAuthenticationError") {
+    return new TransportError(`the brokers refused the SASL ${options.sasl?.mechanism} login of "${options.sasl?.username}": ${detail}`, { cause: err });
+  }
+  // A TLS listener answers a plain-text client by closing the connection.
+  const hint = !options.ssl && /closed connection/i.test(detail) ? " (a TLS listener? set KAFKA_SSL=true)" : "";
+  return new TransportError(`cannot reach the Kafka brokers ${options.brokers.join(",")}${options.ssl ? " over TLS" : ""}: ${detail}${hint}`, {
+    retriable: true,
+    cause: err,
+  });
 }
 
 /** Errors kafkajs raises when a group rebalanced under a consumer: the new owner redelivers, nothing to do. */
@@ -104,6 +124,8 @@ export class KafkaTransport implements Transport {
       logCreator: logCreator(this.log),
       logLevel: logLevel.INFO,
       connectionTimeout: 3000,
+      ssl: options.ssl,
+      sasl: options.sasl,
       // A broker restart takes seconds: keep retrying for about half a minute before giving up.
       retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
     });
@@ -136,7 +158,11 @@ export class KafkaTransport implements Transport {
   /** Connects, creates missing topics and waits until every partition has a live leader. */
   async connect(): Promise<void> {
     const deadline = Date.now() + (this.options.connectTimeoutMs ?? 60_000);
-    await this.admin.connect();
+    try {
+      await this.admin.connect();
+    } catch (err) {
+      throw connectFailure(err, this.options);
+    }
     const topics = (this.options.topics ?? ALL_TOPICS).map((t) => this.topicName(t));
     const created = await this.admin.createTopics({
       waitForLeaders: true,

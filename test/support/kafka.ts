@@ -8,7 +8,7 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -40,6 +40,8 @@ export function describeKafka(name: string, fn: () => void): void {
 export interface Broker {
   bootstrap: string;
   workdir: string;
+  /** With `secureUser`: the SASL_SSL listener and the PEM file of the certificate it presents (its own CA). */
+  secure?: { bootstrap: string; caFile: string };
   /** Graceful stop; `start` again keeps the port and the data. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -49,9 +51,12 @@ export interface Broker {
   destroy(): Promise<void>;
 }
 
-async function sh(...args: string[]): Promise<string> {
+async function sh(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   try {
-    const { stdout } = await run("bash", [KAFKA_SH, ...args], { maxBuffer: 16 * 2 ** 20, env: { ...process.env, KAFKA_HEAP_OPTS: process.env.KAFKA_HEAP_OPTS ?? "-Xms128m -Xmx384m" } });
+    const { stdout } = await run("bash", [KAFKA_SH, ...args], {
+      maxBuffer: 16 * 2 ** 20,
+      env: { ...process.env, KAFKA_HEAP_OPTS: process.env.KAFKA_HEAP_OPTS ?? "-Xms128m -Xmx384m", ...env },
+    });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
@@ -59,8 +64,12 @@ async function sh(...args: string[]): Promise<string> {
   }
 }
 
-/** Starts a fresh broker in a temp dir (fetching the jars first when the cache is empty). */
-export async function startBroker(): Promise<Broker> {
+/**
+ * Starts a fresh broker in a temp dir (fetching the jars first when the cache
+ * is empty). `secureUser` ("name:password") also opens a SASL_SSL listener.
+ */
+export async function startBroker(options: { secureUser?: string } = {}): Promise<Broker> {
+  const env = options.secureUser ? { KAFKA_SECURE_USER: options.secureUser } : {};
   const lastLine = (out: string) => out.trim().split("\n").pop()!;
   // The free port kafka.sh picks is only free when picked: another broker starting at the same moment, or a
   // client's outgoing connection, can take it before the JVM binds. Then start over in a fresh dir.
@@ -69,10 +78,10 @@ export async function startBroker(): Promise<Broker> {
   for (let attempt = 1; ; attempt++) {
     workdir = mkdtempSync(join(tmpdir(), "carwatch-kafka-"));
     try {
-      bootstrap = lastLine(await sh("start", workdir));
+      bootstrap = lastLine(await sh(["start", workdir], env));
       break;
     } catch (err) {
-      await sh("kill", workdir).catch(() => undefined);
+      await sh(["kill", workdir]).catch(() => undefined);
       rmSync(workdir, { recursive: true, force: true });
       if (attempt >= 3) throw err;
       console.warn(`kafka broker did not start (attempt ${attempt}), trying again: ${(err as Error).message.split("\n")[0]}`);
@@ -82,14 +91,17 @@ export async function startBroker(): Promise<Broker> {
   return {
     bootstrap,
     workdir,
-    stop: async () => void (await sh("stop", workdir)),
+    secure: options.secureUser
+      ? { bootstrap: readFileSync(join(workdir, "secure.bootstrap"), "utf8").trim(), caFile: join(workdir, "tls", "ca.pem") }
+      : undefined,
+    stop: async () => void (await sh(["stop", workdir])),
     start: async () => {
       // While the broker is down, clients reconnecting to its loopback port can briefly hold that very port
       // (a TCP self-connect from the ephemeral range), so the bind may fail once: try again.
       let again = "";
       for (let attempt = 1; ; attempt++) {
         try {
-          again = lastLine(await sh("start", workdir));
+          again = lastLine(await sh(["start", workdir], env));
           break;
         } catch (err) {
           if (attempt >= 3) throw err;
@@ -97,9 +109,9 @@ export async function startBroker(): Promise<Broker> {
       }
       if (again !== bootstrap) throw new Error(`broker came back on ${again}, not ${bootstrap}`);
     },
-    kill: async () => void (await sh("kill", workdir)),
+    kill: async () => void (await sh(["kill", workdir])),
     destroy: async () => {
-      await sh("kill", workdir).catch(() => undefined);
+      await sh(["kill", workdir]).catch(() => undefined);
       rmSync(workdir, { recursive: true, force: true });
     },
   };
