@@ -120,7 +120,7 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
 
     let deadCount = 0;
     const c = collector<EnrichedEvent>();
-    const sub = await t.subscribe(ENRICHED, "alert", c.handler, { onDeadLetters: (n) => (deadCount += n) });
+    const sub = await t.subscribe(ENRICHED, "alert", c.handler, { onDeadLetters: (letters) => void (deadCount += letters.length) });
     const dlq = collector<DeadLetterMessage>();
     const dsub = await t.subscribe(DEAD_LETTERS, "inspect", dlq.handler);
     expect((await c.until(2)).map((m) => m.value.event_id)).toEqual([reading(0).event_id, reading(1).event_id]);
@@ -190,6 +190,31 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     expect(p.supervisor.status("enrich").counters).toMatchObject({ in: drive.n, out: want.valid, deadLetters: drive.n - want.valid });
     // Every stage ran without a crash, and the progress marks told the aggregate about all 6 partitions.
     for (const s of ["enrich", "alert", "aggregate"]) expect(p.supervisor.status(s)).toMatchObject({ state: "running", restarts: 0 });
+  });
+
+  it("keeps messages refused on the wire in telemetry.dead_letters as well, with the stage and the reason", async () => {
+    const p = await startPipeline();
+    const bad: [string, string][] = [
+      ["{not json", "malformed_json"],
+      [JSON.stringify({ v: 2, data: reading(1, 3) }), "schema_version"],
+      [JSON.stringify({ v: 1, data: { ...reading(2, 3), speed: 9999 } }), "invalid_message"],
+    ];
+    const producer = p.transport.client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({
+      topic: p.transport.topicName(ENRICHED),
+      messages: [...bad.map(([v]) => v), ENRICHED.encode(reading(3, 3))].map((value) => ({ key: "3", value })),
+    });
+    await producer.disconnect();
+    await p.drained();
+    const rows = p.lakehouse.selectSync<{ id: string; stage: string; reason: string; payload: string }>(
+      "SELECT id, stage, reason, payload FROM telemetry.dead_letters ORDER BY id",
+    );
+    expect(rows.map((r) => [r.stage, r.reason, r.payload])).toEqual(bad.map(([payload, reason]) => ["alert", reason, payload]));
+    // Keyed by their place on the wire: topic, the one partition of key 3, offsets 0 to 2.
+    expect(rows.map((r) => r.id.replace(/-\d+-(\d+)$/, "-P-$1"))).toEqual([0, 1, 2].map((o) => `${p.transport.topicName(ENRICHED)}-P-${o}`));
+    expect(p.count("telemetry.cars_enriched")).toBe(1);
+    expect(p.supervisor.status("alert").counters).toMatchObject({ in: 1, deadLetters: 3 });
   });
 
   it("survives a broker restart mid-stream with nothing lost or doubled", async () => {

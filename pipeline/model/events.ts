@@ -61,6 +61,9 @@ export const DEAD_LETTER_REASONS = [
   "invalid_value",
   "out_of_range",
   "unknown_car",
+  // Refused on the wire (Kafka) before a stage saw them: see DecodeError.
+  "schema_version",
+  "invalid_message",
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 

@@ -1,4 +1,5 @@
 import type { StageContext } from "../stage.js";
+import type { DeadLetterMessage } from "../transport/topics.js";
 import type { BatchHandler, SubscribeOptions, Topic } from "../transport/transport.js";
 
 /**
@@ -21,8 +22,17 @@ export async function consumeUntilStopped<T>(
         end();
       }
     : handler;
-  // Messages the transport could not decode went to the dead-letter topic: they count as this stage's dead letters.
-  const onDeadLetters = (n: number) => void (ctx.counters.deadLetters += n);
+  // Messages the transport could not decode went to the dead-letter topic. They are this stage's dead letters,
+  // kept where every other refused message is (insert-once, keyed by their place on the wire like envelope ids).
+  const onDeadLetters = async (letters: DeadLetterMessage[]) => {
+    await ctx.deps.lakehouse.write([
+      {
+        table: "dead_letters",
+        rows: letters.map((l) => ({ id: `${l.topic}-${l.partition}-${l.offset}`, received_at: l.received_at, stage: group, reason: l.reason, detail: l.detail, payload: l.payload })),
+      },
+    ]);
+    ctx.counters.deadLetters += letters.length;
+  };
   const sub = await ctx.deps.transport.subscribe(topic, group, timed, { onDeadLetters, ...options });
   ctx.ready();
   const stopped = new Promise<void>((resolve) => {

@@ -167,7 +167,7 @@ export const TABLES = {
       c("id", "string", "message id (where it came from)"),
       c("received_at", "timestamp", "when it was refused (UTC)"),
       c("stage", "string", "the stage that refused it"),
-      c("reason", "string", "malformed_json, missing_field, invalid_value, out_of_range or unknown_car"),
+      c("reason", "string", "malformed_json, missing_field, invalid_value, out_of_range, unknown_car; from Kafka also schema_version or invalid_message"),
       c("detail", "string", "what exactly was wrong"),
       c("payload", "string", "the message as received"),
     ],

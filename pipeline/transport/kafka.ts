@@ -291,7 +291,7 @@ export class KafkaTransport implements Transport {
       );
       if (out.length === 0) return;
       await this.publish(DEAD_LETTERS, out);
-      options.onDeadLetters?.(out.length);
+      await options.onDeadLetters?.(out.map((o) => o.value));
       log.warn({ count: out.length, reason: out[0]!.value.reason, detail: out[0]!.value.detail }, "undecodable messages sent to the dead-letter topic");
     };
 

@@ -1,3 +1,5 @@
+import type { DeadLetterMessage } from "./topics.js";
+
 /**
  * How stages talk: the in-process bus (embedded default) or Kafka. Both
  * deliver at least once: a batch is committed only after its handler
@@ -30,8 +32,11 @@ export type BatchHandler<T> = (batch: Envelope<T>[]) => Promise<void> | void;
 
 export interface SubscribeOptions {
   maxBatch?: number;
-  /** Called with how many messages of a batch could not be decoded (sent to the dead-letter topic instead). */
-  onDeadLetters?: (count: number) => void;
+  /**
+   * Called with the messages of a batch that could not be decoded, once they
+   * are on the dead-letter topic; awaited before the batch is committed.
+   */
+  onDeadLetters?: (letters: DeadLetterMessage[]) => Promise<void> | void;
   /** Where a group without committed offsets starts: the oldest message kept (default) or only new ones. */
   from?: "earliest" | "latest";
 }
