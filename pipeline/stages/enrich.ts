@@ -28,7 +28,7 @@ async function replayUnprocessed(ctx: StageContext<z.output<typeof params>>, dim
   const since = new Date(lakehouse.toMillis(last[0].t) - ctx.params.recoveryHorizonMinutes * 60_000);
   const rows = await lakehouse.select<{ json: string }>(
     `SELECT r.json FROM telemetry.cars_raw r
-      WHERE r.event_time >= ? AND NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_id = r.event_id)
+      WHERE r.event_time >= ? AND NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_time = r.event_time AND e.event_id = r.event_id)
       ORDER BY r.event_time`,
     [since],
   );

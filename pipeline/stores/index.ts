@@ -20,6 +20,7 @@ export async function createLakehouse(config: Config, log: Logger): Promise<Lake
         })
       : new SqliteLakehouse(config.DATA_DIR);
   await lakehouse.init();
+  if (lakehouse instanceof SqliteLakehouse && lakehouse.rebuilt.length > 0) log.warn({ tables: lakehouse.rebuilt }, "rebuilt tables made with an older key");
   if (config.STORE === "trino") log.info({ url: config.TRINO_URL, catalog: config.TRINO_CATALOG }, "Iceberg lakehouse through Trino ready");
   return lakehouse;
 }

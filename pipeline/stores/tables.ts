@@ -17,7 +17,13 @@ export interface TableSpec {
   name: string;
   doc: string;
   columns: ColumnSpec[];
-  /** The columns that identify a row: writes are idempotent on them. */
+  /**
+   * The columns that identify a row: writes are idempotent on them. Facts
+   * put their time column first: a reading's time never changes, and a key
+   * in time order is appended to (SQLite's primary key index) instead of
+   * scattering random uuids over an index that outgrows memory; Trino's
+   * MERGE then also matches on the partitioning column.
+   */
   key: string[];
   /** ignore: a row seen again is left as it is; replace: the newer row wins. */
   onConflict: "ignore" | "replace";
@@ -67,7 +73,7 @@ export const TABLES = {
       c("received_at", "timestamp", "when carwatch accepted it (UTC)"),
       c("json", "string", "the message as received"),
     ],
-    key: ["event_id"],
+    key: ["event_time", "event_id"],
     onConflict: "ignore",
     timeColumn: "event_time",
   },
@@ -90,7 +96,7 @@ export const TABLES = {
       c("is_alert", "bool", "true when any rule fired"),
       c("rules", "string", "comma-separated names of the rules that fired (speeding, high_rpm, wrong_gear), empty if none"),
     ],
-    key: ["event_id"],
+    key: ["event_time", "event_id"],
     onConflict: "ignore",
     timeColumn: "event_time",
   },

@@ -1,5 +1,10 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline, type TestPipeline } from "../../../test/support/pipeline.js";
+import { SqliteLakehouse } from "./lakehouse.js";
 
 let p: TestPipeline;
 afterEach(async () => p?.close());
@@ -29,6 +34,37 @@ describe("SqliteLakehouse", () => {
     expect(p.count("telemetry.cars_raw")).toBe(502);
     const [row] = await p.lakehouse.select<{ json: string; event_time: string }>("SELECT json, event_time FROM telemetry.cars_raw WHERE event_id = ?", [raw(7).event_id]);
     expect(row).toEqual({ json: raw(7).json, event_time: "2026-11-28 12:00:07.000" });
+  });
+
+  it("rebuilds fact tables made with the older uuid key under the time-ordered key, keeping every row", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "carwatch-rebuild-"));
+    mkdirSync(join(dir, "lakehouse"));
+    const old = new Database(join(dir, "lakehouse", "telemetry.db"));
+    old.exec(`CREATE TABLE cars_raw (event_id TEXT NOT NULL, event_time TEXT NOT NULL, received_at TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (event_id));
+      CREATE INDEX cars_raw_event_time ON cars_raw (event_time);`);
+    const insert = old.prepare("INSERT INTO cars_raw VALUES (?, ?, '2026-11-28 12:01:00.000', ?)");
+    for (let i = 0; i < 300; i++) insert.run(raw(i).event_id, `2026-11-28 12:00:${String(i % 60).padStart(2, "0")}.000`, raw(i).json);
+    old.close();
+    const lakehouse = new SqliteLakehouse(dir);
+    try {
+      await lakehouse.init();
+      expect(lakehouse.rebuilt).toEqual(["telemetry.cars_raw"]);
+      expect(lakehouse.selectSync("SELECT name, pk FROM pragma_table_info('cars_raw', 'telemetry') WHERE pk > 0 ORDER BY pk")).toEqual([
+        { name: "event_time", pk: 1 },
+        { name: "event_id", pk: 2 },
+      ]);
+      expect(lakehouse.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw'")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }]);
+      expect(lakehouse.selectSync("SELECT count(*) AS n, count(DISTINCT json) AS j FROM telemetry.cars_raw")).toEqual([{ n: 300, j: 300 }]);
+      // Still idempotent on the new key: rows it holds are not added again.
+      expect((await lakehouse.insertNew("cars_raw", [raw(5), raw(300)])).map((r) => r.event_id)).toEqual([raw(300).event_id]);
+      const again = new SqliteLakehouse(dir);
+      await again.init();
+      expect(again.rebuilt).toEqual([]);
+      await again.close();
+    } finally {
+      await lakehouse.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rolls a failed batch back whole", async () => {

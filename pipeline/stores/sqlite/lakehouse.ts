@@ -66,10 +66,38 @@ export class SqliteLakehouse implements Lakehouse {
     });
   }
 
+  /** Tables that init() rebuilt because their key changed since the file was made. */
+  rebuilt: string[] = [];
+
   async init(): Promise<void> {
     this.db.transaction(() => {
-      for (const t of TABLE_LIST) for (const sql of createTableSql(t)) this.db.exec(sql);
+      for (const t of TABLE_LIST) {
+        const key = this.primaryKey(t);
+        if (key && key.join() !== t.key.join()) this.rebuild(t);
+        else for (const sql of createTableSql(t)) this.db.exec(sql);
+      }
     })();
+  }
+
+  /** An existing table's primary key columns in key order; null when the table does not exist yet. */
+  private primaryKey(t: TableSpec): string[] | null {
+    const cols = this.db.prepare("SELECT name, pk FROM pragma_table_info(?, ?)").all(t.name, t.schema) as { name: string; pk: number }[];
+    if (cols.length === 0) return null;
+    return cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+  }
+
+  /** Rebuilds a table made with another key (an older carwatch) under the current one, keeping every row; inside init's transaction. */
+  private rebuild(t: TableSpec): void {
+    const old = `${t.name}_before_rebuild`;
+    const cols = t.columns.map((c) => c.name).join(", ");
+    const indexes = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as { name: string }[];
+    for (const { name } of indexes) this.db.exec(`DROP INDEX ${t.schema}.${name}`);
+    this.db.exec(`ALTER TABLE ${t.schema}.${t.name} RENAME TO ${old}`);
+    for (const sql of createTableSql(t)) this.db.exec(sql);
+    // "WHERE true": SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT.
+    this.db.exec(`INSERT INTO ${t.schema}.${t.name} (${cols}) SELECT ${cols} FROM ${t.schema}.${old} WHERE true ORDER BY ${t.key.join(", ")} ON CONFLICT DO NOTHING`);
+    this.db.exec(`DROP TABLE ${t.schema}.${old}`);
+    this.rebuilt.push(`${t.schema}.${t.name}`);
   }
 
   private writer(table: TableName): Writer {

@@ -5,7 +5,8 @@ export function createTableSql(t: TableSpec): string[] {
   const cols = t.columns.map((c) => `${c.name} ${SQLITE_TYPES[c.type]}${c.nullable ? "" : " NOT NULL"}`);
   const stmts = [`CREATE TABLE IF NOT EXISTS ${t.schema}.${t.name} (${cols.join(", ")}, PRIMARY KEY (${t.key.join(", ")}))`];
   // Facts are read and retained by time; event times arrive nearly in order, so this index is cheap to keep.
-  if (t.timeColumn) {
+  // A key that starts with the time column is that index already.
+  if (t.timeColumn && t.key[0] !== t.timeColumn) {
     stmts.push(`CREATE INDEX IF NOT EXISTS ${t.schema}.${t.name}_${t.timeColumn} ON ${t.name} (${t.timeColumn})`);
   }
   return stmts;
