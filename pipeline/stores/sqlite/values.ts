@@ -1,7 +1,7 @@
 import type { ColumnType, TableSpec } from "../tables.js";
 
-let cachedSecond = Number.NaN;
-let cachedPrefix = "";
+/** The formatted seconds last used, a few: rows mix event times with wall-clock times (received_at). */
+const seconds = new Map<number, string>();
 
 /**
  * SQLite's own text form of a UTC time ('YYYY-MM-DD HH:MM:SS.SSS'), so
@@ -10,12 +10,14 @@ let cachedPrefix = "";
  */
 export function toSqliteTime(ms: number): string {
   const second = Math.floor(ms / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().replace("T", " ").slice(0, 20);
+  let prefix = seconds.get(second);
+  if (prefix === undefined) {
+    if (seconds.size >= 8) seconds.clear();
+    prefix = new Date(second * 1000).toISOString().replace("T", " ").slice(0, 20);
+    seconds.set(second, prefix);
   }
   const frac = Math.floor(ms - second * 1000);
-  return cachedPrefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
+  return prefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
 }
 
 export function fromSqliteTime(text: string): number {
