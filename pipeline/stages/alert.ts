@@ -87,9 +87,10 @@ export const alertStage = defineStage({
         const alertRows: object[] = [];
         const touched = new Map<string, Incident>();
         for (const r of fresh) {
-          if (r.hits.length === 0) continue;
+          if (!r.scored) continue;
+          const scored = r.scored;
           const ruleHits: RuleHit[] = r.hits.map((h: RuleResult) => {
-            const { incident, opened } = incidents.hit(r.scored!, h);
+            const { incident, opened } = incidents.hit(scored, h);
             deps.metrics?.alerts.inc({ rule: h.rule });
             if (opened) deps.metrics?.incidents.inc({ rule: h.rule });
             touched.set(incident.incident_id, { ...incident });
@@ -109,7 +110,7 @@ export const alertStage = defineStage({
             });
             return { ...h, incident_id: incident.incident_id, opened };
           });
-          messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored!, hits: ruleHits } });
+          messages.push({ key: String(r.car_id), value: { kind: "alert", event: scored, hits: ruleHits } });
         }
         return [
           { table: "alerts", rows: alertRows },
@@ -129,7 +130,7 @@ export const alertStage = defineStage({
           const hits: RuleHit[] = stored
             .filter((a) => a.event_id === r.event_id)
             .map((a) => ({ rule: a.rule, value: Number(a.value), threshold: Number(a.threshold), incident_id: a.incident_id, opened: a.incident_id.startsWith(r.event_id.slice(0, 8)) }));
-          if (hits.length > 0) messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored!, hits } });
+          if (hits.length > 0 && r.scored) messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored, hits } });
         }
       }
       // A progress mark per input partition and batch moves the windows' watermark even when nothing alerts.
