@@ -2,9 +2,11 @@ import { Partitioners } from "kafkajs";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
 import { KafkaTransport } from "../pipeline/transport/kafka.js";
-import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED } from "../pipeline/transport/topics.js";
+import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Envelope, Subscription } from "../pipeline/transport/transport.js";
-import type { EnrichedEvent } from "../pipeline/model/events.js";
+import type { AlertWindow, EnrichedEvent } from "../pipeline/model/events.js";
+import { consoleGroups, type RunningConsole, startConsole } from "../web/console.js";
+import { botPipeline } from "./support/bot-pipeline.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline } from "./support/kafka-pipeline.js";
@@ -155,6 +157,46 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     expect(seen.size).toBe(600);
     const perMember = [...seen.values()].reduce<Record<string, number>>((a, n) => ({ ...a, [n]: (a[n] ?? 0) + 1 }), {});
     expect(Object.keys(perMember).sort()).toEqual(["one", "two"]);
+  });
+
+  it("gives each process's console its own consumer groups: two consoles both show every digest", async () => {
+    const t = await transport();
+    const bp = await botPipeline();
+    open.push(bp);
+    const consoles: RunningConsole[] = [];
+    for (const instance of ["host-a-101", "host-b-202"]) {
+      const c = await startConsole({ registry: bp.registry, ops: bp.ops, transport: t, log: silentLogger, clock: () => bp.now, instance });
+      open.push({ close: () => c.stop() });
+      consoles.push(c);
+    }
+    // Each console consumes from the newest message: both must own their partitions before the window is sent.
+    await groupsSettled(t, ["host-a-101", "host-b-202"].flatMap((i) => Object.values(consoleGroups(i))), 1);
+    const digest = (c: RunningConsole) =>
+      new Promise<string>((resolve) =>
+        c.chat.on("event", (e: { type: string; message?: { nodes: unknown } }) => {
+          if (e.type === "message") resolve(JSON.stringify(e.message!.nodes));
+        }),
+      );
+    const shown = consoles.map(digest);
+    const w: AlertWindow = {
+      window_start: START,
+      window_end: START + 60_000,
+      events: 600,
+      alert_events: 3,
+      new_incidents: 1,
+      late_events: 0,
+      distinct_cars: 2,
+      max_speed: 171,
+      max_gear: 5,
+      max_rpm: 5200,
+      rule_counts: { speeding: 3, high_rpm: 0, wrong_gear: 0 },
+      color_counts: { Gray: 3 },
+      top_cars: [{ car_id: 7, alerts: 2 }, { car_id: 9, alerts: 1 }],
+    };
+    await t.publish(WINDOWS, [{ key: String(w.window_start), value: w }]);
+    const [a, b] = await Promise.all(shown);
+    expect(a).toContain("600");
+    expect(b).toBe(a);
   });
 
   let p: KafkaPipeline | undefined;

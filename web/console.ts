@@ -1,4 +1,4 @@
-import { userInfo } from "node:os";
+import { hostname, userInfo } from "node:os";
 import type { Bot } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
 import type { ChatAgent } from "../agent/agent.js";
@@ -17,9 +17,16 @@ import type { OpsState } from "../tools/ops-state.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { ConsoleChat } from "./console-chat.js";
 
-/** Consumer groups of the console's own, distinct from the Telegram bot's, so both see every window and incident. */
-export const CONSOLE_DIGEST_GROUP = "console-digests";
-export const CONSOLE_INCIDENT_GROUP = "console-incidents";
+/**
+ * The console's consumer groups: apart from the Telegram bot's, so both see
+ * every window and incident, and one pair per process, since each process
+ * that runs a console shows every digest on its own page. A new pair starts
+ * at the newest message; Kafka drops a pair left by a stopped process after
+ * its offsets' retention.
+ */
+export function consoleGroups(instance: string): { digests: string; incidents: string } {
+  return { digests: `console-digests-${instance}`, incidents: `console-incidents-${instance}` };
+}
 
 /** The console bot's identity: preset, so it never calls getMe anywhere. */
 export const CONSOLE_BOT_INFO: UserFromGetMe = {
@@ -48,6 +55,8 @@ export interface ConsoleOptions {
   charts?: ChartStore;
   /** Subscribes the console's chat to minute digests at start (kept if the operator unsubscribes later). */
   subscribe?: boolean;
+  /** Names this console's consumer groups, unique per process on a cluster; default `<host name>-<process id>`. */
+  instance?: string;
   clock?: () => number;
 }
 
@@ -99,7 +108,7 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
     notifier,
     log,
     accept: (s) => s.chatId === chat.chatId,
-    groups: { digests: CONSOLE_DIGEST_GROUP, incidents: CONSOLE_INCIDENT_GROUP },
+    groups: consoleGroups(o.instance ?? `${hostname()}-${process.pid}`),
   });
 
   const inFlight = new Set<Promise<void>>();
