@@ -65,6 +65,19 @@ describeKafka("a secured Kafka cluster: SASL over TLS", () => {
     expect(lines.join("\n")).not.toContain(PASSWORD);
   });
 
+  it("refuses a broker certificate that does not verify at once, not after retrying", async () => {
+    // KAFKA_SSL=true trusts Node's CAs only, which did not sign the test broker's certificate.
+    const config = env({ KAFKA_SSL: "true", KAFKA_SASL_MECHANISM: "plain", KAFKA_SASL_USERNAME: USER, KAFKA_SASL_PASSWORD: PASSWORD });
+    const err = await createTransport(config, capture().log).then(
+      () => null,
+      (e: unknown) => e as { origin: string; retriable: boolean; message: string },
+    );
+    expect(err).toMatchObject({ origin: "transport", retriable: false });
+    expect(err!.message).toBe(
+      `the certificate of Kafka broker ${broker.secure!.bootstrap} does not verify: self-signed certificate (signed by a private CA? set KAFKA_SSL_CA_FILE)`,
+    );
+  });
+
   it("refuses a wrong password at once, with an error that names the user and is not retriable", async () => {
     const config = env({ KAFKA_SSL_CA_FILE: broker.secure!.caFile, KAFKA_SASL_MECHANISM: "scram-sha-256", KAFKA_SASL_USERNAME: USER, KAFKA_SASL_PASSWORD: "not-the-password" });
     const err = await createTransport(config, capture().log).then(

@@ -10,7 +10,8 @@ import {
   type Producer,
   type SASLOptions,
 } from "kafkajs";
-import type { ConnectionOptions } from "node:tls";
+import { isIP } from "node:net";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { CarwatchError, errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
@@ -83,6 +84,38 @@ function connectFailure(err: unknown, options: KafkaTransportOptions): Transport
     retriable: true,
     cause: err,
   });
+}
+
+/** Node's codes for a TLS peer certificate that does not verify: retrying will not change them. */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
+/**
+ * With TLS, one handshake with the first broker before kafkajs connects: a
+ * certificate that does not verify fails start-up at once, where kafkajs
+ * would retry it as a connection error for half a minute. Anything else
+ * (refused, timed out, reset) is left to kafkajs and its retries.
+ */
+async function checkCertificate(broker: string, ssl: true | ConnectionOptions): Promise<void> {
+  const at = broker.lastIndexOf(":");
+  const host = broker.slice(0, at);
+  const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    const socket = tlsConnect({ host, port: Number(broker.slice(at + 1)), servername: isIP(host) ? undefined : host, ...(ssl === true ? {} : ssl), timeout: 3000 }, () => {
+      socket.end();
+      resolve(null);
+    });
+    socket.once("error", (e) => {
+      socket.destroy();
+      resolve(e);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(null);
+    });
+  });
+  if (err?.code && CERTIFICATE_ERROR.test(err.code)) {
+    const hint = ssl === true ? " (signed by a private CA? set KAFKA_SSL_CA_FILE)" : "";
+    throw new TransportError(`the certificate of Kafka broker ${broker} does not verify: ${err.message}${hint}`, { cause: err });
+  }
 }
 
 /** Errors kafkajs raises when a group rebalanced under a consumer: the new owner redelivers, nothing to do. */
@@ -158,6 +191,7 @@ export class KafkaTransport implements Transport {
   /** Connects, creates missing topics and waits until every partition has a live leader. */
   async connect(): Promise<void> {
     const deadline = Date.now() + (this.options.connectTimeoutMs ?? 60_000);
+    if (this.options.ssl) await checkCertificate(this.options.brokers[0]!, this.options.ssl);
     try {
       await this.admin.connect();
     } catch (err) {
