@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expectedGear } from "../pipeline/model/gear.js";
+import { SENSORS } from "../pipeline/transport/topics.js";
 import type { Child } from "./support/child.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
@@ -76,6 +78,37 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
     expect(t1.alert!.in + t2.alert!.in).toBe(want.valid);
     // Windows were closed by whichever worker owned the progress marks' partition: one row each.
     expect(p.count("telemetry.alert_windows")).toBe(want.windows.size);
+  });
+
+  it("counts every late alert once, whichever worker wrote it and whichever closes the windows", async () => {
+    const p = await setup();
+    const w1 = worker(p, "worker-1");
+    const w2 = worker(p, "worker-2");
+    await Promise.all([w1.line((l) => l === "ready"), w2.line((l) => l === "ready")]);
+    await groupsSettled(p.transport, STAGES, 2);
+    let n = 0;
+    // Every car, so every partition reports progress; in the gear the gear model expects, so only speeding alerts.
+    const allCars = async (at: string, speed: number) => {
+      const readings = Array.from({ length: 20 }, (_, i) => ({
+        key: String(i + 1),
+        value: JSON.stringify({ event_id: `6f1c2a4e-9b1d-4c3e-8f00-${String(++n).padStart(12, "0")}`, event_time: `2026-11-28T${at}Z`, car_id: i + 1, speed, rpm: 2500, gear: expectedGear(speed) }),
+      }));
+      await p.transport.publish(SENSORS, readings);
+      await p.drained();
+    };
+    await allCars("12:00:05.000", 80);
+    await allCars("12:01:30.000", 80); // the watermark (10 s) passes 12:01: the 12:00 window closes
+    expect(p.count("telemetry.alert_windows")).toBe(1);
+    await allCars("12:00:30.000", 150); // 20 speeding readings for the closed window, spread over both workers
+    await allCars("12:02:30.000", 80); // closes 12:01
+    expect(p.count("telemetry.alerts", "rule = 'speeding'")).toBe(20);
+    expect(p.lakehouse.selectSync("SELECT window_start, events, late_events FROM telemetry.alert_windows ORDER BY window_start")).toEqual([
+      { window_start: "2026-11-28 12:00:00.000", events: 20, late_events: 0 },
+      { window_start: "2026-11-28 12:01:00.000", events: 20, late_events: 20 },
+    ]);
+    const [t1, t2] = await Promise.all([stop(w1), stop(w2)]);
+    expect(t1.alert!.in).toBeGreaterThan(0);
+    expect(t2.alert!.in).toBeGreaterThan(0);
   });
 
   it("kill -9 of a worker mid-stream, restart: nothing lost, nothing doubled", async () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { expectedGear } from "../pipeline/model/gear.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
 import { createPipeline, type TestPipeline } from "./support/pipeline.js";
@@ -40,6 +41,34 @@ describe("embedded pipeline, end to end", () => {
       expect(Object.keys(JSON.parse(w.rule_counts))).toEqual(["speeding", "high_rpm", "wrong_gear"]);
     }
     expect(p.supervisor.status("enrich").counters).toMatchObject({ in: N, out: want.valid, deadLetters: N - want.valid });
+  });
+
+  it("counts an alert for a window already closed as late, in the next window to close", async () => {
+    p = await createPipeline();
+    await p.supervisor.start("seed");
+    await p.supervisor.waitFor("seed");
+    for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
+    let n = 0;
+    // In the gear the gear model expects: only speeding alerts.
+    const reading = (at: string, speed: number) => ({
+      key: "3",
+      value: JSON.stringify({ event_id: `6f1c2a4e-9b1d-4c3e-8f00-${String(++n).padStart(12, "0")}`, event_time: `2026-11-28T${at}Z`, car_id: 3, speed, rpm: 2500, gear: expectedGear(speed) }),
+    });
+    const send = async (...readings: ReturnType<typeof reading>[]) => {
+      await p.transport.publish(SENSORS, readings);
+      await p.transport.whenIdle();
+    };
+    // 12:01:30 moves the watermark (10 s) past 12:01:00: the 12:00 window closes.
+    await send(reading("12:00:05.000", 80), reading("12:01:30.000", 80));
+    expect(p.count("telemetry.alert_windows")).toBe(1);
+    // A speeding reading for 12:00, after that window closed; then 12:02:30 closes 12:01.
+    await send(reading("12:00:30.000", 150));
+    await send(reading("12:02:30.000", 80));
+    expect(p.lakehouse.selectSync("SELECT rule, event_time FROM telemetry.alerts")).toEqual([{ rule: "speeding", event_time: "2026-11-28 12:00:30.000" }]);
+    expect(p.lakehouse.selectSync("SELECT window_start, events, alert_events, late_events FROM telemetry.alert_windows ORDER BY window_start")).toEqual([
+      { window_start: "2026-11-28 12:00:00.000", events: 1, alert_events: 0, late_events: 0 },
+      { window_start: "2026-11-28 12:01:00.000", events: 1, alert_events: 0, late_events: 1 },
+    ]);
   });
 
   it("sends each kind of bad message to dead letters with its reason and keeps going", async () => {

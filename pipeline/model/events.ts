@@ -49,11 +49,14 @@ export interface RuleHit {
  * Messages on `alert-data`: alerts, plus progress marks that move the windows'
  * watermark. A progress mark says: every reading of input partition `source`
  * (of `sources` partitions of samples-enriched) up to `maxEventTime` is in the
- * tables. Without them (the embedded bus) there is one source.
+ * tables. Without them (the embedded bus) there is one source. `alertTimes`
+ * are the event times of the batch's readings that alerted: all marks reach
+ * the one aggregate member that closes windows, which counts late alerts
+ * from them whichever process wrote the alerts.
  */
 export type AlertMessage =
   | { kind: "alert"; event: ScoredEvent; hits: RuleHit[] }
-  | { kind: "progress"; minEventTime: number; maxEventTime: number; source?: number; sources?: number };
+  | { kind: "progress"; minEventTime: number; maxEventTime: number; source?: number; sources?: number; alertTimes?: number[] };
 
 export const DEAD_LETTER_REASONS = [
   "malformed_json",
@@ -142,6 +145,7 @@ export const alertMessageSchema = z.discriminatedUnion("kind", [
     maxEventTime: epochMs,
     source: z.number().int().nonnegative().optional(),
     sources: z.number().int().positive().optional(),
+    alertTimes: z.array(epochMs).optional(),
   }),
 ]) satisfies z.ZodType<AlertMessage>;
 

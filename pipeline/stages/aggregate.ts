@@ -30,8 +30,10 @@ export const aggregateStage = defineStage({
     await consumeUntilStopped(ctx, ALERTS, "aggregate", async (batch: Envelope<AlertMessage>[]) => {
       counters.countIn(batch.length);
       for (const { value: m } of batch) {
-        if (m.kind === "progress") clock.observe(m.minEventTime, m.maxEventTime, m.source, m.sources);
-        else if (clock.isLate(m.event.event_time)) late++;
+        if (m.kind !== "progress") continue;
+        // Alerts for a window already closed arrived late: counted into the next window to close.
+        for (const t of m.alertTimes ?? []) if (clock.isLate(t)) late++;
+        clock.observe(m.minEventTime, m.maxEventTime, m.source, m.sources);
       }
       for (let start = clock.closable(); start !== null; start = clock.closable()) {
         const row = await computeWindow(lakehouse, start, late);

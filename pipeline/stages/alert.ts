@@ -12,7 +12,7 @@ import { consumeUntilStopped } from "./consume.js";
  * alert-data carries) for the few readings that alert. Field by field, not by
  * spreading: one object shape for every reading, which keeps this hot path fast.
  */
-function enrichedRow(e: EnrichedEvent, hits: RuleResult[]) {
+function enrichedRow(e: EnrichedEvent, hits: RuleResult[], source: number) {
   const rules = hits.map((h) => h.rule);
   const scored: ScoredEvent | null = hits.length > 0 ? { ...e, is_alert: true, rules } : null;
   return {
@@ -31,6 +31,7 @@ function enrichedRow(e: EnrichedEvent, hits: RuleResult[]) {
     rules: rules.join(","),
     hits,
     scored,
+    source,
   };
 }
 
@@ -65,7 +66,7 @@ export const alertStage = defineStage({
 
     await consumeUntilStopped(ctx, ENRICHED, "alert", async (batch: Envelope<EnrichedEvent>[]) => {
       counters.countIn(batch.length);
-      const rows = batch.map((m) => enrichedRow(m.value, evaluateRules(m.value, thresholds)));
+      const rows = batch.map((m) => enrichedRow(m.value, evaluateRules(m.value, thresholds), m.partition ?? 0));
       // A firing that would open an incident: the incident may be open in the table already, written by the
       // process that owned this car's partition before a rebalance. Restore those first (rare: one query per
       // batch that opens incidents).
@@ -82,6 +83,9 @@ export const alertStage = defineStage({
         );
       }
       const messages: OutMessage<AlertMessage>[] = [];
+      // Event times of the readings that alerted, per input partition: the progress marks carry them to the
+      // one aggregate member that closes windows, which counts those for windows it already closed as late.
+      const alertTimes = new Map<number, number[]>();
       // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
       const fresh = await lakehouse.insertNew("cars_enriched", rows, (fresh) => {
         const alertRows: object[] = [];
@@ -111,6 +115,9 @@ export const alertStage = defineStage({
             return { ...h, incident_id: incident.incident_id, opened };
           });
           messages.push({ key: String(r.car_id), value: { kind: "alert", event: scored, hits: ruleHits } });
+          const times = alertTimes.get(r.source);
+          if (times) times.push(r.event_time);
+          else alertTimes.set(r.source, [r.event_time]);
         }
         return [
           { table: "alerts", rows: alertRows },
@@ -148,7 +155,8 @@ export const alertStage = defineStage({
       }
       const alertCount = messages.length;
       for (const [source, s] of spans) {
-        messages.push({ key: "progress", value: { kind: "progress", minEventTime: s.min, maxEventTime: s.max, source, sources } });
+        const times = alertTimes.get(source);
+        messages.push({ key: "progress", value: { kind: "progress", minEventTime: s.min, maxEventTime: s.max, source, sources, ...(times ? { alertTimes: times } : {}) } });
       }
       await transport.publish(ALERTS, messages);
       counters.out += alertCount;
