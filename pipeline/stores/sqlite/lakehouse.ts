@@ -8,6 +8,10 @@ import { QueryRunner } from "./query-runner.js";
 import { createTableSql, insertSql } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 
+/** How long a write waits for another process's write before it fails (retriable). */
+const BUSY_WAIT_MS = 5000;
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 interface Writer {
   stmt: Database.Statement;
   encode: (row: Row) => unknown[];
@@ -26,8 +30,8 @@ export class SqliteLakehouse implements Lakehouse {
   private readonly files: Record<string, string>;
   private readonly mainPath: string;
   private readonly queries: QueryRunner;
-  private readonly writeTx: (batch: readonly TableRows[]) => void;
-  private readonly insertNewTx: (table: TableName, rows: readonly Row[], derive?: (fresh: Row[]) => readonly TableRows[]) => Row[];
+  private readonly writeTx: Database.Transaction<(batch: readonly TableRows[]) => void>;
+  private readonly insertNewTx: Database.Transaction<(table: TableName, rows: readonly Row[], derive?: (fresh: Row[]) => readonly TableRows[]) => Row[]>;
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, "lakehouse");
@@ -43,10 +47,11 @@ export class SqliteLakehouse implements Lakehouse {
         this.db.pragma(`${schema}.journal_mode = WAL`);
         // NORMAL in WAL mode survives a process crash; only an OS crash may lose the last commits.
         this.db.pragma(`${schema}.synchronous = NORMAL`);
-        // Random uuid keys touch pages all over the index; the default 2 MiB cache makes each insert a page miss.
+        // 64 MiB instead of 2: the uuid-keyed indexes (alerts, dead letters) and the tables' newest pages stay in memory.
         this.db.pragma(`${schema}.cache_size = -65536`);
       }
-      this.db.pragma("busy_timeout = 5000");
+      // Writes wait for another process's write in whenUnlocked, on timers, not in SQLite's busy handler.
+      this.db.pragma("busy_timeout = 0");
     } catch (err) {
       throw new StoreError(`cannot open the lakehouse in ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
@@ -70,13 +75,35 @@ export class SqliteLakehouse implements Lakehouse {
   rebuilt: string[] = [];
 
   async init(): Promise<void> {
-    this.db.transaction(() => {
+    const create = this.db.transaction(() => {
       for (const t of TABLE_LIST) {
         const key = this.primaryKey(t);
         if (key && key.join() !== t.key.join()) this.rebuild(t);
         else for (const sql of createTableSql(t)) this.db.exec(sql);
       }
-    })();
+    });
+    await this.whenUnlocked("creating the tables", () => create.immediate());
+  }
+
+  /**
+   * Runs a write, waiting while another process (a worker on the same
+   * DATA_DIR) holds the write lock. SQLite's busy handler would wait by
+   * sleeping in this thread, up to 100 ms at a time, stalling every stage of
+   * the process; here the connection answers busy at once (busy_timeout 0,
+   * transactions BEGIN IMMEDIATE, so before any of `fn` runs) and the wait is
+   * on timers. Gives up, retriable, after BUSY_WAIT_MS.
+   */
+  private async whenUnlocked<T>(what: string, fn: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+      try {
+        return fn();
+      } catch (err) {
+        const busy = String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY");
+        if (busy && Date.now() < deadline) await delay(pause);
+        else throw new StoreError(`${what} failed: ${(err as Error).message}`, { cause: err, retriable: busy });
+      }
+    }
   }
 
   /** An existing table's primary key columns in key order; null when the table does not exist yet. */
@@ -111,37 +138,30 @@ export class SqliteLakehouse implements Lakehouse {
   }
 
   async write(batch: readonly TableRows[]): Promise<void> {
-    this.writeSync(batch);
-  }
-
-  /** Synchronous write, for stages that share this thread and want no extra tick. */
-  writeSync(batch: readonly TableRows[]): void {
-    try {
-      this.writeTx(batch);
-    } catch (err) {
-      throw new StoreError(`write failed: ${(err as Error).message}`, { cause: err, retriable: (err as { code?: string }).code === "SQLITE_BUSY" });
-    }
+    await this.whenUnlocked("write", () => this.writeTx.immediate(batch));
   }
 
   async insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]> {
     if (TABLES[table].onConflict !== "ignore") throw new StoreError(`insertNew needs an insert-once table, not ${table}`);
-    try {
-      return this.insertNewTx(table, rows, derive as ((fresh: Row[]) => readonly TableRows[]) | undefined) as R[];
-    } catch (err) {
-      throw new StoreError(`write failed: ${(err as Error).message}`, { cause: err, retriable: (err as { code?: string }).code === "SQLITE_BUSY" });
-    }
+    return this.whenUnlocked("write", () => this.insertNewTx.immediate(table, rows, derive as ((fresh: Row[]) => readonly TableRows[]) | undefined) as R[]);
   }
 
+  /** A read; in WAL mode it rarely meets a lock (a checkpoint restarting the log), and then waits like a write. */
   async select<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return this.selectSync<T>(sql, params);
+    return this.whenUnlocked("select", () => this.all<T>(sql, params));
   }
 
+  /** A read at once, for tests and checks. */
   selectSync<T extends Row = Row>(sql: string, params: readonly unknown[] = []): T[] {
     try {
-      return this.db.prepare(sql).all(...params.map((p) => (p instanceof Date ? toSqliteTime(p.getTime()) : p))) as T[];
+      return this.all<T>(sql, params);
     } catch (err) {
       throw new StoreError(`select failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  private all<T extends Row>(sql: string, params: readonly unknown[]): T[] {
+    return this.db.prepare(sql).all(...params.map((p) => (p instanceof Date ? toSqliteTime(p.getTime()) : p))) as T[];
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {
@@ -188,11 +208,11 @@ export class SqliteLakehouse implements Lakehouse {
     const fileBefore = this.fileBytes(t.schema);
     this.db.pragma(`${t.schema}.wal_checkpoint(TRUNCATE)`);
     steps.push("wal_checkpoint(TRUNCATE)");
-    this.db.pragma(`${t.schema}.incremental_vacuum`);
+    await this.whenUnlocked("incremental_vacuum", () => this.db.pragma(`${t.schema}.incremental_vacuum`));
     steps.push("incremental_vacuum");
-    this.db.exec(`ANALYZE ${t.schema}.${t.name}`);
+    await this.whenUnlocked("ANALYZE", () => this.db.exec(`ANALYZE ${t.schema}.${t.name}`));
     steps.push(`ANALYZE ${t.schema}.${t.name}`);
-    this.db.pragma(`${t.schema}.optimize`);
+    await this.whenUnlocked("optimize", () => this.db.pragma(`${t.schema}.optimize`));
     steps.push("optimize");
     this.db.pragma(`${t.schema}.wal_checkpoint(TRUNCATE)`);
     steps.push(`file ${fileBefore} → ${this.fileBytes(t.schema)} bytes`);
@@ -202,10 +222,8 @@ export class SqliteLakehouse implements Lakehouse {
   async deleteBefore(table: TableName, cutoffMs: number, batchSize: number): Promise<number> {
     const t: TableSpec = TABLES[table];
     if (!t.timeColumn) throw new StoreError(`${t.schema}.${t.name} has no time column to retain by`);
-    const info = this.db
-      .prepare(`DELETE FROM ${t.schema}.${t.name} WHERE rowid IN (SELECT rowid FROM ${t.schema}.${t.name} WHERE ${t.timeColumn} < ? LIMIT ?)`)
-      .run(toSqliteTime(cutoffMs), batchSize);
-    return info.changes;
+    const del = this.db.prepare(`DELETE FROM ${t.schema}.${t.name} WHERE rowid IN (SELECT rowid FROM ${t.schema}.${t.name} WHERE ${t.timeColumn} < ? LIMIT ?)`);
+    return (await this.whenUnlocked("retention", () => del.run(toSqliteTime(cutoffMs), batchSize))).changes;
   }
 
   /** SQLite's own integrity check of every schema file; "ok" when sound. */
