@@ -43,6 +43,15 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
     return c;
   }
 
+  /** Two workers running every stage, each with its share of the partitions. */
+  async function twoWorkers(p: KafkaPipeline): Promise<[Child, Child]> {
+    const w1 = worker(p, "worker-1");
+    const w2 = worker(p, "worker-2");
+    await Promise.all([w1.line((l) => l === "ready"), w2.line((l) => l === "ready")]);
+    await groupsSettled(p.transport, STAGES, 2);
+    return [w1, w2];
+  }
+
   async function stop(c: Child): Promise<Record<string, { in: number; out: number; deadLetters: number }>> {
     c.proc.kill("SIGTERM");
     const final = await c.line((l) => l.startsWith("final "));
@@ -59,10 +68,7 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
     const p = await setup();
     const drive = { n: 12_000, rate: 20, seed: 42, start: START };
     const want = expectedRows(drive);
-    const w1 = worker(p, "worker-1");
-    const w2 = worker(p, "worker-2");
-    await Promise.all([w1.line((l) => l === "ready"), w2.line((l) => l === "ready")]);
-    await groupsSettled(p.transport, STAGES, 2);
+    const [w1, w2] = await twoWorkers(p);
 
     await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
     await p.supervisor.waitFor("generator");
@@ -82,10 +88,7 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
 
   it("counts every late alert once, whichever worker wrote it and whichever closes the windows", async () => {
     const p = await setup();
-    const w1 = worker(p, "worker-1");
-    const w2 = worker(p, "worker-2");
-    await Promise.all([w1.line((l) => l === "ready"), w2.line((l) => l === "ready")]);
-    await groupsSettled(p.transport, STAGES, 2);
+    const [w1, w2] = await twoWorkers(p);
     let n = 0;
     // Every car, so every partition reports progress; in the gear the gear model expects, so only speeding alerts.
     const allCars = async (at: string, speed: number) => {
@@ -115,10 +118,7 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
     const p = await setup();
     const drive = { n: 40_000, rate: 50, seed: 7, start: START };
     const want = expectedRows(drive);
-    const w1 = worker(p, "worker-1");
-    const w2 = worker(p, "worker-2");
-    await Promise.all([w1.line((l) => l === "ready"), w2.line((l) => l === "ready")]);
-    await groupsSettled(p.transport, STAGES, 2);
+    const [w1, w2] = await twoWorkers(p);
 
     // Throttled, so readings keep arriving while the worker dies and its partitions move.
     await p.supervisor.start("generator", { rate: 5000, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
