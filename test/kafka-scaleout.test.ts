@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { expectedGear } from "../pipeline/model/gear.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import type { Child } from "./support/child.js";
+import { sensorMessage } from "./support/readings.js";
 import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "./support/kafka-pipeline.js";
@@ -89,13 +89,9 @@ describeKafka("scale-out: carwatch worker processes sharing Kafka partitions", (
   it("counts every late alert once, whichever worker wrote it and whichever closes the windows", async () => {
     const p = await setup();
     const [w1, w2] = await twoWorkers(p);
-    let n = 0;
-    // Every car, so every partition reports progress; in the gear the gear model expects, so only speeding alerts.
+    // Every car, so every partition reports progress.
     const allCars = async (at: string, speed: number) => {
-      const readings = Array.from({ length: 20 }, (_, i) => ({
-        key: String(i + 1),
-        value: JSON.stringify({ event_id: `6f1c2a4e-9b1d-4c3e-8f00-${String(++n).padStart(12, "0")}`, event_time: `2026-11-28T${at}Z`, car_id: i + 1, speed, rpm: 2500, gear: expectedGear(speed) }),
-      }));
+      const readings = Array.from({ length: 20 }, (_, i) => sensorMessage(i + 1, `2026-11-28T${at}Z`, speed));
       await p.transport.publish(SENSORS, readings);
       await p.drained();
     };

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { expectedGear } from "../pipeline/model/gear.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import { expectedRows, expectExactRows } from "./support/expected.js";
 import { createPipeline, type TestPipeline } from "./support/pipeline.js";
+import { sensorMessage } from "./support/readings.js";
 
 let p: TestPipeline;
 afterEach(async () => p?.close());
@@ -48,12 +48,7 @@ describe("embedded pipeline, end to end", () => {
     await p.supervisor.start("seed");
     await p.supervisor.waitFor("seed");
     for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-    let n = 0;
-    // In the gear the gear model expects: only speeding alerts.
-    const reading = (at: string, speed: number) => ({
-      key: "3",
-      value: JSON.stringify({ event_id: `6f1c2a4e-9b1d-4c3e-8f00-${String(++n).padStart(12, "0")}`, event_time: `2026-11-28T${at}Z`, car_id: 3, speed, rpm: 2500, gear: expectedGear(speed) }),
-    });
+    const reading = (at: string, speed: number) => sensorMessage(3, `2026-11-28T${at}Z`, speed);
     const send = async (...readings: ReturnType<typeof reading>[]) => {
       await p.transport.publish(SENSORS, readings);
       await p.transport.whenIdle();
