@@ -22,7 +22,7 @@ import { Fleet } from "../pipeline/model/fleet.js";
 import { ALERTS } from "../pipeline/transport/topics.js";
 import type { Child } from "../test/support/child.js";
 import { KAFKA_SH, randomPrefix, startBroker, type Broker } from "../test/support/kafka.js";
-import { createKafkaPipeline, groupsSettled, spawnWorker } from "../test/support/kafka-pipeline.js";
+import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "../test/support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "../test/support/pipeline.js";
 import { type BenchPipeline, endToEnd, latency } from "./runs.js";
 import { insertCeiling } from "./sqlite-ceiling.js";
@@ -55,16 +55,19 @@ const brokerPid = broker ? Number(readFileSync(join(broker.workdir, "kafka.pid")
 const pipeline = (extra: Partial<typeof settings>) =>
   createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, ...extra }, partitions: PARTITIONS });
 
+/** Every stage's group has caught up, and with `tap` the latency tap's too. */
+async function drained(p: KafkaPipeline, tap: boolean): Promise<void> {
+  await p.drained(600_000);
+  if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
+}
+
 /** Every stage in this process. */
 async function oneProcess(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
   const p = await pipeline(extra);
   return {
     p,
     processes: () => ({ carwatch: process.pid, broker: brokerPid }),
-    drained: async (tap) => {
-      await p.drained(600_000);
-      if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
-    },
+    drained: (tap) => drained(p, tap),
   };
 }
 
@@ -82,10 +85,7 @@ async function workerProcesses(extra: Partial<typeof settings> = {}): Promise<Be
       await groupsSettled(p.transport, ["enrich", "alert", "aggregate"], 1);
     },
     processes: () => ({ generator: process.pid, enrich: workers[0]?.proc.pid, "alert+aggregate": workers[1]?.proc.pid, broker: brokerPid }),
-    drained: async (tap) => {
-      await p.drained(600_000);
-      if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
-    },
+    drained: (tap) => drained(p, tap),
     async stop() {
       for (const w of workers) w.proc.kill("SIGTERM");
       await Promise.all(workers.map((w) => w.exited));

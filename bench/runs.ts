@@ -18,10 +18,12 @@ export interface BenchPipeline {
 
 const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
-async function startConsumers(p: TestPipeline<Transport>): Promise<void> {
-  await p.supervisor.start("seed");
-  await p.supervisor.waitFor("seed");
-  for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
+/** The bench's own start, or seeding and every consuming stage in this process. */
+async function startStages(bp: BenchPipeline): Promise<void> {
+  if (bp.start) return bp.start();
+  await bp.p.supervisor.start("seed");
+  await bp.p.supervisor.waitFor("seed");
+  for (const s of ["aggregate", "alert", "enrich"]) await bp.p.supervisor.start(s);
 }
 
 async function close(bp: BenchPipeline): Promise<void> {
@@ -36,7 +38,7 @@ async function close(bp: BenchPipeline): Promise<void> {
  */
 export async function endToEnd(bp: BenchPipeline, n: number, start: number) {
   const { p } = bp;
-  await (bp.start ?? (() => startConsumers(p)))();
+  await startStages(bp);
   const cpu = cpuMeter(bp.processes?.() ?? { carwatch: process.pid });
   const t0 = performance.now();
   await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: start, virtualRate: 1000, maxEvents: n, seed: 1 });
@@ -54,7 +56,7 @@ export async function endToEnd(bp: BenchPipeline, n: number, start: number) {
 /** Event→alert latency (wall clock) at an offered rate, measured by an extra consumer group on alert-data. */
 export async function latency(bp: BenchPipeline, rate: number, seconds: number) {
   const { p } = bp;
-  await (bp.start ?? (() => startConsumers(p)))();
+  await startStages(bp);
   const samples: number[] = [];
   const tap = await p.transport.subscribe(ALERTS, "bench", (batch) => {
     const now = Date.now();
