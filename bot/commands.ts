@@ -6,7 +6,6 @@ import { incidentMenu, MENU, mainMenu, schemasMenu, stageMenu, stagesMenu, table
 import { type BotEnv, callTool, replyHtml, withProgress } from "./reply.js";
 import {
   auditView,
-  describeView,
   incidentsView,
   queryCsv,
   queryView,
