@@ -180,6 +180,8 @@ export async function startApp(config: Config, log: Logger, options: { transport
     console: consoleBot,
     consoleUrl: consoleBot && url ? `${url}/console` : null,
     async stop() {
+      // Users' queries first: a chat waiting on one must not hold up the rest of the shutdown.
+      await lakehouse.closeQueries();
       await bot?.stop();
       for (const close of closeStreams) close();
       await consoleBot?.stop();

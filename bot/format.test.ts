@@ -19,6 +19,11 @@ describe("textTable", () => {
     expect(t.split("\n")[2]).toBe(` 1 ${"x".repeat(26)}…`);
   });
 
+  it("cuts a huge cell before measuring it", () => {
+    const t = textTable(["big"], [["x".repeat(10_000_000)]], 42);
+    expect(t.split("\n")[2]).toBe(`${"x".repeat(41)}…`);
+  });
+
   it("shows rows as records when there are too many columns", () => {
     const cols = Array.from({ length: 10 }, (_, i) => `c${i}`);
     const t = textTable(cols, [cols.map((_, i) => i)], 42);

@@ -13,12 +13,16 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): strin
   return strings.reduce((out, s, i) => out + s + (i < values.length ? esc(values[i]) : ""), "");
 }
 
+/** Characters of one cell a chat table can show at most (a phone line); more is cut before any measuring. */
+const CELL_CHARS = 120;
+
 export function cell(v: unknown): string {
   if (v === null || v === undefined) return "∅";
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Math.round(v * 100) / 100);
   if (typeof v === "boolean") return v ? "yes" : "no";
-  if (typeof v === "object") return JSON.stringify(v);
-  return String(v).replace(/\s+/g, " ");
+  const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  // Cut first (one pass over a bounded prefix), then collapse white space: never a spread of the whole value.
+  return (s.length > CELL_CHARS ? `${s.slice(0, CELL_CHARS)}…` : s).replace(/\s+/g, " ");
 }
 
 const clip = (s: string, w: number) => ([...s].length <= w ? s : `${[...s].slice(0, Math.max(1, w - 1)).join("")}…`);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { StageError } from "../../core/errors.js";
 import { anomalyRatesSchema } from "../model/fleet.js";
 import { defineStage } from "../stage.js";
-import { tsWorker } from "../stores/sqlite/worker-thread.js";
+import { tsWorker } from "../../core/ts-module.js";
 import { SENSORS } from "../transport/topics.js";
 
 const BATCH = 1000;

@@ -67,6 +67,8 @@ export interface Lakehouse {
   select<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** A user's SQL, already allowed by the guard, on a read-only connection with row and time limits. */
   query(sql: string, options: QueryOptions): Promise<QueryResult>;
+  /** Stops users' queries in hand and refuses new ones: the first step of a shutdown, so none delays it. */
+  closeQueries(): Promise<void>;
   /** A timestamp as `select` returns it, in epoch ms. */
   toMillis(value: unknown): number;
   catalog(): Promise<TableInfo[]>;

@@ -89,7 +89,7 @@ describe("SqliteLakehouse", () => {
     await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw RETURNING event_id", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(/readonly|query_only/i);
     const slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
     await expect(p.lakehouse.query(slow, { maxRows: 10, timeoutMs: 300 })).rejects.toThrow(/longer than 300 ms/);
-    // The worker is replaced after a timeout: the next query still works.
+    // The query process is killed at the deadline and another takes its place: the next query still works.
     expect((await p.lakehouse.query("SELECT count(*) AS n FROM telemetry.cars_raw", { maxRows: 1, timeoutMs: 5000 })).rows).toEqual([[50]]);
     expect(p.count("telemetry.cars_raw")).toBe(50);
   });

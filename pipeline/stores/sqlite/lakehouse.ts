@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
-import { QueryRunner } from "./query-runner.js";
+import { QuerySandbox } from "../query/sandbox.js";
 import { createTableSql, insertSql } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 
@@ -29,7 +29,7 @@ export class SqliteLakehouse implements Lakehouse {
   private readonly writers = new Map<TableName, Writer>();
   private readonly files: Record<string, string>;
   private readonly mainPath: string;
-  private readonly queries: QueryRunner;
+  private readonly queries: QuerySandbox;
   private readonly writeTx: Database.Transaction<(batch: readonly TableRows[]) => void>;
   private readonly insertNewTx: Database.Transaction<(table: TableName, rows: readonly Row[], derive?: (fresh: Row[]) => readonly TableRows[]) => Row[]>;
 
@@ -55,7 +55,7 @@ export class SqliteLakehouse implements Lakehouse {
     } catch (err) {
       throw new StoreError(`cannot open the lakehouse in ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
-    this.queries = new QueryRunner({ mainPath: this.mainPath, attach: this.files });
+    this.queries = new QuerySandbox({ kind: "sqlite", mainPath: this.mainPath, attach: this.files });
     this.writeTx = this.db.transaction((batch: readonly TableRows[]) => {
       for (const { table, rows } of batch) {
         const w = this.writer(table);
@@ -166,6 +166,10 @@ export class SqliteLakehouse implements Lakehouse {
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {
     return this.queries.run(sql, options);
+  }
+
+  closeQueries(): Promise<void> {
+    return this.queries.close();
   }
 
   toMillis(value: unknown): number {

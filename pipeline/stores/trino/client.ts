@@ -6,6 +6,8 @@ export interface TrinoConnection {
   user: string;
   password?: string;
   catalog: string;
+  /** Session properties, e.g. query_max_execution_time. */
+  session?: Record<string, string>;
 }
 
 export interface Rows {
@@ -28,14 +30,16 @@ export class TrinoClient {
       server: c.url,
       catalog: c.catalog,
       source: "carwatch",
+      ...(c.session ? { session: c.session } : {}),
       auth: new BasicAuth(c.user, c.password),
       // Without it Trino rounds timestamps to milliseconds and names zones oddly for "legacy" clients.
       extraHeaders: { "X-Trino-Client-Capabilities": "PARAMETRIC_DATETIME" },
     });
   }
 
-  async run(sql: string, options: { maxRows?: number; timeoutMs?: number } = {}): Promise<Rows> {
-    const { maxRows = Number.POSITIVE_INFINITY, timeoutMs } = options;
+  /** `accept` sees each row as it arrives and returns what to keep (it may throw to refuse the result). */
+  async run(sql: string, options: { maxRows?: number; timeoutMs?: number; accept?: (row: unknown[]) => unknown[] } = {}): Promise<Rows> {
+    const { maxRows = Number.POSITIVE_INFINITY, timeoutMs, accept = (row) => row } = options;
     let queryId: string | null = null;
     const work = (async (): Promise<Rows> => {
       let iter;
@@ -59,7 +63,12 @@ export class TrinoClient {
             await this.trino.cancel(page.id).catch(() => undefined);
             return { columns, rows, truncated: true };
           }
-          rows.push(row);
+          try {
+            rows.push(accept(row));
+          } catch (err) {
+            await this.trino.cancel(page.id).catch(() => undefined);
+            throw err;
+          }
         }
         const count = (page as { updateCount?: number }).updateCount;
         if (count !== undefined) updateCount = count;

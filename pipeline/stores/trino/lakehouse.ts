@@ -1,7 +1,8 @@
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
-import { type Rows, TrinoClient, type TrinoConnection } from "./client.js";
+import { QuerySandbox } from "../query/sandbox.js";
+import { TrinoClient, type TrinoConnection } from "./client.js";
 import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";
 
@@ -33,13 +34,13 @@ const keyOf = (spec: TableSpec, row: object) => spec.key.map((k) => String((row 
 export class TrinoLakehouse implements Lakehouse {
   readonly dialect = "trino" as const;
   private readonly writer: TrinoClient;
-  private readonly reader: TrinoClient;
+  private readonly queries: QuerySandbox;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
 
   constructor(private readonly o: TrinoLakehouseOptions) {
     this.writer = new TrinoClient(o);
-    this.reader = new TrinoClient({ ...o, user: o.queryUser });
+    this.queries = new QuerySandbox({ kind: "trino", connection: { url: o.url, user: o.queryUser, password: o.password, catalog: o.catalog } });
   }
 
   private name(t: TableSpec): string {
@@ -133,10 +134,12 @@ export class TrinoLakehouse implements Lakehouse {
     return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])) as T);
   }
 
-  async query(sql: string, options: QueryOptions): Promise<QueryResult> {
-    const started = performance.now();
-    const r: Rows = await this.reader.run(sql, { maxRows: options.maxRows, timeoutMs: options.timeoutMs });
-    return { columns: r.columns, rows: r.rows, truncated: r.truncated, elapsedMs: performance.now() - started };
+  query(sql: string, options: QueryOptions): Promise<QueryResult> {
+    return this.queries.run(sql, options);
+  }
+
+  closeQueries(): Promise<void> {
+    return this.queries.close();
   }
 
   toMillis(value: unknown): number {
@@ -188,6 +191,7 @@ export class TrinoLakehouse implements Lakehouse {
   }
 
   async close(): Promise<void> {
+    await this.queries.close();
     await this.flushing;
   }
 }

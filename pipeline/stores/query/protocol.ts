@@ -1,0 +1,20 @@
+import type { TrinoConnection } from "../trino/client.js";
+import type { QueryResult } from "../lakehouse.js";
+
+/** Where the query process runs users' SQL: the SQLite files (read-only), or Trino as the query user. */
+export type QueryEngine =
+  | { kind: "sqlite"; mainPath: string; attach: Record<string, string> }
+  | { kind: "trino"; connection: TrinoConnection };
+
+export interface QueryRequest {
+  id: number;
+  sql: string;
+  maxRows: number;
+  timeoutMs: number;
+}
+
+/** `input`: the refusal is the user's to fix (result too large, not a reader), shown as is. */
+export type QueryReply = ({ id: number; ok: true } & QueryResult) | { id: number; ok: false; message: string; input: boolean };
+
+/** Parent → query process: the engine first, then requests. */
+export type ToQueryProcess = { engine: QueryEngine } | QueryRequest;
