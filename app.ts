@@ -51,6 +51,7 @@ export function settingsFrom(config: Config): PipelineSettings {
     generatorRate: config.GENERATOR_RATE,
     thresholds: { speedLimit: config.SPEED_LIMIT, rpmLimit: config.RPM_LIMIT },
     watermarkMs: config.WATERMARK_SECONDS * 1000,
+    eventTime: { maxFutureMs: config.EVENT_MAX_FUTURE_SECONDS * 1000, maxAgeMs: config.EVENT_MAX_AGE_DAYS * 86_400_000 },
     incidentGapMs: config.INCIDENT_GAP_SECONDS * 1000,
     anomalies: {
       speeding: config.ANOMALY_SPEEDING_RATE,

@@ -105,6 +105,8 @@ const envSchema = z.object({
   SPEED_LIMIT: z.coerce.number().positive().default(120),
   RPM_LIMIT: z.coerce.number().positive().default(6000),
   WATERMARK_SECONDS: nonNegative(10),
+  EVENT_MAX_FUTURE_SECONDS: nonNegative(120),
+  EVENT_MAX_AGE_DAYS: z.coerce.number().positive().default(7),
   INCIDENT_GAP_SECONDS: z.coerce.number().positive().default(60),
   ANOMALY_SPEEDING_RATE: share(0.005),
   ANOMALY_RPM_RATE: share(0.003),

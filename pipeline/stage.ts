@@ -2,6 +2,7 @@ import type { EventEmitter } from "node:events";
 import type { z } from "zod";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
+import type { EventTimeBounds } from "./model/parse.js";
 import type { RuleThresholds } from "./model/rules.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
 import type { StateStore } from "./stores/state.js";
@@ -25,6 +26,8 @@ export interface PipelineSettings {
   generatorRate: number;
   thresholds: RuleThresholds;
   watermarkMs: number;
+  /** Intake bounds on event times around the server's clock. */
+  eventTime: EventTimeBounds;
   incidentGapMs: number;
   anomalies: { speeding: number; highRpm: number; wrongGear: number; malformed: number };
 }

@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), "carwatch-http-"));
 let app: App;
 
 beforeAll(async () => {
-  const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "http,enrich,alert,aggregate", LOG_LEVEL: "silent" }, "/nonexistent");
+  const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "http,enrich,alert,aggregate", LOG_LEVEL: "silent", EVENT_MAX_AGE_DAYS: "3650" }, "/nonexistent");
   app = await startApp(config, silentLogger);
   await app.supervisor.start("seed");
   await app.supervisor.waitFor("seed");

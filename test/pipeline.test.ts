@@ -66,6 +66,35 @@ describe("embedded pipeline, end to end", () => {
     ]);
   });
 
+  it("refuses readings dated outside the intake's bounds, and windows keep closing around them", async () => {
+    p = await createPipeline();
+    await p.supervisor.start("seed");
+    await p.supervisor.waitFor("seed");
+    for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
+    const send = async (...readings: { key: string; value: string }[]) => {
+      await p.transport.publish(SENSORS, readings);
+      await p.transport.whenIdle();
+    };
+    const dayAhead = new Date(Date.now() + 86_400_000).toISOString();
+    await send(sensorMessage(3, "2026-11-28T12:00:05.000Z", 80));
+    // A day ahead, the last day of year 9999 and year 0000: refused, none moves the watermark.
+    await send(sensorMessage(4, dayAhead, 80), sensorMessage(5, "9999-12-31T23:59:59.000Z", 80), sensorMessage(6, "0000-01-01T00:00:00.000Z", 80));
+    await send(sensorMessage(3, "2026-11-28T12:00:40.000Z", 80), sensorMessage(3, "2026-11-28T12:01:30.000Z", 80));
+    await send(sensorMessage(3, "2026-11-28T12:02:30.000Z", 80));
+    expect(p.lakehouse.selectSync("SELECT reason FROM telemetry.dead_letters ORDER BY rowid")).toEqual([
+      { reason: "event_time_future" },
+      { reason: "out_of_range" },
+      { reason: "out_of_range" },
+    ]);
+    expect(p.lakehouse.selectSync("SELECT window_start, events, late_events FROM telemetry.alert_windows ORDER BY window_start")).toEqual([
+      { window_start: "2026-11-28 12:00:00.000", events: 2, late_events: 0 },
+      { window_start: "2026-11-28 12:01:00.000", events: 1, late_events: 0 },
+    ]);
+    // Every reading that has a raw row has its enriched row.
+    expect(p.count("telemetry.cars_raw")).toBe(4);
+    expect(p.count("telemetry.cars_enriched")).toBe(4);
+  });
+
   it("sends each kind of bad message to dead letters with its reason and keeps going", async () => {
     p = await createPipeline();
     await p.supervisor.start("seed");

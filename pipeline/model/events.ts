@@ -4,12 +4,27 @@ import { z } from "zod";
 export const LIMITS = { speed: 400, rpm: 12000, gear: 8 } as const;
 
 /**
+ * Event times every schema accepts (epoch ms), the same on every topic, so a
+ * reading the enrich stage takes is never refused further on. Intake also
+ * bounds them to the server's clock (`EventTimeBounds` in parse.ts).
+ */
+export const EVENT_TIME_RANGE = { min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) } as const;
+const eventTimeMs = z
+  .number()
+  .int()
+  .min(EVENT_TIME_RANGE.min, "event_time before 2000-01-01")
+  .max(EVENT_TIME_RANGE.max, "event_time after 2100-01-01");
+
+/**
  * A sensor reading as it arrives on `sensors-sample` (JSON). Parsed once, at
  * the enrich stage's boundary; everything downstream receives typed events.
  */
 export const sensorEventSchema = z.object({
   event_id: z.uuid(),
-  event_time: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+  event_time: z.iso
+    .datetime({ offset: true })
+    .transform((s) => Date.parse(s))
+    .pipe(eventTimeMs),
   car_id: z.number().int().positive(),
   speed: z.number().min(0).max(LIMITS.speed),
   rpm: z.number().int().min(0).max(LIMITS.rpm),
@@ -64,6 +79,11 @@ export const DEAD_LETTER_REASONS = [
   "invalid_value",
   "out_of_range",
   "unknown_car",
+  // Outside the intake's bounds around the server's clock (EVENT_MAX_FUTURE_SECONDS, EVENT_MAX_AGE_DAYS).
+  "event_time_future",
+  "event_time_past",
+  // The event_id of a reading already stored with other values (the first one is kept).
+  "conflicting_duplicate",
   // Refused on the wire (Kafka) before a stage saw them: see DecodeError.
   "schema_version",
   "invalid_message",
@@ -120,7 +140,7 @@ const count = z.number().int().nonnegative();
 
 export const enrichedEventSchema = z.object({
   event_id: z.string().min(1),
-  event_time: epochMs,
+  event_time: eventTimeMs,
   car_id: z.number().int().positive(),
   speed: z.number().min(0).max(LIMITS.speed),
   rpm: z.number().int().min(0).max(LIMITS.rpm),

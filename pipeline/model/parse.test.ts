@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { enrichedEventSchema } from "./events.js";
 import { parseSensorMessage } from "./parse.js";
 
 const good = { event_id: "6f1c2a4e-9b1d-4c3e-8f00-123456789abc", event_time: "2026-11-28T12:00:00.000Z", car_id: 3, speed: 88.5, rpm: 2500, gear: 5 };
@@ -28,4 +29,26 @@ describe("parseSensorMessage", () => {
   ])("refuses %s as %s", (_name, raw, expected) => {
     expect(reason(raw)).toBe(expected);
   });
+
+  const bounds = { maxFutureMs: 120_000, maxAgeMs: 7 * 86_400_000 };
+  const now = Date.parse(good.event_time);
+  const at = (iso: string) => parseSensorMessage(JSON.stringify({ ...good, event_time: iso }), bounds, now);
+
+  it("bounds event times to the server's clock at intake, each side with its own reason", () => {
+    expect(at("2026-11-28T12:02:00.000Z").ok).toBe(true); // exactly the allowed skew
+    expect(at("2026-11-28T12:02:00.001Z")).toEqual({ ok: false, reason: "event_time_future", detail: "event_time 2026-11-28T12:02:00.001Z is 120 s ahead of the server's clock (at most 120 s)" });
+    expect(at("2026-11-29T12:00:00.000Z")).toMatchObject({ ok: false, reason: "event_time_future" });
+    expect(at("2026-11-21T12:00:00.000Z").ok).toBe(true);
+    expect(at("2026-11-21T11:59:59.999Z")).toEqual({ ok: false, reason: "event_time_past", detail: "event_time 2026-11-21T11:59:59.999Z is older than 7 days" });
+  });
+
+  it.each(["0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z"])(
+    "refuses %s in every schema alike, bounds or not (never a raw row without its enriched one)",
+    (iso) => {
+      const r = parseSensorMessage(JSON.stringify({ ...good, event_time: iso }));
+      expect(r).toMatchObject({ ok: false, reason: "out_of_range" });
+      const ms = Date.parse(iso);
+      expect(enrichedEventSchema.shape.event_time.safeParse(ms).success).toBe(false);
+    },
+  );
 });

@@ -13,6 +13,11 @@ export const windowStart = (t: number): number => t - (((t % WINDOW_MS) + WINDOW
  * window does not close while a partition (or the process that owns it) is
  * behind. A source silent for `idleMs` of wall time (a partition without
  * traffic) stops holding the watermark back until it reports again.
+ *
+ * Progress never runs ahead of the wall clock: an event time is counted at
+ * most as `now`, so one reading from a car whose clock is wrong (within the
+ * intake's future bound) cannot close the window every other car is still
+ * filling. Replays of past data are unaffected.
  */
 export class WindowClock {
   private maxSeen = Number.NEGATIVE_INFINITY;
@@ -30,7 +35,8 @@ export class WindowClock {
     this.since = now;
   }
 
-  observe(minEventTime: number, maxEventTime: number, source = 0, sources = 1, now = Date.now()): void {
+  observe(minEventTime: number, latestEventTime: number, source = 0, sources = 1, now = Date.now()): void {
+    const maxEventTime = Math.min(latestEventTime, now);
     this.maxSeen = Math.max(this.maxSeen, maxEventTime);
     this.expected = sources;
     const s = this.sources.get(source);
@@ -38,7 +44,7 @@ export class WindowClock {
       s.max = Math.max(s.max, maxEventTime);
       s.heardAt = now;
     } else this.sources.set(source, { max: maxEventTime, heardAt: now });
-    if (this.nextStart === null) this.nextStart = windowStart(minEventTime);
+    if (this.nextStart === null) this.nextStart = windowStart(Math.min(minEventTime, now));
   }
 
   /** The slowest non-idle source's newest event time, minus the allowed lateness. */

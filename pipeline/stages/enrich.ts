@@ -75,7 +75,7 @@ export const enrichStage = defineStage({
       await consumeUntilStopped(ctx, SENSORS, "enrich", async (batch: Envelope<string>[]) => {
         const now = Date.now();
         counters.countIn(batch.length, now);
-        const parsed = batch.map((m) => ({ m, p: parseSensorMessage(m.value) }));
+        const parsed = batch.map((m) => ({ m, p: parseSensorMessage(m.value, deps.settings.eventTime, now) }));
         await dims.refreshIfNeeded(parsed.some(({ p }) => p.ok && !dims.get(p.event.car_id)));
         const raw: { event_id: string; event_time: number; received_at: number; json: string }[] = [];
         const good = new Map<string, EnrichedEvent>();

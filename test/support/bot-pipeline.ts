@@ -25,7 +25,8 @@ export interface BotPipeline extends TestPipeline {
 /** The real pipeline pieces (test/support/pipeline.ts) with the registry the bot, agent and console use. */
 export async function botPipeline(env: Record<string, string> = {}): Promise<BotPipeline> {
   const config = loadConfig(
-    { TELEGRAM_ADMINS: String(ADMIN), TELEGRAM_OPERATORS: String(OPERATOR), TELEGRAM_VIEWERS: String(VIEWER), WATERMARK_SECONDS: "0", ...env },
+    // EVENT_MAX_AGE_DAYS: the drive is dated 2025-01-01 (GEN_START).
+    { TELEGRAM_ADMINS: String(ADMIN), TELEGRAM_OPERATORS: String(OPERATOR), TELEGRAM_VIEWERS: String(VIEWER), WATERMARK_SECONDS: "0", EVENT_MAX_AGE_DAYS: "3650", ...env },
     "/nonexistent/.env",
   );
   const base = await createPipeline({ settings: settingsFrom(config) });

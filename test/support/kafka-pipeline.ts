@@ -89,6 +89,8 @@ export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly stri
     SPEED_LIMIT: String(s.thresholds.speedLimit),
     RPM_LIMIT: String(s.thresholds.rpmLimit),
     WATERMARK_SECONDS: String(s.watermarkMs / 1000),
+    EVENT_MAX_FUTURE_SECONDS: String(s.eventTime.maxFutureMs / 1000),
+    EVENT_MAX_AGE_DAYS: String(s.eventTime.maxAgeMs / 86_400_000),
     INCIDENT_GAP_SECONDS: String(s.incidentGapMs / 1000),
     ANOMALY_SPEEDING_RATE: String(s.anomalies.speeding),
     ANOMALY_RPM_RATE: String(s.anomalies.highRpm),

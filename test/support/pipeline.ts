@@ -16,6 +16,8 @@ export const TEST_SETTINGS: PipelineSettings = {
   generatorRate: 0,
   thresholds: { speedLimit: 120, rpmLimit: 6000 },
   watermarkMs: 10_000,
+  // The tests' drives are dated in the past (fixed seeds and dates): a wide horizon.
+  eventTime: { maxFutureMs: 120_000, maxAgeMs: 3650 * 86_400_000 },
   incidentGapMs: 60_000,
   anomalies: { speeding: 0.01, highRpm: 0.005, wrongGear: 0.005, malformed: 0.01 },
 };
