@@ -17,6 +17,7 @@ export class Metrics {
   readonly stageBatchSeconds: Histogram<"stage">;
   readonly alerts: Counter<"rule">;
   readonly incidents: Counter<"rule">;
+  readonly duplicates: Counter;
   readonly digests: Counter<"outcome">;
   readonly toolCalls: Counter<"tool" | "outcome">;
   readonly botUpdateSeconds: Histogram;
@@ -35,6 +36,11 @@ export class Metrics {
     });
     this.alerts = new Counter({ name: "carwatch_alerts_total", help: "Rule firings written", labelNames: ["rule"], registers });
     this.incidents = new Counter({ name: "carwatch_incidents_total", help: "Incidents opened", labelNames: ["rule"], registers });
+    this.duplicates = new Counter({
+      name: "carwatch_duplicate_readings_total",
+      help: "Readings whose event_id was stored already with the same values (resent): kept once, counted here",
+      registers,
+    });
     this.digests = new Counter({
       name: "carwatch_digests_total",
       help: "Proactive chat messages (digests, incident and admin notices) by outcome: sent, failed (tried again later), refused (skipped)",

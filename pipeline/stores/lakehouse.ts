@@ -57,10 +57,11 @@ export interface Lakehouse {
    */
   write(batch: readonly TableRows[]): Promise<void>;
   /**
-   * Inserts rows idempotently by the table's key (an "ignore" table) and, in
-   * the same transaction where the engine allows, the rows `derive` makes from
-   * the ones that were new. Returns the new rows: a redelivered message
-   * therefore has no effect downstream.
+   * Inserts rows idempotently by the table's key (an "ignore" table; and by
+   * its unique column: the first row with a value is kept) and, in the same
+   * transaction where the engine allows, the rows `derive` makes from the
+   * ones that were new (called also when none was). Returns the new rows: a
+   * redelivered message therefore has no effect downstream.
    */
   insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]>;
   /** Trusted, parameterised SQL from carwatch's own code (never a user's). Date params become the engine's timestamps. */

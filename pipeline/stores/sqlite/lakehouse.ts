@@ -5,7 +5,7 @@ import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { QuerySandbox } from "../query/sandbox.js";
-import { createTableSql, insertSql } from "./schema.js";
+import { createTableSql, insertSql, uniqueIndex } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 
 /** How long a write waits for another process's write before it fails (retriable). */
@@ -66,12 +66,12 @@ export class SqliteLakehouse implements Lakehouse {
       const w = this.writer(table);
       const fresh: Row[] = [];
       for (const row of rows) if (w.stmt.run(w.encode(row)).changes === 1) fresh.push(row);
-      if (derive && fresh.length > 0) this.writeTx(derive(fresh));
+      if (derive) this.writeTx(derive(fresh));
       return fresh;
     });
   }
 
-  /** Tables that init() rebuilt because their key changed since the file was made. */
+  /** Tables that init() rebuilt because their key changed since the file was made, or cleared of repeated unique values. */
   rebuilt: string[] = [];
 
   async init(): Promise<void> {
@@ -79,7 +79,10 @@ export class SqliteLakehouse implements Lakehouse {
       for (const t of TABLE_LIST) {
         const key = this.primaryKey(t);
         if (key && key.join() !== t.key.join()) this.rebuild(t);
-        else for (const sql of createTableSql(t)) this.db.exec(sql);
+        else {
+          if (key) this.dropDuplicates(t);
+          for (const sql of createTableSql(t)) this.db.exec(sql);
+        }
       }
     });
     await this.whenUnlocked("creating the tables", () => create.immediate());
@@ -125,6 +128,19 @@ export class SqliteLakehouse implements Lakehouse {
     this.db.exec(`INSERT INTO ${t.schema}.${t.name} (${cols}) SELECT ${cols} FROM ${t.schema}.${old} WHERE true ORDER BY ${t.key.join(", ")} ON CONFLICT DO NOTHING`);
     this.db.exec(`DROP TABLE ${t.schema}.${old}`);
     this.rebuilt.push(`${t.schema}.${t.name}`);
+  }
+
+  /**
+   * A file made before the table had its unique column may hold a value
+   * twice (a reading resent with another time): the first row stays, so the
+   * unique index can be built. Only until that index exists.
+   */
+  private dropDuplicates(t: TableSpec): void {
+    if (!t.unique) return;
+    const [schema, index] = uniqueIndex(t).split(".") as [string, string];
+    if (this.db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'index' AND name = ?`).get(index)) return;
+    const { changes } = this.db.prepare(`DELETE FROM ${t.schema}.${t.name} WHERE rowid NOT IN (SELECT min(rowid) FROM ${t.schema}.${t.name} GROUP BY ${t.unique})`).run();
+    if (changes > 0) this.rebuilt.push(`${t.schema}.${t.name}: ${changes} repeated ${t.unique} dropped`);
   }
 
   private writer(table: TableName): Writer {

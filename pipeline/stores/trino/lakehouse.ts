@@ -103,27 +103,33 @@ export class TrinoLakehouse implements Lakehouse {
   }
 
   async insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]> {
-    const spec = TABLES[table];
+    const spec: TableSpec = TABLES[table];
     if (spec.onConflict !== "ignore") throw new StoreError(`insertNew needs an insert-once table, not ${table}`);
-    if (rows.length === 0) return [];
     // Rows are looked up by the key's last column (the id; facts put their time first), then matched on the
-    // whole key, times compared as epoch ms (rows carry numbers, Trino answers with timestamp text).
-    const id = spec.key[spec.key.length - 1]!;
+    // whole key, times compared as epoch ms (rows carry numbers, Trino answers with timestamp text). A table
+    // with a unique column matches on it alone: a stored value makes any row with it a duplicate.
+    const id = spec.unique ?? spec.key[spec.key.length - 1]!;
+    const match = spec.unique ? [spec.unique] : spec.key;
     const timeKeys = new Set(spec.columns.filter((c) => c.type === "timestamp").map((c) => c.name));
     const keyOfRow = (r: Record<string, unknown>) =>
-      spec.key.map((k) => (timeKeys.has(k) && typeof r[k] !== "number" ? String(this.toMillis(r[k])) : String(r[k]))).join("\u0000");
+      match.map((k) => (timeKeys.has(k) && typeof r[k] !== "number" ? String(this.toMillis(r[k])) : String(r[k]))).join("\u0000");
     const ids = rows.map((r) => (r as Record<string, unknown>)[id]);
     const seen = new Set<string>();
     for (let i = 0; i < ids.length; i += 1000) {
       const chunk = ids.slice(i, i + 1000);
       const found = await this.select<Record<string, unknown>>(
-        `SELECT ${spec.key.join(", ")} FROM ${this.name(spec)} WHERE ${id} IN (${chunk.map(() => "?").join(", ")})`,
+        `SELECT ${match.join(", ")} FROM ${this.name(spec)} WHERE ${id} IN (${chunk.map(() => "?").join(", ")})`,
         chunk,
       );
       for (const f of found) seen.add(keyOfRow(f));
     }
-    const fresh = rows.filter((r) => !seen.has(keyOfRow(r as Record<string, unknown>)));
-    if (fresh.length === 0) return [];
+    // The first of rows repeating a value within the batch is the one kept, as SQLite keeps it.
+    const fresh = rows.filter((r) => {
+      const k = keyOfRow(r as Record<string, unknown>);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
     // Derived rows first: once a row is in its table, a redelivery treats it as done, so what derives from it must already be stored.
     await this.write([...(derive?.(fresh) ?? []), { table, rows: fresh }]);
     return fresh;
