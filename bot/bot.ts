@@ -1,5 +1,4 @@
 import { autoRetry } from "@grammyjs/auto-retry";
-import { limit } from "@grammyjs/ratelimiter";
 import { sequentialize } from "@grammyjs/runner";
 import { Bot, type Context } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
@@ -15,6 +14,7 @@ import { registerCommands } from "./commands.js";
 import { registerMaintenance } from "./maintenance.js";
 import { registerCharts } from "./charts.js";
 import { Confirmations } from "./confirmations.js";
+import { type FloodLimit, floodLimit } from "./flood.js";
 import type { BotEnv } from "./reply.js";
 
 export interface BotOptions {
@@ -29,8 +29,8 @@ export interface BotOptions {
   botInfo?: UserFromGetMe;
   /** How long a confirmation button stays valid. */
   confirmTtlMs?: number;
-  /** Per-user flood limit: at most `limit` updates per `timeFrameMs`. */
-  flood?: { limit: number; timeFrameMs: number };
+  /** Per-user flood limit (default 10 updates per 10 s). */
+  flood?: FloodLimit;
   /** Observes how long each update takes. */
   metrics?: Metrics;
   clock?: () => number;
@@ -70,25 +70,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   }
   // Updates of one chat are handled in order (the runner is concurrent across chats).
   bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
-  const flood = o.flood ?? { limit: 10, timeFrameMs: 10_000 };
-  const warned = new Map<number, number>();
-  bot.use(
-    limit<Context, never>({
-      timeFrame: flood.timeFrameMs,
-      limit: flood.limit,
-      alwaysReply: true,
-      keyGenerator: (ctx) => ctx.from?.id.toString(),
-      onLimitExceeded: async (ctx) => {
-        if (ctx.callbackQuery) return void (await ctx.answerCallbackQuery({ text: "Too many requests; wait a moment." }));
-        const id = ctx.from!.id;
-        const now = Date.now();
-        // One warning per time frame, not one per extra message.
-        if ((warned.get(id) ?? 0) + flood.timeFrameMs > now) return;
-        warned.set(id, now);
-        await ctx.reply("Too many requests; please wait a few seconds.");
-      },
-    }),
-  );
+  bot.use(floodLimit(o.flood ?? { limit: 10, timeFrameMs: 10_000 }, env.clock));
   bot.use(accessControl(o.registry));
   // Chart buttons and /chart, /dashboards first: the generic button handler leaves "chart:" to them.
   registerCharts(bot, env);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { run, type RunnerHandle } from "@grammyjs/runner";
 import type { ChatAgent } from "../agent/agent.js";
 import type { Config } from "../core/config.js";
@@ -65,28 +66,32 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
   // The console's chat shares the subscriptions table; the console delivers to it (web/console.ts).
   const digests = await startDigests({ transport: o.transport, api: bot.api, queue, notifier, log, accept: (s) => s.chatId !== CONSOLE_USER_ID });
 
+  // On an unreachable Telegram a Bot API call outlasts the 10 s shutdown guard: a request times
+  // out after 500 s, init() retries getMe forever (waits up to 20 min) and auto-retry retries
+  // network errors forever (waits up to an hour). Stopping aborts them all: every call gets this
+  // signal through a transformer installed after auto-retry, so it wraps it (auto-retry stops
+  // waiting when its signal aborts), and init() gets it for its own retries. The one call with a
+  // signal of its own, the runner's long poll, is stopped by the runner.
+  const stopping = new AbortController();
+  const stopped = stopping.signal;
+  // grammY types signals with the abort-controller shim's AbortSignal; any AbortSignal works.
+  const apiSignal = stopped as unknown as NonNullable<Parameters<typeof bot.init>[0]>;
+  bot.api.config.use((prev, method, payload, signal) => prev(method, payload, signal ?? apiSignal));
+
   const webhookUrl = o.config.TELEGRAM_WEBHOOK_URL;
-  let stopped = false;
-  let runner: RunnerHandle | null = null;
-  let wake: (() => void) | null = null;
-  const pause = (ms: number) => new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    wake = () => {
-      clearTimeout(t);
-      r();
-    };
-  });
+  let runner: RunnerHandle | undefined;
   const connecting = (async () => {
-    for (let delay = o.retryMs ?? 1000; !stopped; delay = Math.min(60_000, delay * 2)) {
+    for (let delay = o.retryMs ?? 1000; !stopped.aborted; delay = Math.min(60_000, delay * 2)) {
       try {
-        await bot.init();
+        await bot.init(apiSignal);
         break;
       } catch (err) {
+        if (stopped.aborted) return;
         log.warn({ err: errorMessage(err), retryInMs: delay }, "Telegram unreachable; will try again");
-        await pause(delay);
+        await sleep(delay, undefined, { signal: stopped }).catch(() => undefined);
       }
     }
-    if (stopped) return;
+    if (stopped.aborted) return;
     log.info({ username: bot.botInfo.username }, "Telegram bot connected");
     bot.api.setMyCommands(COMMANDS.map((c) => ({ ...c }))).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "setMyCommands failed (ignored)"));
     if (webhookUrl) {
@@ -95,8 +100,13 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
       log.info({ url: webhookUrl }, "Telegram webhook set");
       return;
     }
-    runner = run(bot, { runner: { fetch: { allowed_updates: ["message", "callback_query"] }, retryInterval: "exponential", maxRetryTime: Number.POSITIVE_INFINITY } });
-  })();
+    // auto-retry already backs off (abortably) on network errors and 5xx; the runner's own pause
+    // after a failed poll cannot be aborted and stop() waits it out, so it stays short.
+    runner = run(bot, { runner: { fetch: { allowed_updates: ["message", "callback_query"] }, retryInterval: 1000, maxRetryTime: Number.POSITIVE_INFINITY } });
+  })().catch((err: unknown) => {
+    // A call cut short by stop() is no failure; anything else (setWebhook refused) is reported, not thrown.
+    if (!stopped.aborted) log.error({ err: errorMessage(err) }, "Telegram bot could not start");
+  });
 
   const handler = webhookUrl ? webhookCallback(bot, "std/http", { secretToken: o.config.TELEGRAM_WEBHOOK_SECRET }) : null;
   return {
@@ -106,11 +116,11 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
       for (const id of o.config.TELEGRAM_ADMINS) queue.push(id, () => bot.api.sendMessage(id, esc(text), { parse_mode: "HTML" }));
     },
     async stop() {
-      stopped = true;
-      (wake as (() => void) | null)?.();
+      // The runner first, so it ends its long poll as a stop rather than as a failed fetch to retry.
+      const polling = runner?.stop();
+      stopping.abort();
       await connecting;
-      const r = runner as RunnerHandle | null;
-      if (r?.isRunning()) await r.stop();
+      await polling;
       await digests.stop();
       queue.stop();
     },

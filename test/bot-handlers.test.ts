@@ -202,16 +202,16 @@ describe("queries", () => {
 });
 
 describe("flood limit", () => {
-  it("answers one warning and drops the rest of a burst", async () => {
-    const { bot: limited } = createBot({ token: "1:test", registry: p.registry, log: silentLogger, botInfo: BOT_INFO, flood: { limit: 3, timeFrameMs: 60_000 } });
+  it("answers every message of a burst: handled up to the limit, then when to try again", async () => {
+    const { bot: limited } = createBot({ token: "1:test", registry: p.registry, log: silentLogger, botInfo: BOT_INFO, clock: () => now, flood: { limit: 3, timeFrameMs: 60_000 } });
     const sent: string[] = [];
     limited.api.config.use(async (_prev, method, payload) => {
       sent.push(`${method}:${(payload as { text?: string }).text ?? ""}`);
       return { ok: true, result: { message_id: 1, date: 0, chat: { id: VIEWER, type: "private" } } } as never;
     });
     for (let i = 0; i < 6; i++) await limited.handleUpdate(textUpdate(VIEWER, "/whoami"));
-    expect(sent).toHaveLength(4);
-    expect(sent[3]).toBe("sendMessage:Too many requests; please wait a few seconds.");
+    expect(sent).toHaveLength(6);
+    expect(sent.slice(3)).toEqual(Array(3).fill("sendMessage:⏳ Too many messages: this one was not handled. Try again in 60 s."));
   });
 });
 

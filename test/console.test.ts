@@ -1,3 +1,7 @@
+import { once } from "node:events";
+import { type AddressInfo, connect } from "node:net";
+import { serve } from "@hono/node-server";
+import fc from "fast-check";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatAgent } from "../agent/agent.js";
@@ -37,17 +41,17 @@ afterAll(async () => {
   await llm?.stop();
 });
 
-const messages = (): ConsoleMessage[] => con.chat.snapshot().messages;
+const messages = (on = con): ConsoleMessage[] => on.chat.snapshot().messages;
 const last = (): ConsoleMessage => messages().at(-1)!;
 const text = (m: ConsoleMessage | undefined) => plainText(m?.nodes ?? []);
 const data = (m: ConsoleMessage | undefined) => (m?.buttons ?? []).flat().map((b) => b.data);
 
 /** Says something and returns the bot's messages sent or edited meanwhile. */
-async function say(t: string): Promise<ConsoleMessage[]> {
-  const before = new Set(messages().map((m) => JSON.stringify(m)));
-  await con.say(t);
-  await con.idle();
-  return messages().filter((m) => m.from === "bot" && !before.has(JSON.stringify(m)));
+async function say(t: string, on = con): Promise<ConsoleMessage[]> {
+  const before = new Set(messages(on).map((m) => JSON.stringify(m)));
+  await on.say(t);
+  await on.idle();
+  return messages(on).filter((m) => m.from === "bot" && !before.has(JSON.stringify(m)));
 }
 async function press(m: ConsoleMessage, d: string): Promise<ConsoleMessage[]> {
   const before = new Set(messages().map((x) => JSON.stringify(x)));
@@ -169,6 +173,33 @@ describe("the console is the same bot", () => {
   });
 });
 
+describe("flood limit", () => {
+  it("answers every message over the limit with when to try again, and handles messages again once the window ends", async () => {
+    // A console of its own, on a clock the test moves: 30 updates per 10 s, counted from the first.
+    let now = p.now;
+    const flooded = await startConsole({ registry, ops: p.ops, transport: p.transport, log: silentLogger, clock: () => now, subscribe: false, instance: "flood-test" });
+    const toasts: string[] = [];
+    flooded.chat.on("event", (e) => void (e.type === "toast" && toasts.push(e.text)));
+    try {
+      const texts = async (t: string) => (await say(t, flooded)).map(text);
+      const [stages] = await say("📊 Stages", flooded);
+      for (let i = 2; i <= 30; i++) expect(await texts("/whoami"), `message ${i}`).toEqual([expect.stringContaining("role admin")]);
+      now += 3_000;
+      expect(await texts("/whoami")).toEqual(["⏳ Too many messages: this one was not handled. Try again in 7 s."]);
+      now += 2_500;
+      expect(await texts("/whoami")).toEqual(["⏳ Too many messages: this one was not handled. Try again in 5 s."]);
+      expect(await texts("hello?")).toEqual(["⏳ Too many messages: this one was not handled. Try again in 5 s."]);
+      await flooded.press(stages!.id, "stage:enrich");
+      await flooded.idle();
+      expect(toasts).toEqual(["Too many requests: try again in 5 s."]);
+      now += 4_500;
+      expect(await texts("/whoami")).toEqual([expect.stringContaining("role admin")]);
+    } finally {
+      await flooded.stop();
+    }
+  });
+});
+
 describe("Telegram's HTML, parsed safely", () => {
   it("keeps Telegram's tags and decodes entities into text", () => {
     expect(parseTelegramHtml('<b>x</b> &lt;script&gt; <a href="https://e.org/?a=1&amp;b=2">l</a><pre><code class="language-sql">S</code></pre>')).toEqual([
@@ -234,5 +265,70 @@ describe("HTTP access", () => {
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Strict/i);
     expect((await h.request("http://10.0.0.5:8080/console", { headers: { cookie: cookie.split(";")[0]! } })).status).toBe(200);
+  });
+
+  const REFUSED = "carwatch: cross-origin request refused: a POST must come from this console's own page.";
+  // A press of a button no message has: 409 once past the guard, and nothing is sent to the bot.
+  const pressFrom = (h: Hono, origin: string, token?: string) =>
+    h.request("http://127.0.0.1:8080/console/press", {
+      method: "POST",
+      body: '{"messageId":1,"data":"stop:enrich"}',
+      headers: { ...json, origin, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
+
+  it("a malformed, opaque or foreign Origin on a POST is refused with 403, never a 500", async () => {
+    for (const token of [undefined, "s3cret-token-0123456789"]) {
+      const h = app(token);
+      for (const origin of ["http://[", "::::", "null", "", "http://", "javascript:alert(1)", "HTTP://127.0.0.1:8080", "http://127.0.0.1:8080/console", "http://u@127.0.0.1:8080", "http://127.0.0.1:8081", "http://evil.example"]) {
+        const res = await pressFrom(h, origin, token);
+        expect([origin, res.status, await res.text()]).toEqual([origin, 403, REFUSED]);
+      }
+      // The page's own origin; https too, as a TLS proxy in front serves the page over https.
+      for (const origin of ["http://127.0.0.1:8080", "https://127.0.0.1:8080"]) expect((await pressFrom(h, origin, token)).status, origin).toBe(409);
+      const anyOrigin = fc.oneof(fc.string(), fc.webUrl({ validSchemes: ["http", "https", "ftp", "ws"] }), fc.webUrl().map((u) => new URL(u).origin));
+      await fc.assert(
+        fc.asyncProperty(anyOrigin, async (origin) => {
+          const status = (await pressFrom(h, origin, token)).status;
+          expect(status).toBe(["http://127.0.0.1:8080", "https://127.0.0.1:8080"].includes(origin.trim()) ? 409 : 403);
+        }),
+      );
+    }
+  });
+
+  it("through the real server: a Host it cannot parse is a 400, a foreign one a 403, a bad Origin a 403", async () => {
+    const h = app();
+    const server = serve({ fetch: h.fetch, hostname: "127.0.0.1", port: 0 });
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    /** The status line and body of one request written as raw bytes (fetch would refuse these headers). */
+    const raw = async (head: string, body = "") => {
+      const socket = connect(port, "127.0.0.1");
+      socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
+      const chunks: Buffer[] = [];
+      for await (const c of socket) chunks.push(c as Buffer);
+      const [status, ...rest] = Buffer.concat(chunks).toString().split("\r\n");
+      return `${status} ${rest.at(-1)}`;
+    };
+    const press = '{"messageId":1,"data":"stop:enrich"}';
+    const post = (origin: string) =>
+      raw(`POST /console/press HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${origin}\r\nContent-Type: application/json\r\nContent-Length: ${press.length}`, press);
+    try {
+      for (const host of ["[", "::::", "127.0.0.1:abc", "0x7f.1"]) expect(await raw(`GET /console HTTP/1.1\r\nHost: ${host}`), host).toMatch(/^HTTP\/1\.1 400 /);
+      expect(await raw("GET /console HTTP/1.1\r\nHost: evil.example")).toMatch(/^HTTP\/1\.1 403 .*answers only to localhost/);
+      expect(await raw(`GET /console HTTP/1.1\r\nHost: localhost:${port}`)).toMatch(/^HTTP\/1\.1 200 /);
+      for (const origin of ["http://[", "::::", "null", `http://evil.example:${port}`]) expect(await post(origin), origin).toBe(`HTTP/1.1 403 Forbidden ${REFUSED}`);
+      expect(await post(`http://127.0.0.1:${port}`)).toMatch(/^HTTP\/1\.1 409 /);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("a malformed ?token= or cookie is a 401; the token visit keeps the other parameters", async () => {
+    const token = "s3cret-token-0123456789";
+    const h = app(token);
+    for (const q of ["%E0%A4%A", "%", `${token}%00`]) expect((await h.request(`http://10.0.0.5:8080/console?token=${q}`)).status, q).toBe(401);
+    for (const cookie of ["carwatch_console=%E0%A4%A", 'carwatch_console="', "carwatch_console"]) expect((await h.request("http://10.0.0.5:8080/console", { headers: { cookie } })).status, cookie).toBe(401);
+    const visit = await h.request(`http://10.0.0.5:8080/console?x=%&token=${token}`);
+    expect([visit.status, visit.headers.get("location")]).toEqual([303, "/console?x=%25"]);
   });
 });

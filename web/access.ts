@@ -35,7 +35,17 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-const hostOf = (header: string | undefined) => (header ?? "").replace(/:\d+$/, "");
+/**
+ * Whether an Origin header names this request's own host. Only a serialized
+ * http(s) origin, exactly as browsers send it, can match: "null" (sandboxed
+ * frames, file: pages), a path, user info or unparsable text never does. The
+ * scheme is not compared, so the page still works behind a TLS proxy.
+ */
+function sameHost(origin: string, host: string): boolean {
+  if (!URL.canParse(origin)) return false;
+  const u = new URL(origin);
+  return (u.protocol === "http:" || u.protocol === "https:") && u.origin === origin && u.host === host;
+}
 
 /**
  * Guards the console and the dashboards:
@@ -47,27 +57,30 @@ const hostOf = (header: string | undefined) => (header ?? "").replace(/:\d+$/, "
  */
 export function guard(access: WebAccess): MiddlewareHandler {
   return async (c, next) => {
-    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    // The server builds the URL from the Host header and answers 400 to one it cannot parse, so this is the Host, normalized.
+    const url = new URL(c.req.url);
     if (access.token) {
       const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
       const given = bearer ?? getCookie(c, TOKEN_COOKIE) ?? "";
       const query = c.req.query("token");
       if (c.req.method === "GET" && query !== undefined && sameToken(query, access.token)) {
         setCookie(c, TOKEN_COOKIE, access.token, { httpOnly: true, sameSite: "Strict", path: "/" });
-        const url = new URL(c.req.url);
         url.searchParams.delete("token");
         return c.redirect(`${url.pathname}${url.search}`, 303);
       }
       if (!sameToken(given, access.token)) {
         return c.text("carwatch: this console needs its token. Open the URL printed at start-up (…/console?token=CONSOLE_TOKEN).", 401);
       }
-    } else if (!isLoopback(hostOf(host))) {
+    } else if (!isLoopback(url.hostname)) {
       return c.text("carwatch: the local console answers only to localhost / 127.0.0.1 (set CONSOLE_TOKEN to serve it elsewhere).", 403);
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       if (!(c.req.header("content-type") ?? "").startsWith("application/json")) return c.text("JSON only", 415);
+      // No Origin: not a browser (curl, scripts), so no CSRF; a browser always sends one with a POST.
       const origin = c.req.header("origin");
-      if (origin && (origin === "null" || new URL(origin).host !== host)) return c.text("cross-origin request refused", 403);
+      if (origin !== undefined && !sameHost(origin, url.host)) {
+        return c.text("carwatch: cross-origin request refused: a POST must come from this console's own page.", 403);
+      }
     }
     await next();
     c.header("x-content-type-options", "nosniff");
