@@ -79,6 +79,8 @@ export const DEAD_LETTER_REASONS = [
   "invalid_value",
   "out_of_range",
   "unknown_car",
+  // An ingest token limited to some cars sent a reading of another.
+  "car_not_allowed",
   // Outside the intake's bounds around the server's clock (EVENT_MAX_FUTURE_SECONDS, EVENT_MAX_AGE_DAYS).
   "event_time_future",
   "event_time_past",

@@ -1,0 +1,112 @@
+import type { DeadLetter, DeadLetterReason, EnrichedEvent, SensorEvent } from "../model/events.js";
+import { expectedGear } from "../model/gear.js";
+import { parseSensorMessage } from "../model/parse.js";
+import type { StageDeps } from "../stage.js";
+import type { Envelope, OutMessage } from "../transport/transport.js";
+import { type CarInfo, DimsCache } from "./dims-cache.js";
+
+/** What became of one message: stored now, stored before (the same values), or refused with a dead-letter reason. */
+export type Outcome = { kind: "accepted" } | { kind: "duplicate" } | { kind: "rejected"; reason: DeadLetterReason; detail: string };
+
+export interface EnrichedBatch {
+  /** Every valid reading to forward, also one stored before: a redelivery must still reach the alert stage. */
+  out: OutMessage<EnrichedEvent>[];
+  /** One per message of the batch, in its order. */
+  outcomes: Outcome[];
+}
+
+// Field by field, not by spreading: one object shape for every reading, which keeps this hot path fast.
+export function join(e: Omit<EnrichedEvent, keyof CarInfo | "expected_gear">, car: CarInfo): EnrichedEvent {
+  return {
+    event_id: e.event_id,
+    event_time: e.event_time,
+    car_id: e.car_id,
+    speed: e.speed,
+    rpm: e.rpm,
+    gear: e.gear,
+    driver_id: car.driver_id,
+    brand_name: car.brand_name,
+    model_name: car.model_name,
+    color_name: car.color_name,
+    expected_gear: expectedGear(e.speed),
+  };
+}
+
+/** The same reading sent again: every value equal (the JSON text may differ). */
+const sameReading = (a: SensorEvent, b: SensorEvent) =>
+  a.event_time === b.event_time && a.car_id === b.car_id && a.speed === b.speed && a.rpm === b.rpm && a.gear === b.gear;
+
+const conflict = (kept: SensorEvent) =>
+  `event_id ${kept.event_id} was accepted already with other values (event_time ${new Date(kept.event_time).toISOString()}, car ${kept.car_id}); the first is kept`;
+
+/**
+ * The one reading intake, wherever readings enter: the enrich stage's
+ * batches and the ingestion API. Parses each message (bounded to the
+ * server's clock), joins its car, keeps the first reading of an event_id,
+ * and commits the raw copies with the batch's dead letters before it returns:
+ * what it calls accepted can no longer be lost.
+ */
+export class Enricher {
+  readonly dims: DimsCache;
+
+  constructor(
+    private readonly deps: StageDeps,
+    private readonly stage: string,
+  ) {
+    this.dims = new DimsCache(deps.lakehouse);
+  }
+
+  /** `allowedCars`: refuse readings of other cars (an ingest token limited to some cars). */
+  async store(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<EnrichedBatch> {
+    const { lakehouse, settings } = this.deps;
+    const parsed = batch.map((m) => parseSensorMessage(m.value, settings.eventTime, now));
+    await this.dims.refreshIfNeeded(parsed.some((p) => p.ok && !this.dims.get(p.event.car_id)));
+    const outcomes: Outcome[] = new Array(batch.length);
+    const dead: DeadLetter[] = [];
+    const reject = (i: number, reason: DeadLetterReason, detail: string) => {
+      outcomes[i] = { kind: "rejected", reason, detail };
+      const m = batch[i]!;
+      dead.push({ id: m.id, received_at: now, stage: this.stage, reason, detail, payload: m.value });
+    };
+    // The first reading of an event_id in the batch is the one that counts; a later one is a duplicate
+    // (the same values: resent) or a conflict (other values under a used id), never a second row.
+    const first = new Map<string, { i: number; event: SensorEvent; car: CarInfo }>();
+    parsed.forEach((p, i) => {
+      if (!p.ok) return reject(i, p.reason, p.detail);
+      const car = this.dims.get(p.event.car_id);
+      if (!car) return reject(i, "unknown_car", `car ${p.event.car_id} is not in dims.cars`);
+      if (allowedCars && !allowedCars.has(p.event.car_id)) return reject(i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
+      const seen = first.get(p.event.event_id);
+      if (!seen) first.set(p.event.event_id, { i, event: p.event, car });
+      else if (sameReading(seen.event, p.event)) outcomes[i] = { kind: "duplicate" };
+      else reject(i, "conflicting_duplicate", conflict(seen.event));
+    });
+    const raw = [...first.values()].map(({ i, event }) => ({ event_id: event.event_id, event_time: event.event_time, received_at: now, json: batch[i]!.value }));
+    // Insert-once by (event_time, event_id) and unique by event_id: a redelivered or resent reading adds no row.
+    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => r.event_id));
+    // Readings whose id was stored before: resent as they were, or conflicting.
+    const known = [...first.values()].filter(({ event }) => !fresh.has(event.event_id));
+    if (known.length > 0) {
+      const rows = await lakehouse.select<{ event_id: string; json: string }>(
+        `SELECT event_id, json FROM telemetry.cars_raw WHERE event_id IN (${known.map(() => "?").join(",")})`,
+        known.map(({ event }) => event.event_id),
+      );
+      const stored = new Map(rows.map((r) => [r.event_id, parseSensorMessage(r.json)]));
+      const before = dead.length;
+      for (const k of known) {
+        const s = stored.get(k.event.event_id);
+        if (s?.ok && sameReading(s.event, k.event)) {
+          outcomes[k.i] = { kind: "duplicate" };
+          continue;
+        }
+        first.delete(k.event.event_id);
+        reject(k.i, "conflicting_duplicate", s?.ok ? conflict(s.event) : "event_id already stored");
+      }
+      if (dead.length > before) await lakehouse.write([{ table: "dead_letters", rows: dead.slice(before) }]);
+    }
+    for (const { i, event } of first.values()) outcomes[i] ??= fresh.has(event.event_id) ? { kind: "accepted" } : { kind: "duplicate" };
+    const duplicates = outcomes.filter((o) => o.kind === "duplicate").length;
+    if (duplicates > 0) this.deps.metrics?.duplicates.inc(duplicates);
+    return { out: [...first.values()].map(({ event, car }) => ({ key: String(event.car_id), value: join(event, car) })), outcomes };
+  }
+}
