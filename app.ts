@@ -7,6 +7,7 @@ import type { Logger } from "./core/log.js";
 import { Metrics } from "./core/metrics.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
+import { ReadingIntake } from "./pipeline/intake.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
 import { StateStore } from "./pipeline/stores/state.js";
 import { Supervisor } from "./pipeline/supervisor.js";
@@ -18,10 +19,12 @@ import { Scheduler } from "./scheduler/scheduler.js";
 import { ChatAgent } from "./agent/agent.js";
 import { type RunningBot, startBot } from "./bot/start.js";
 import { createRegistry, type Registry } from "./tools/index.js";
+import { TokenBook } from "./tools/api-tokens.js";
 import { OpsState } from "./tools/ops-state.js";
 import { RoleBook } from "./tools/roles.js";
 import { ChartStore } from "./tools/chart-store.js";
 import { webAccess } from "./web/access.js";
+import { apiRoutes } from "./web/api.js";
 import { type RunningConsole, startConsole } from "./web/console.js";
 import { consoleRoutes } from "./web/console-routes.js";
 import { dashboardRoutes } from "./web/dashboards.js";
@@ -96,10 +99,11 @@ export async function startApp(config: Config, log: Logger, options: { transport
     );
   }
   const ops = new OpsState(state);
+  const tokens = new TokenBook(state, config.CARWATCH_ADMIN_TOKEN);
   const charts = new ChartStore();
   let url: string | null = null;
   const dashboards = { baseUrl: () => url, superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null };
-  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config), thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
+  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config, tokens), tokens, thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
   const agent = config.OPENAI_API_KEY
     ? new ChatAgent({ registry, dialect: lakehouse.dialect, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
     : null;
@@ -158,6 +162,9 @@ export async function startApp(config: Config, log: Logger, options: { transport
       http.route("/", c.app);
       closeStreams.push(c.close);
     }
+    // Readings are taken where they can be stored at once (enrich here) or handed to Kafka.
+    const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
+    http.route("/", apiRoutes({ registry, tokens, intake, log }));
     const d = dashboardRoutes({ registry, access: access!, log });
     http.route("/", d.app);
     closeStreams.push(d.close);

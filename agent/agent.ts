@@ -79,7 +79,7 @@ export class ChatAgent {
 
   private async build(caller: Caller) {
     const { registry } = this.deps;
-    const allowed = registry.allowedFor(caller.userId);
+    const allowed = registry.allowedFor(caller.userId, "agent");
     const limit = this.limits.maxToolResultChars;
     /**
      * Every tool call the model makes runs here, through the registry, which

@@ -12,6 +12,7 @@ import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCommands } from "./commands.js";
 import { registerMaintenance } from "./maintenance.js";
+import { registerTokens } from "./tokens.js";
 import { registerCharts } from "./charts.js";
 import { Confirmations } from "./confirmations.js";
 import { type FloodLimit, floodLimit } from "./flood.js";
@@ -77,6 +78,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   registerCallbacks(bot, env);
   registerCommands(bot, env);
   registerMaintenance(bot, env);
+  registerTokens(bot, env);
   registerAssistant(bot, env);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot, env };

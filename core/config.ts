@@ -92,6 +92,7 @@ const envSchema = z.object({
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Required for /console and /dashboards when HTTP_HOST is not a loopback address. */
   CONSOLE_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 16)").optional(),
+  CARWATCH_ADMIN_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 16)").optional(),
   CARWATCH_ROLES: z
     .string()
     .default("all")
@@ -124,7 +125,7 @@ export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
 /** Variables whose values never appear in logs or error messages. */
-export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "KAFKA_SASL_PASSWORD"] as const;
+export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "CARWATCH_ADMIN_TOKEN", "KAFKA_SASL_PASSWORD"] as const;
 
 /**
  * Parses the environment once at start-up. A `.env` file (if present) fills

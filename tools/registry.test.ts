@@ -56,6 +56,15 @@ describe("the registry's permission checks and audit", () => {
     expect(names(OPERATOR)).toContain("stop_all");
     expect(names(OPERATOR)).not.toContain("audit_log");
     expect(names(ADMIN)).toHaveLength(p.registry.tools.length);
+    // A tool whose result holds a secret is never offered to the agent, nor run for it.
+    expect(p.registry.allowedFor(ADMIN, "agent").map((t) => t.name)).not.toContain("create_token");
+  });
+
+  it("refuses create_token to the agent even for an admin, so no secret reaches the model's provider", async () => {
+    await expect(p.registry.call("create_token", { name: "x", role: "viewer" }, { userId: ADMIN, chatId: 77, via: "agent" })).rejects.toThrow(
+      "create_token is not available through agent; use telegram, console, api",
+    );
+    expect(p.ops.recentAudit(1)[0]).toMatchObject({ tool: "create_token", outcome: "denied" });
   });
 
   it("keeps audit_log for admins", async () => {

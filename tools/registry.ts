@@ -5,6 +5,7 @@ import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import type { TokenBook } from "./api-tokens.js";
 import type { ChartStore } from "./chart-store.js";
 import type { DashboardsConfig } from "./dashboards.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
@@ -17,7 +18,7 @@ export interface Caller {
   chatId: number | null;
   /** Forum topic the call came from, if any. */
   threadId?: number | null;
-  via: "telegram" | "console" | "agent" | "scheduler";
+  via: "telegram" | "console" | "agent" | "scheduler" | "api";
 }
 
 /** What tools may use. Built once per process. */
@@ -35,6 +36,8 @@ export interface ToolContext {
   scheduler?: Scheduler | null;
   /** Where render_chart leaves its pictures for the bot to send. */
   charts?: ChartStore;
+  /** API tokens (the state database's), for the token tools. */
+  tokens?: TokenBook;
   /** The HTTP server's address and the optional Superset, for list_dashboards. */
   dashboards?: DashboardsConfig;
 }
@@ -53,6 +56,8 @@ export interface ToolDef<N extends string = string, S extends z.ZodType = z.ZodT
   role: Role;
   /** Changes the running system: callers must obtain a confirmation first. */
   destructive: boolean;
+  /** The entry points it is open to (default: all); e.g. not the agent, for a tool whose result holds a secret the model's provider must not see. */
+  via?: readonly Caller["via"][];
   run(args: ToolRun<z.output<S>>): Promise<R> | R;
 }
 
@@ -91,9 +96,9 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
   }
 
   /** The tools this user may call (what menus and the agent offer). */
-  allowedFor(userId: number): AnyTool[] {
+  allowedFor(userId: number, via?: Caller["via"]): AnyTool[] {
     const role = this.roleOf(userId);
-    return this.tools.filter((t) => hasRole(role, t.role));
+    return this.tools.filter((t) => hasRole(role, t.role) && (!via || !t.via || t.via.includes(via)));
   }
 
   get(name: string): AnyTool | undefined {
@@ -124,6 +129,11 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
     const role = this.roleOf(caller.userId);
     if (!hasRole(role, tool.role)) {
       const err = new PermissionError(name, tool.role);
+      audit("denied", err.message, rawInput);
+      throw err;
+    }
+    if (tool.via && !tool.via.includes(caller.via)) {
+      const err = new InputError(`${name} is not available through ${caller.via}; use ${tool.via.join(", ")}`);
       audit("denied", err.message, rawInput);
       throw err;
     }

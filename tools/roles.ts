@@ -1,4 +1,5 @@
 import type { Config } from "../core/config.js";
+import { tokenIdOf } from "./api-tokens.js";
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -20,17 +21,23 @@ export function hasRole(role: Role | null, needed: Role): boolean {
 export class RoleBook {
   private readonly roles = new Map<number, Role>();
 
-  constructor(lists: { admins: readonly number[]; operators: readonly number[]; viewers: readonly number[] }) {
+  /** `tokens`: the API tokens' roles, read at every call (a revoked token has none). */
+  constructor(
+    lists: { admins: readonly number[]; operators: readonly number[]; viewers: readonly number[] },
+    private readonly tokens?: { roleOf(tokenId: number): Role | null },
+  ) {
     for (const id of lists.viewers) this.roles.set(id, "viewer");
     for (const id of lists.operators) this.roles.set(id, "operator");
     for (const id of lists.admins) this.roles.set(id, "admin");
   }
 
-  static fromConfig(config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">): RoleBook {
-    return new RoleBook({ admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS });
+  static fromConfig(config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">, tokens?: { roleOf(tokenId: number): Role | null }): RoleBook {
+    return new RoleBook({ admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS }, tokens);
   }
 
   roleOf(userId: number): Role | null {
+    const tokenId = tokenIdOf(userId);
+    if (tokenId !== null) return this.tokens?.roleOf(tokenId) ?? null;
     return this.roles.get(userId) ?? null;
   }
 }

@@ -56,57 +56,90 @@ export class Enricher {
     this.dims = new DimsCache(deps.lakehouse);
   }
 
-  /** `allowedCars`: refuse readings of other cars (an ingest token limited to some cars). */
-  async store(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<EnrichedBatch> {
-    const { lakehouse, settings } = this.deps;
-    const parsed = batch.map((m) => parseSensorMessage(m.value, settings.eventTime, now));
+  /**
+   * Parses, joins and checks a batch without storing anything: rejected
+   * messages get their dead letter, a repeated id within the batch its
+   * outcome, and the first reading of each id waits in `first`.
+   * `allowedCars`: refuse readings of other cars (an ingest token limited to some).
+   */
+  async classify(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<Classified> {
+    const parsed = batch.map((m) => parseSensorMessage(m.value, this.deps.settings.eventTime, now));
     await this.dims.refreshIfNeeded(parsed.some((p) => p.ok && !this.dims.get(p.event.car_id)));
-    const outcomes: Outcome[] = new Array(batch.length);
-    const dead: DeadLetter[] = [];
-    const reject = (i: number, reason: DeadLetterReason, detail: string) => {
-      outcomes[i] = { kind: "rejected", reason, detail };
-      const m = batch[i]!;
-      dead.push({ id: m.id, received_at: now, stage: this.stage, reason, detail, payload: m.value });
-    };
+    const c: Classified = { batch, now, outcomes: new Array(batch.length), dead: [], first: new Map() };
     // The first reading of an event_id in the batch is the one that counts; a later one is a duplicate
     // (the same values: resent) or a conflict (other values under a used id), never a second row.
-    const first = new Map<string, { i: number; event: SensorEvent; car: CarInfo }>();
     parsed.forEach((p, i) => {
-      if (!p.ok) return reject(i, p.reason, p.detail);
+      if (!p.ok) return this.reject(c, i, p.reason, p.detail);
       const car = this.dims.get(p.event.car_id);
-      if (!car) return reject(i, "unknown_car", `car ${p.event.car_id} is not in dims.cars`);
-      if (allowedCars && !allowedCars.has(p.event.car_id)) return reject(i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
-      const seen = first.get(p.event.event_id);
-      if (!seen) first.set(p.event.event_id, { i, event: p.event, car });
-      else if (sameReading(seen.event, p.event)) outcomes[i] = { kind: "duplicate" };
-      else reject(i, "conflicting_duplicate", conflict(seen.event));
+      if (!car) return this.reject(c, i, "unknown_car", `car ${p.event.car_id} is not in dims.cars`);
+      if (allowedCars && !allowedCars.has(p.event.car_id)) return this.reject(c, i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
+      const seen = c.first.get(p.event.event_id);
+      if (!seen) c.first.set(p.event.event_id, { i, event: p.event, car });
+      else if (sameReading(seen.event, p.event)) c.outcomes[i] = { kind: "duplicate" };
+      else this.reject(c, i, "conflicting_duplicate", conflict(seen.event));
     });
-    const raw = [...first.values()].map(({ i, event }) => ({ event_id: event.event_id, event_time: event.event_time, received_at: now, json: batch[i]!.value }));
-    // Insert-once by (event_time, event_id) and unique by event_id: a redelivered or resent reading adds no row.
-    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => r.event_id));
-    // Readings whose id was stored before: resent as they were, or conflicting.
-    const known = [...first.values()].filter(({ event }) => !fresh.has(event.event_id));
-    if (known.length > 0) {
-      const rows = await lakehouse.select<{ event_id: string; json: string }>(
-        `SELECT event_id, json FROM telemetry.cars_raw WHERE event_id IN (${known.map(() => "?").join(",")})`,
-        known.map(({ event }) => event.event_id),
-      );
-      const stored = new Map(rows.map((r) => [r.event_id, parseSensorMessage(r.json)]));
-      const before = dead.length;
-      for (const k of known) {
-        const s = stored.get(k.event.event_id);
-        if (s?.ok && sameReading(s.event, k.event)) {
-          outcomes[k.i] = { kind: "duplicate" };
-          continue;
-        }
-        first.delete(k.event.event_id);
-        reject(k.i, "conflicting_duplicate", s?.ok ? conflict(s.event) : "event_id already stored");
+    return c;
+  }
+
+  private reject(c: Classified, i: number, reason: DeadLetterReason, detail: string): void {
+    c.outcomes[i] = { kind: "rejected", reason, detail };
+    const m = c.batch[i]!;
+    c.dead.push({ id: m.id, received_at: c.now, stage: this.stage, reason, detail, payload: m.value });
+  }
+
+  /**
+   * Of the waiting readings with these ids, those stored before: the same
+   * values are duplicates, other values conflicts (dead letters, no longer
+   * waiting). Returns the dead letters this added, not yet written.
+   */
+  async checkStored(c: Classified, ids: readonly string[]): Promise<DeadLetter[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.deps.lakehouse.select<{ event_id: string; json: string }>(
+      `SELECT event_id, json FROM telemetry.cars_raw WHERE event_id IN (${ids.map(() => "?").join(",")})`,
+      ids,
+    );
+    const before = c.dead.length;
+    for (const r of rows) {
+      const k = c.first.get(r.event_id);
+      const s = parseSensorMessage(r.json);
+      if (!k) continue;
+      if (s.ok && sameReading(s.event, k.event)) c.outcomes[k.i] = { kind: "duplicate" };
+      else {
+        c.first.delete(r.event_id);
+        this.reject(c, k.i, "conflicting_duplicate", s.ok ? conflict(s.event) : "event_id already stored");
       }
-      if (dead.length > before) await lakehouse.write([{ table: "dead_letters", rows: dead.slice(before) }]);
     }
-    for (const { i, event } of first.values()) outcomes[i] ??= fresh.has(event.event_id) ? { kind: "accepted" } : { kind: "duplicate" };
+    return c.dead.slice(before);
+  }
+
+  /** Classifies a batch and commits its raw copies with its dead letters: what it calls accepted can no longer be lost. */
+  async store(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<EnrichedBatch> {
+    const { lakehouse } = this.deps;
+    const c = await this.classify(batch, now, allowedCars);
+    const raw = [...c.first.values()].map(({ i, event }) => ({ event_id: event.event_id, event_time: event.event_time, received_at: now, json: batch[i]!.value }));
+    // Insert-once by (event_time, event_id) and unique by event_id: a redelivered or resent reading adds no row.
+    const dead = [...c.dead];
+    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => r.event_id));
+    const conflicts = await this.checkStored(c, [...c.first.keys()].filter((id) => !fresh.has(id)));
+    if (conflicts.length > 0) await lakehouse.write([{ table: "dead_letters", rows: conflicts }]);
+    for (const { i, event } of c.first.values()) c.outcomes[i] ??= fresh.has(event.event_id) ? { kind: "accepted" } : { kind: "duplicate" };
+    this.countDuplicates(c.outcomes);
+    return { out: [...c.first.values()].map(({ event, car }) => ({ key: String(event.car_id), value: join(event, car) })), outcomes: c.outcomes };
+  }
+
+  countDuplicates(outcomes: readonly Outcome[]): void {
     const duplicates = outcomes.filter((o) => o.kind === "duplicate").length;
     if (duplicates > 0) this.deps.metrics?.duplicates.inc(duplicates);
-    return { out: [...first.values()].map(({ event, car }) => ({ key: String(event.car_id), value: join(event, car) })), outcomes };
   }
+}
+
+/** A batch read and checked, not yet stored. */
+export interface Classified {
+  batch: readonly Envelope<string>[];
+  now: number;
+  /** Filled for the messages decided so far. */
+  outcomes: Outcome[];
+  dead: DeadLetter[];
+  /** The first reading of each event_id, still to store, by id. */
+  first: Map<string, { i: number; event: SensorEvent; car: CarInfo }>;
 }
