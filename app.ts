@@ -8,6 +8,7 @@ import { Metrics } from "./core/metrics.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
 import { ReadingIntake } from "./pipeline/intake.js";
+import { type MqttIngest, startMqttIngest } from "./pipeline/mqtt-ingest.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
 import { StateStore } from "./pipeline/stores/state.js";
 import { Supervisor } from "./pipeline/supervisor.js";
@@ -45,6 +46,8 @@ export interface App {
   console: RunningConsole | null;
   /** The console's address to open, when it runs (with CONSOLE_TOKEN set, the first visit adds ?token=…). */
   consoleUrl: string | null;
+  /** MQTT ingestion (MQTT_URL), with its status: connected, messages, accepted, rejected. */
+  mqtt: MqttIngest | null;
   stop(): Promise<void>;
 }
 
@@ -103,7 +106,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
   const charts = new ChartStore();
   let url: string | null = null;
   const dashboards = { baseUrl: () => url, superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null };
-  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config, tokens), tokens, thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
+  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config, tokens), tokens, events: deps.events, thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
   const agent = config.OPENAI_API_KEY
     ? new ChatAgent({ registry, dialect: lakehouse.dialect, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
     : null;
@@ -149,6 +152,10 @@ export async function startApp(config: Config, log: Logger, options: { transport
 
   scheduler?.start();
 
+  // Readings are taken where they can be stored at once (enrich here) or handed to Kafka: over HTTP and MQTT, by one intake.
+  const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
+  const mqtt = startMqttIngest(config, { intake, lakehouse, log });
+
   let server: ServerType | null = null;
   const closeStreams: (() => void)[] = [];
   if (roles.has("http")) {
@@ -162,8 +169,6 @@ export async function startApp(config: Config, log: Logger, options: { transport
       http.route("/", c.app);
       closeStreams.push(c.close);
     }
-    // Readings are taken where they can be stored at once (enrich here) or handed to Kafka.
-    const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
     http.route("/", apiRoutes({ registry, tokens, intake, log }));
     const d = dashboardRoutes({ registry, access: access!, log });
     http.route("/", d.app);
@@ -187,9 +192,12 @@ export async function startApp(config: Config, log: Logger, options: { transport
     url,
     console: consoleBot,
     consoleUrl: consoleBot && url ? `${url}/console` : null,
+    mqtt,
     async stop() {
       // Users' queries first: a chat waiting on one must not hold up the rest of the shutdown.
       await lakehouse.closeQueries();
+      // No more readings in: what MQTT holds is stored and acknowledged while the stages still run.
+      await mqtt?.stop();
       await bot?.stop();
       for (const close of closeStreams) close();
       await consoleBot?.stop();

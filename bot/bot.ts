@@ -12,6 +12,7 @@ import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCommands } from "./commands.js";
 import { registerMaintenance } from "./maintenance.js";
+import { registerFleet } from "./fleet.js";
 import { registerTokens } from "./tokens.js";
 import { registerCharts } from "./charts.js";
 import { Confirmations } from "./confirmations.js";
@@ -79,6 +80,7 @@ export function createBot(o: BotOptions): CarwatchBot {
   registerCommands(bot, env);
   registerMaintenance(bot, env);
   registerTokens(bot, env);
+  registerFleet(bot, env);
   registerAssistant(bot, env);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot, env };

@@ -1,3 +1,6 @@
+import type { ApiToken } from "../tools/api-tokens.js";
+import type { FleetPlan } from "../tools/fleet.js";
+import { fleetPlanView } from "./fleet.js";
 import type { Bot, Context } from "grammy";
 import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
 import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
@@ -166,6 +169,9 @@ function confirmedText(tool: string, out: unknown): string {
   if (tool === "stop_all" && Array.isArray(out)) return html`⏹ Stopped ${out.length} stages.`;
   if (tool === "compact_table") return maintenanceView(out as MaintenanceReport);
   if (tool === "run_job") return jobRunView(out as JobRun);
+  if (tool === "import_fleet") return `Imported.\n${fleetPlanView(out as FleetPlan)}`;
+  if (tool === "retire_car") return html`Car ${(out as { carId: number }).carId} is retired: its readings are refused from now on.`;
+  if (tool === "revoke_token") return html`Token #${(out as ApiToken).id} (${(out as ApiToken).name}) is revoked.`;
   const s = out as { name?: string; state?: string };
   return html`✅ Done: ${s.name ?? tool} is ${s.state ?? "done"}.`;
 }

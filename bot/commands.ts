@@ -39,6 +39,7 @@ export const COMMANDS = [
   { command: "unsubscribe", description: "Stop digests here" },
   { command: "whoami", description: "Your id and role" },
   { command: "audit", description: "Audit log (admins)" },
+  { command: "fleet", description: "The fleet: /fleet [all] | import (CSV below) | retire ID" },
   { command: "tokens", description: "API tokens (admins): /tokens new NAME ROLE | revoke ID" },
   { command: "jobs", description: "Maintenance jobs: schedule, next run, last outcome" },
   { command: "runjob", description: "Run a job now: /runjob compaction" },

@@ -34,8 +34,7 @@ export function registerTokens(bot: Bot, env: BotEnv): void {
       return;
     }
     if (verb === "revoke" && rest[0]) {
-      const r = await callTool(ctx, env, "revoke_token", { id: rest[0] }, { prompt: html`Revoke API token #${rest[0]}? It stops working at once.` });
-      if (r) await ctx.reply(html`Token #${r.id} (${r.name}) is revoked.`, { parse_mode: "HTML" });
+      await callTool(ctx, env, "revoke_token", { id: rest[0] }, { prompt: html`Revoke API token #${rest[0]}? It stops working at once.` });
       return;
     }
     await ctx.reply(USAGE);

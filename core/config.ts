@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
 import { validate as validCron } from "node-cron";
 import { z } from "zod";
+import { mqttTopicsSchema, mqttUrlSchema } from "../pipeline/mqtt-topics.js";
 import { ConfigError } from "./errors.js";
 
 const ROLES = ["bot", "scheduler", "http", "generator", "enrich", "alert", "aggregate"] as const;
@@ -74,6 +75,14 @@ const envSchema = z.object({
   KAFKA_SASL_MECHANISM: z.enum(["plain", "scram-sha-256", "scram-sha-512"]).optional(),
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  // MQTT ingestion (pipeline/mqtt-ingest.ts), on when MQTT_URL is set. The client id is fixed so that the
+  // broker keeps the session (and queues readings) across restarts: every process needs its own, or all
+  // subscribe to a shared $share/<group>/… filter to split the load (docs/mqtt-ingest.md).
+  MQTT_URL: mqttUrlSchema.optional(),
+  MQTT_USERNAME: z.string().min(1).optional(),
+  MQTT_PASSWORD: z.string().min(1).optional(),
+  MQTT_TOPICS: mqttTopicsSchema,
+  MQTT_CLIENT_ID: z.string().min(1).default("carwatch-ingest"),
   STORE: z.enum(["sqlite", "trino"]).default("sqlite"),
   DATA_DIR: z.string().min(1).default("./data"),
   TRINO_URL: optionalUrl,
@@ -125,7 +134,7 @@ export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
 /** Variables whose values never appear in logs or error messages. */
-export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "CARWATCH_ADMIN_TOKEN", "KAFKA_SASL_PASSWORD"] as const;
+export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "CARWATCH_ADMIN_TOKEN", "KAFKA_SASL_PASSWORD", "MQTT_PASSWORD"] as const;
 
 /**
  * Parses the environment once at start-up. A `.env` file (if present) fills
@@ -152,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotenvPath = ".
     if (sasl && !result.data[name]) throw new ConfigError(name, `required with KAFKA_SASL_MECHANISM=${sasl}`);
     if (!sasl && result.data[name]) throw new ConfigError("KAFKA_SASL_MECHANISM", `plain, scram-sha-256 or scram-sha-512: required with ${name}`);
   }
+  // A password alone names no account: brokers check the user name and password together.
+  if (result.data.MQTT_PASSWORD && !result.data.MQTT_USERNAME) throw new ConfigError("MQTT_USERNAME", "required with MQTT_PASSWORD");
   if (result.data.STORE === "trino" && !result.data.TRINO_URL) {
     throw new ConfigError("TRINO_URL", "required when STORE=trino");
   }

@@ -1,3 +1,4 @@
+import { SECRET_VARIABLES } from "./config.js";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
@@ -6,6 +7,7 @@ export type { Logger };
  * Paths pino blanks wherever they appear in a log object, so a token or key
  * passed along by mistake never reaches the log.
  */
+// Every secret variable, also where a config object is logged whole; and the generic names clients use.
 const REDACT = [
   "token",
   "*.token",
@@ -13,20 +15,9 @@ const REDACT = [
   "*.apiKey",
   "password",
   "*.password",
-  "TELEGRAM_BOT_TOKEN",
-  "*.TELEGRAM_BOT_TOKEN",
-  "OPENAI_API_KEY",
-  "*.OPENAI_API_KEY",
-  "TRINO_PASSWORD",
-  "*.TRINO_PASSWORD",
-  "SUPERSET_PASSWORD",
-  "*.SUPERSET_PASSWORD",
-  "CONSOLE_TOKEN",
-  "*.CONSOLE_TOKEN",
-  "KAFKA_SASL_PASSWORD",
-  "*.KAFKA_SASL_PASSWORD",
   "sasl.password",
   "*.sasl.password",
+  ...SECRET_VARIABLES.flatMap((v) => [v, `*.${v}`]),
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { StoreError } from "../core/errors.js";
 import type { DeadLetterReason } from "./model/events.js";
 import type { StageDeps } from "./stage.js";
@@ -62,8 +62,8 @@ export class ReadingIntake {
     try {
       this.loaded ??= this.enricher.dims.load();
       await this.loaded;
-      const request = randomUUID();
-      const batch: Envelope<string>[] = values.map((value, i) => ({ id: `ingest-${request}-${i}`, key: "", value }));
+      // Ids from the content: a resent request (an HTTP retry, an MQTT redelivery) writes its dead letters once.
+      const batch: Envelope<string>[] = values.map((value) => ({ id: `ingest-${createHash("sha256").update(value).digest("hex").slice(0, 32)}`, key: "", value }));
       const now = Date.now();
       let outcomes;
       if (transport.kind === "memory") {

@@ -2,6 +2,7 @@ import { ALERT_TOOLS } from "./alerts.js";
 import { CHART_TOOLS } from "./charts.js";
 import { DASHBOARD_TOOLS } from "./dashboards.js";
 import { DATA_TOOLS } from "./data.js";
+import { FLEET_TOOLS } from "./fleet.js";
 import { MAINTENANCE_TOOLS } from "./maintenance.js";
 import { type ToolContext, ToolRegistry } from "./registry.js";
 import { SESSION_TOOLS } from "./session.js";
@@ -9,7 +10,7 @@ import { STAGE_TOOLS } from "./stages.js";
 import { TOKEN_TOOLS } from "./tokens.js";
 
 /** Every tool, in the order menus and the agent list them. */
-export const TOOLS = [...STAGE_TOOLS, ...DATA_TOOLS, ...ALERT_TOOLS, ...CHART_TOOLS, ...DASHBOARD_TOOLS, ...MAINTENANCE_TOOLS, ...SESSION_TOOLS, ...TOKEN_TOOLS] as const;
+export const TOOLS = [...STAGE_TOOLS, ...DATA_TOOLS, ...FLEET_TOOLS, ...ALERT_TOOLS, ...CHART_TOOLS, ...DASHBOARD_TOOLS, ...MAINTENANCE_TOOLS, ...SESSION_TOOLS, ...TOKEN_TOOLS] as const;
 export type Tools = typeof TOOLS;
 export type Registry = ToolRegistry<Tools>;
 

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { z } from "zod";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
@@ -36,6 +37,8 @@ export interface ToolContext {
   scheduler?: Scheduler | null;
   /** Where render_chart leaves its pictures for the bot to send. */
   charts?: ChartStore;
+  /** In-process notifications: fleet changes emit "dims-changed" for this process's enrich stage. */
+  events?: EventEmitter;
   /** API tokens (the state database's), for the token tools. */
   tokens?: TokenBook;
   /** The HTTP server's address and the optional Superset, for list_dashboards. */

@@ -293,7 +293,7 @@ class Lakehouse {
     const setup = new Database(main);
     for (const schema of SCHEMAS) setup.prepare(`ATTACH DATABASE ? AS ${schema}`).run(join(this.dir, `${schema}.db`));
     for (const t of TABLE_LIST) for (const ddl of createTableSql(t)) setup.exec(ddl);
-    setup.prepare("INSERT INTO dims.cars VALUES (1, 1, 1, 1)").run();
+    setup.prepare("INSERT INTO dims.cars (car_id, driver_id, model_id, color_id) VALUES (1, 1, 1, 1)").run();
     setup.close();
     this.db = new Database(main, { readonly: true, fileMustExist: true });
     for (const schema of SCHEMAS) this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(join(this.dir, `${schema}.db`));

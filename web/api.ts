@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { IntakeBusy, type ReadingIntake } from "../pipeline/intake.js";
+import { readingsOf } from "../pipeline/reading-bodies.js";
 import { type ApiToken, type TokenBook, tokenUserId } from "../tools/api-tokens.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
 import type { Registry } from "../tools/index.js";
@@ -35,18 +36,13 @@ class HttpRefusal extends Error {
   }
 }
 
-/** The readings of a body: one JSON reading, a JSON array, or NDJSON (one reading per line), each kept as its own text. */
-function readingsOf(text: string, contentType: string, max: number): string[] {
+/** The readings of a request body: one JSON reading, a JSON array, or NDJSON (Content-Type: application/x-ndjson). */
+function requestReadings(text: string, contentType: string, max: number): string[] {
   let values: string[];
-  if (contentType.startsWith("application/x-ndjson")) values = text.split("\n").filter((l) => l.trim() !== "");
-  else {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new HttpRefusal(400, `the body is not JSON (${errorMessage(err)}); send one reading, an array, or NDJSON with Content-Type: application/x-ndjson`);
-    }
-    values = Array.isArray(body) ? body.map((r) => JSON.stringify(r)) : [text];
+  try {
+    values = readingsOf(text, contentType.startsWith("application/x-ndjson") ? "ndjson" : "json");
+  } catch (err) {
+    throw new HttpRefusal(400, `the body is not JSON (${errorMessage(err)}); send one reading, an array, or NDJSON with Content-Type: application/x-ndjson`);
   }
   if (values.length > max) throw new HttpRefusal(413, `${values.length} readings in one request; at most ${max}`);
   return values;
@@ -106,7 +102,7 @@ export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: Re
           throw tooBig ? new HttpRefusal(413, `the body inflates to more than ${limits.inflatedBytes} bytes`) : new HttpRefusal(400, `the gzip body does not inflate: ${errorMessage(err)}`);
         }
       } else if (encoding !== "identity") throw new HttpRefusal(415, `Content-Encoding ${encoding} is not supported; gzip is`);
-      const values = readingsOf(bytes.toString("utf8"), c.req.header("content-type") ?? "application/json", limits.readings);
+      const values = requestReadings(bytes.toString("utf8"), c.req.header("content-type") ?? "application/json", limits.readings);
       return c.json(await o.intake.accept(values, token.carIds ? new Set(token.carIds) : undefined));
     },
   );
@@ -123,5 +119,25 @@ export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: Re
     const result = await o.registry.call(name as Parameters<Registry["call"]>[0], input, caller, { confirmed: confirm === true });
     return c.json({ result });
   });
+  // The fleet: PUT replaces nothing, it adds and updates cars (import_fleet, confirmed by the PUT itself);
+  // a file with bad rows answers 422 with them, applying nothing, unless ?apply=good-rows.
+  const apiCaller = (c: { get(k: "token"): ApiToken }) => ({ userId: tokenUserId(c.get("token").id), chatId: null, via: "api" as const });
+  app.put(
+    "/api/v1/fleet",
+    bodyLimit({ maxSize: 8 << 20, onError: (c) => c.json({ error: `the fleet file is larger than ${8 << 20} bytes` }, 413) }),
+    async (c) => {
+      const format = (c.req.header("content-type") ?? "").startsWith("application/json") ? "json" : "csv";
+      const content = await c.req.text();
+      const applyGoodRows = c.req.query("apply") === "good-rows";
+      const preview = await o.registry.call("preview_fleet_import", { format, content }, apiCaller(c));
+      if (preview.errors.length > 0 && !applyGoodRows) {
+        return c.json({ error: `${preview.errors.length} rows have errors; nothing was applied (send again with ?apply=good-rows to apply the ${preview.rows} good rows)`, preview }, 422);
+      }
+      return c.json({ result: await o.registry.call("import_fleet", { format, content, applyGoodRows }, apiCaller(c), { confirmed: true }) });
+    },
+  );
+  app.get("/api/v1/fleet", async (c) =>
+    c.json({ result: await o.registry.call("list_cars", { status: c.req.query("status") ?? "active", limit: c.req.query("limit") ?? 10_000 }, apiCaller(c)) }),
+  );
   return app;
 }

@@ -24,7 +24,12 @@ export const generatorStage = defineStage({
     anomalies: anomalyRatesSchema.partial().optional(),
   }),
   async run({ params, deps, counters, signal }) {
-    const cars = await deps.lakehouse.select<{ car_id: number }>("SELECT car_id FROM dims.cars ORDER BY car_id");
+    // The demo drives the seeded cars; once the operator's fleet is imported, it drives those (active ones only).
+    const cars = await deps.lakehouse.select<{ car_id: number }>(
+      `SELECT car_id FROM dims.cars WHERE retired_at IS NULL
+          AND (origin = 'fleet' OR NOT EXISTS (SELECT 1 FROM dims.cars WHERE origin = 'fleet' AND retired_at IS NULL))
+        ORDER BY car_id`,
+    );
     if (cars.length === 0) throw new StageError("generator", "the fleet has no cars; run the seed stage first");
     const start = params.startTime ?? Date.now();
     // The simulation runs on a worker thread: the pipeline keeps this core.

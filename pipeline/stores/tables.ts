@@ -61,11 +61,17 @@ export const TABLES = {
     schema: "dims",
     name: "cars",
     doc: "The fleet: each car with its driver, model and color",
+    // Columns added after the first release are nullable: older files and tables gain them at init.
     columns: [
       c("car_id", "int", "car id"),
       c("driver_id", "int", "driver id"),
       c("model_id", "int", "dims.car_models.model_id"),
       c("color_id", "int", "dims.car_colors.color_id"),
+      c("name", "string", "display name, e.g. Van 12", true),
+      c("plate", "string", "licence plate", true),
+      c("origin", "string", "demo (seeded for the simulator) or fleet (the operator's own)", true),
+      c("retired_at", "timestamp", "when the car was retired (its readings are refused since); empty while active", true),
+      c("updated_at", "timestamp", "when the row last changed", true),
     ],
     key: ["car_id"],
     onConflict: "replace",

@@ -80,7 +80,10 @@ export class SqliteLakehouse implements Lakehouse {
         const key = this.primaryKey(t);
         if (key && key.join() !== t.key.join()) this.rebuild(t);
         else {
-          if (key) this.dropDuplicates(t);
+          if (key) {
+            this.dropDuplicates(t);
+            this.addMissingColumns(t);
+          }
           for (const sql of createTableSql(t)) this.db.exec(sql);
         }
       }
@@ -141,6 +144,16 @@ export class SqliteLakehouse implements Lakehouse {
     if (this.db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'index' AND name = ?`).get(index)) return;
     const { changes } = this.db.prepare(`DELETE FROM ${t.schema}.${t.name} WHERE rowid NOT IN (SELECT min(rowid) FROM ${t.schema}.${t.name} GROUP BY ${t.unique})`).run();
     if (changes > 0) this.rebuilt.push(`${t.schema}.${t.name}: ${changes} repeated ${t.unique} dropped`);
+  }
+
+  /** A table made by an older carwatch gains the (nullable) columns added since. */
+  private addMissingColumns(t: TableSpec): void {
+    const have = new Set((this.db.prepare("SELECT name FROM pragma_table_info(?, ?)").all(t.name, t.schema) as { name: string }[]).map((c) => c.name));
+    for (const c of t.columns) {
+      if (have.has(c.name)) continue;
+      if (!c.nullable) throw new StoreError(`${t.schema}.${t.name} lacks the column ${c.name}, which cannot be added to existing rows`);
+      this.db.exec(`ALTER TABLE ${t.schema}.${t.name} ADD COLUMN ${c.name} ${SQLITE_TYPES[c.type]}`);
+    }
   }
 
   private writer(table: TableName): Writer {

@@ -50,6 +50,17 @@ export class TrinoLakehouse implements Lakehouse {
   async init(): Promise<void> {
     for (const s of SCHEMAS) await this.writer.run(`CREATE SCHEMA IF NOT EXISTS ${this.o.catalog}.${s}`);
     for (const t of TABLE_LIST) await this.writer.run(createTableSql(this.o.catalog, t));
+    // Tables made by an older carwatch gain the (nullable) columns added since.
+    const have = await this.writer.run(
+      `SELECT table_schema || '.' || table_name || '.' || column_name FROM ${this.o.catalog}.information_schema.columns WHERE table_schema IN (${SCHEMAS.map((s) => `'${s}'`).join(", ")})`,
+    );
+    const existing = new Set(have.rows.map((r) => String(r[0])));
+    for (const t of TABLE_LIST) {
+      for (const c of t.columns) {
+        if (!c.nullable || existing.has(`${t.schema}.${t.name}.${c.name}`)) continue;
+        await this.writer.run(`ALTER TABLE ${this.name(t)} ADD COLUMN IF NOT EXISTS ${c.name} ${TRINO_TYPES[c.type]}`);
+      }
+    }
   }
 
   write(batch: readonly TableRows[]): Promise<void> {

@@ -1,0 +1,50 @@
+import type { Bot, Context } from "grammy";
+import type { FleetPlan } from "../tools/fleet.js";
+import { html, preTable } from "./format.js";
+import { type BotEnv, callTool, replyHtml } from "./reply.js";
+
+const USAGE = [
+  "/fleet — the active cars; /fleet all | retired",
+  "/fleet import — followed, on the next lines of the same message, by CSV with the header car_id,brand,model,color,driver_id[,name,plate]",
+  "/fleet retire ID",
+].join("\n");
+
+export function fleetPlanView(p: FleetPlan): string {
+  const lines = [
+    html`<b>${p.rows} cars</b> read: ${p.newCars} new, ${p.changedCars} changed, ${p.unchangedCars} unchanged.`,
+    ...(p.newModels.length > 0 ? [html`New models: ${p.newModels.join(", ")}`] : []),
+    ...(p.newColors.length > 0 ? [html`New colors: ${p.newColors.join(", ")}`] : []),
+    ...(p.errors.length > 0 ? [html`<b>${p.errors.length} bad rows</b>:`, ...p.errors.slice(0, 10).map((e) => html`line ${e.line}: ${e.reason}`)] : []),
+  ];
+  return lines.join("\n");
+}
+
+/** /fleet: the operator's cars from chat; an import is previewed, then applied by its confirmation button. */
+export function registerFleet(bot: Bot, env: BotEnv): void {
+  bot.command("fleet", async (ctx: Context) => {
+    const text = typeof ctx.match === "string" ? ctx.match : "";
+    const [first = "", ...restLines] = text.split("\n");
+    const [verb, arg] = first.trim().split(/\s+/);
+    if (verb === "import") {
+      const content = restLines.join("\n").trim();
+      if (!content) return void (await ctx.reply(USAGE));
+      const preview = await callTool(ctx, env, "preview_fleet_import", { format: "csv", content });
+      if (!preview) return;
+      if (preview.rows === 0) return void (await replyHtml(ctx, `${fleetPlanView(preview)}\nNothing to import.`));
+      const applyGoodRows = preview.errors.length > 0;
+      const question = applyGoodRows ? html`Apply the ${preview.rows} good rows?` : "Import these cars?";
+      // Destructive: this asks, and the confirmation button applies it (bot/callbacks.ts shows the result).
+      await callTool(ctx, env, "import_fleet", { format: "csv", content, applyGoodRows }, { prompt: `${fleetPlanView(preview)}\n${question}` });
+      return;
+    }
+    if (verb === "retire" && arg) {
+      await callTool(ctx, env, "retire_car", { carId: arg }, { prompt: html`Retire car ${arg}? Its readings are refused from now on.` });
+      return;
+    }
+    if (verb && !["all", "retired", "active"].includes(verb)) return void (await ctx.reply(USAGE));
+    const cars = await callTool(ctx, env, "list_cars", { status: verb ?? "active", limit: 50 });
+    if (!cars) return;
+    const rows = cars.map((c) => [c.car_id, c.name ?? c.plate ?? "", `${c.brand} ${c.model}`, c.color, c.retired_at ? "retired" : ""]);
+    await replyHtml(ctx, cars.length === 0 ? `No cars.\n${USAGE}` : `<b>Fleet</b> (first ${cars.length})\n${preTable(["car", "name", "model", "color", ""], rows)}`);
+  });
+}
