@@ -57,6 +57,12 @@ export function createBot(o: BotOptions): CarwatchBot {
     confirmations: new Confirmations(o.confirmTtlMs ?? 60_000, o.clock),
     clock: o.clock ?? Date.now,
     charts: o.charts ?? null,
+    // Bot API files are served at <root>/file/bot<token>/<file_path>.
+    download: async (filePath) => {
+      const r = await fetch(`${o.apiRoot ?? "https://api.telegram.org"}/file/bot${o.token}/${filePath}`);
+      if (!r.ok) throw new Error(`the file could not be fetched from Telegram (HTTP ${r.status})`);
+      return Buffer.from(await r.arrayBuffer());
+    },
   };
 
   const timing = o.metrics?.botUpdateSeconds;

@@ -1,11 +1,12 @@
 import type { Bot, Context } from "grammy";
+import { errorMessage } from "../core/errors.js";
 import type { FleetPlan } from "../tools/fleet.js";
 import { html, preTable } from "./format.js";
 import { type BotEnv, callTool, replyHtml } from "./reply.js";
 
 const USAGE = [
   "/fleet — the active cars; /fleet all | retired",
-  "/fleet import — followed, on the next lines of the same message, by CSV with the header car_id,brand,model,color,driver_id[,name,plate]",
+  "/fleet import — followed, on the next lines of the same message, by CSV with the header car_id,brand,model,color,driver_id[,name,plate]; or send a CSV or JSON file with the caption /fleet import",
   "/fleet retire ID",
 ].join("\n");
 
@@ -19,8 +20,34 @@ export function fleetPlanView(p: FleetPlan): string {
   return lines.join("\n");
 }
 
-/** /fleet: the operator's cars from chat; an import is previewed, then applied by its confirmation button. */
+const MAX_FILE_BYTES = 8 << 20;
+
+/** Previews an import, then asks: the confirmation button applies it (bot/callbacks.ts shows the result). */
+async function importFile(ctx: Context, env: BotEnv, content: string, format: "csv" | "json"): Promise<void> {
+  const preview = await callTool(ctx, env, "preview_fleet_import", { format, content });
+  if (!preview) return;
+  if (preview.rows === 0) return void (await replyHtml(ctx, `${fleetPlanView(preview)}\nNothing to import.`));
+  const applyGoodRows = preview.errors.length > 0;
+  const question = applyGoodRows ? html`Apply the ${preview.rows} good rows?` : "Import these cars?";
+  await callTool(ctx, env, "import_fleet", { format, content, applyGoodRows }, { prompt: `${fleetPlanView(preview)}\n${question}` });
+}
+
+/** /fleet: the operator's cars from chat; an import (CSV below the command, or a file sent with it as caption) is previewed, then confirmed. */
 export function registerFleet(bot: Bot, env: BotEnv): void {
+  bot.on("message:document", async (ctx, next) => {
+    if (!/^\/fleet(@\w+)?\s+import\b/.test(ctx.msg.caption ?? "")) return next();
+    const doc = ctx.msg.document;
+    if ((doc.file_size ?? 0) > MAX_FILE_BYTES) return void (await ctx.reply(`The file is larger than ${MAX_FILE_BYTES >> 20} MiB.`));
+    let content: string;
+    try {
+      const file = await ctx.getFile();
+      if (!file.file_path) throw new Error("Telegram gave no path for the file");
+      content = (await env.download(file.file_path)).toString("utf8");
+    } catch (err) {
+      return void (await ctx.reply(`Could not read the file: ${errorMessage(err)}`));
+    }
+    await importFile(ctx, env, content, /\.json$/i.test(doc.file_name ?? "") || doc.mime_type === "application/json" ? "json" : "csv");
+  });
   bot.command("fleet", async (ctx: Context) => {
     const text = typeof ctx.match === "string" ? ctx.match : "";
     const [first = "", ...restLines] = text.split("\n");
@@ -28,14 +55,7 @@ export function registerFleet(bot: Bot, env: BotEnv): void {
     if (verb === "import") {
       const content = restLines.join("\n").trim();
       if (!content) return void (await ctx.reply(USAGE));
-      const preview = await callTool(ctx, env, "preview_fleet_import", { format: "csv", content });
-      if (!preview) return;
-      if (preview.rows === 0) return void (await replyHtml(ctx, `${fleetPlanView(preview)}\nNothing to import.`));
-      const applyGoodRows = preview.errors.length > 0;
-      const question = applyGoodRows ? html`Apply the ${preview.rows} good rows?` : "Import these cars?";
-      // Destructive: this asks, and the confirmation button applies it (bot/callbacks.ts shows the result).
-      await callTool(ctx, env, "import_fleet", { format: "csv", content, applyGoodRows }, { prompt: `${fleetPlanView(preview)}\n${question}` });
-      return;
+      return importFile(ctx, env, content, "csv");
     }
     if (verb === "retire" && arg) {
       await callTool(ctx, env, "retire_car", { carId: arg }, { prompt: html`Retire car ${arg}? Its readings are refused from now on.` });

@@ -19,6 +19,8 @@ export interface BotEnv {
   clock: () => number;
   /** Pictures render_chart left for this bot to send (null: charts go unsent, e.g. in tests without a store). */
   charts: ChartStore | null;
+  /** The bytes of a file the user sent, by the file_path getFile gave. */
+  download(filePath: string): Promise<Buffer>;
 }
 
 export function callerOf(ctx: Context): Caller {

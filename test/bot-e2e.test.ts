@@ -3,7 +3,7 @@ import { type RunningBot, startBot } from "../bot/start.js";
 import { silentLogger } from "../core/log.js";
 import { ADMIN, type BotPipeline, botPipeline, generate, startConsumers, STRANGER } from "./support/bot-pipeline.js";
 import { type RecordedCall, TelegramServer } from "./support/telegram-server.js";
-import { callbackUpdate, textUpdate } from "./support/telegram-updates.js";
+import { callbackUpdate, documentUpdate, textUpdate } from "./support/telegram-updates.js";
 
 let p: BotPipeline;
 let server: TelegramServer;
@@ -98,5 +98,16 @@ describe("a conversation over a real pipeline run, through a local Bot API serve
     expect(p.ops.acks([incidentId]).get(incidentId)?.userId).toBe(ADMIN);
     const audit = p.ops.recentAudit(50, ADMIN).find((e) => e.tool === "ack_incident");
     expect(audit).toMatchObject({ outcome: "ok", args: { incidentId }, via: "telegram" });
+  });
+
+  it("imports a fleet from a CSV file sent with /fleet import: getFile, the preview with the bad row's line, then Confirm", async () => {
+    const csv = Buffer.from(["car_id,brand,model,color,driver_id", "7001,Volvo,FH16,Blue,71", "7002,Volvo,FH16,Blue,x"].join("\n"));
+    server.addFile("fleet-csv-1", csv);
+    const prompt = await say(documentUpdate(ADMIN, "fleet-csv-1", "fleet.csv", "/fleet import", csv.length), message(/Apply the 1 good rows\?/));
+    expect(String(prompt.payload.text)).toContain("line 3: driver_id:");
+    expect(server.calls.some((c) => c.method === "getFile" && c.payload.file_id === "fleet-csv-1")).toBe(true);
+    const yes = buttons(prompt).find((b) => b.startsWith("yes:"))!;
+    await say(callbackUpdate(ADMIN, yes, prompt.messageId), message(/^Imported\./));
+    expect(p.lakehouse.selectSync("SELECT car_id, origin FROM dims.cars WHERE car_id >= 7000")).toEqual([{ car_id: 7001, origin: "fleet" }]);
   });
 });

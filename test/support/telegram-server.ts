@@ -65,7 +65,21 @@ export class TelegramServer extends EventEmitter {
     });
   }
 
+  /** Files users "sent": getFile answers with their path, and /file/bot<token>/<path> serves them. */
+  private readonly files = new Map<string, Buffer>();
+
+  addFile(fileId: string, bytes: Buffer): void {
+    this.files.set(fileId, bytes);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const file = /^\/file\/bot[^/]+\/(.+)$/.exec(req.url ?? "");
+    if (file) {
+      const bytes = this.files.get(decodeURIComponent(file[1]!));
+      res.writeHead(bytes ? 200 : 404);
+      res.end(bytes ?? "");
+      return;
+    }
     const method = /\/bot[^/]+\/(\w+)$/.exec(req.url ?? "")?.[1] ?? "";
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -79,6 +93,16 @@ export class TelegramServer extends EventEmitter {
     const call: RecordedCall = { method, payload };
     let result: unknown = true;
     if (method === "getMe") result = BOT_INFO;
+    else if (method === "getFile") {
+      const id = String(payload.file_id);
+      const bytes = this.files.get(id);
+      if (!bytes) {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: false, error_code: 400, description: "Bad Request: invalid file_id" }));
+        return;
+      }
+      result = { file_id: id, file_unique_id: id, file_size: bytes.length, file_path: id };
+    }
     else if (SENDS.has(method)) {
       call.messageId = this.nextMessageId++;
       const chatId = Number(payload.chat_id);

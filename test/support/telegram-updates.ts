@@ -35,6 +35,24 @@ export function textUpdate(userId: number, text: string, chat: { id: number; typ
   } as Update;
 }
 
+/** A file sent with a caption (the caption may be a command, as Telegram marks it). */
+export function documentUpdate(userId: number, fileId: string, fileName: string, caption: string, size: number): Update {
+  const id = nextId++;
+  const command = /^\/\S+/.exec(caption);
+  return {
+    update_id: id,
+    message: {
+      message_id: id,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: userId, type: "private", first_name: `user${userId}` },
+      from: { id: userId, is_bot: false, first_name: `user${userId}` },
+      document: { file_id: fileId, file_unique_id: fileId, file_name: fileName, mime_type: "text/csv", file_size: size },
+      caption,
+      ...(command ? { caption_entities: [{ type: "bot_command" as const, offset: 0, length: command[0].length }] } : {}),
+    },
+  } as Update;
+}
+
 /** A press of an inline button carrying `data` on message `messageId`. */
 export function callbackUpdate(userId: number, data: string, messageId = 1, chatId = userId): Update {
   const id = nextId++;
