@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
-import { spawnChild } from "../test/support/child.js";
+import { startCarwatch } from "../test/support/carwatch-process.js";
 import { startMosquitto } from "../test/support/mosquitto.js";
 import { createPipeline } from "../test/support/pipeline.js";
 import { endToEnd } from "./runs.js";
@@ -49,20 +49,7 @@ function batches(n: number): string[] {
 
 async function carwatch(env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "carwatch-bench-ingest-"));
-  const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../main.ts")], {
-    ...process.env,
-    DATA_DIR: dir,
-    HTTP_PORT: "0",
-    CARWATCH_ROLES: "http,enrich,alert,aggregate",
-    CARWATCH_ADMIN_TOKEN: TOKEN,
-    LOG_LEVEL: "info",
-    TELEGRAM_BOT_TOKEN: "",
-    OPENAI_API_KEY: "",
-    KAFKA_BROKERS: "",
-    ...env,
-  });
-  const up = await child.line((l) => l.includes("carwatch is up"));
-  const url = /(http:\/\/[^"]+)\/healthz/.exec(up)![1]!;
+  const { child, url } = await startCarwatch({ DATA_DIR: dir, CARWATCH_ROLES: "http,enrich,alert,aggregate", CARWATCH_ADMIN_TOKEN: TOKEN, ...env });
   let peakRss = 0;
   const rss = setInterval(() => {
     try {

@@ -38,6 +38,8 @@ export interface BotOptions {
   clock?: () => number;
   /** Where render_chart leaves its pictures: /chart and the agent's turns send them from here. */
   charts?: ChartStore;
+  /** How files users send are fetched (default: the Bot API's file URL). */
+  download?: (filePath: string) => Promise<Buffer>;
 }
 
 export interface CarwatchBot {
@@ -58,11 +60,13 @@ export function createBot(o: BotOptions): CarwatchBot {
     clock: o.clock ?? Date.now,
     charts: o.charts ?? null,
     // Bot API files are served at <root>/file/bot<token>/<file_path>.
-    download: async (filePath) => {
+    download:
+      o.download ??
+      (async (filePath) => {
       const r = await fetch(`${o.apiRoot ?? "https://api.telegram.org"}/file/bot${o.token}/${filePath}`);
       if (!r.ok) throw new Error(`the file could not be fetched from Telegram (HTTP ${r.status})`);
       return Buffer.from(await r.arrayBuffer());
-    },
+    }),
   };
 
   const timing = o.metrics?.botUpdateSeconds;

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { spawnChild } from "./support/child.js";
+import { startCarwatch } from "./support/carwatch-process.js";
 import { BOT_INFO } from "./support/telegram-updates.js";
 
 /** Where TELEGRAM_API_ROOT points: `reached` resolves once the bot is talking to it (or at once, when nothing can be seen). */
@@ -89,18 +89,10 @@ describe("SIGINT and SIGTERM while Telegram is unreachable or failing", () => {
         cleanups.push(() => telegram.close());
         const dir = mkdtempSync(join(tmpdir(), "carwatch-shutdown-"));
         cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../main.ts")], {
-          ...process.env,
-          DATA_DIR: dir,
-          HTTP_PORT: "0",
-          LOG_LEVEL: "info",
-          TELEGRAM_BOT_TOKEN: "123456:TEST-token",
-          TELEGRAM_API_ROOT: telegram.url,
-        });
+        const { child } = await startCarwatch({ DATA_DIR: dir, TELEGRAM_BOT_TOKEN: "123456:TEST-token", TELEGRAM_API_ROOT: telegram.url });
         cleanups.push(() => {
           if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill("SIGKILL");
         });
-        await child.line((l) => l.includes("carwatch is up"));
         await telegram.reached;
 
         const started = performance.now();

@@ -110,4 +110,22 @@ describe("the fleet registry", () => {
     expect(JSON.stringify(chat.chat.snapshot().messages.at(-1)!.nodes)).toContain("Imported.");
     expect(await count("SELECT count(*) AS n FROM dims.cars WHERE car_id IN (3001, 3002) AND origin = 'fleet'")).toBe(2);
   });
+
+  it("imports from a file sent in the console (POST /console/upload with the caption /fleet import)", async () => {
+    const chat = app.console!;
+    const csv = ["car_id,brand,model,color,driver_id", "4001,Scania,R500,Gray,41"].join("\n");
+    const r = await fetch(`${app.url}/console/upload`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "fleet.csv", mime: "text/csv", caption: "/fleet import", content: Buffer.from(csv).toString("base64") }),
+    });
+    expect(r.status).toBe(202);
+    await chat.idle();
+    const [upload, prompt] = chat.chat.snapshot().messages.slice(-2);
+    expect(upload).toMatchObject({ from: "user", document: { name: "fleet.csv", size: csv.length } });
+    expect(JSON.stringify(prompt!.nodes)).toContain("1 new, 0 changed, 0 unchanged");
+    await chat.press(prompt!.id, prompt!.buttons.flat().find((b) => /confirm|yes/i.test(b.text))!.data!);
+    await chat.idle();
+    expect(await count("SELECT count(*) AS n FROM dims.cars WHERE car_id = 4001 AND origin = 'fleet'")).toBe(1);
+  });
 });

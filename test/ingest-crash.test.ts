@@ -4,29 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnChild } from "./support/child.js";
+import { startCarwatch } from "./support/carwatch-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "carwatch-ingest-crash-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const TOKEN = "admin-token-for-the-crash-test";
 
-/** carwatch itself (main.ts) on `dir`, taking readings over HTTP; resolves with its URL once up. */
-async function start() {
-  const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../main.ts")], {
-    ...process.env,
-    DATA_DIR: dir,
-    HTTP_PORT: "0",
-    CARWATCH_ROLES: "http,enrich,alert,aggregate",
-    CARWATCH_ADMIN_TOKEN: TOKEN,
-    LOG_LEVEL: "info",
-    TELEGRAM_BOT_TOKEN: "",
-    OPENAI_API_KEY: "",
-    KAFKA_BROKERS: "",
-    MQTT_URL: "",
-  });
-  const up = await child.line((l) => l.includes("carwatch is up"));
-  return { child, url: /(http:\/\/[^"]+)\/healthz/.exec(up)![1]! };
-}
+const start = () => startCarwatch({ DATA_DIR: dir, CARWATCH_ROLES: "http,enrich,alert,aggregate", CARWATCH_ADMIN_TOKEN: TOKEN });
 
 describe("kill -9 right after a series of 2xx answers, then a restart", () => {
   it("every accepted event_id is in cars_raw and cars_enriched exactly once", async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnChild } from "./support/child.js";
+import { startCarwatch } from "./support/carwatch-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "carwatch-shutdown-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,18 +27,7 @@ function queryProcesses(ppid: number): number[] {
 
 describe.skipIf(process.platform !== "linux")("shutdown with runaway queries", () => {
   it("SIGTERM exits 0 while never-ending queries run beside an unthrottled pipeline, and leaves no query process", async () => {
-    const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../main.ts")], {
-      ...process.env,
-      DATA_DIR: dir,
-      HTTP_PORT: "0",
-      GENERATOR_RATE: "0",
-      LOG_LEVEL: "info",
-      TELEGRAM_BOT_TOKEN: "",
-      OPENAI_API_KEY: "",
-      KAFKA_BROKERS: "",
-    });
-    const up = await child.line((l) => l.includes("carwatch is up"));
-    const url = /(http:\/\/[^"]+)\/healthz/.exec(up)![1]!;
+    const { child, url } = await startCarwatch({ DATA_DIR: dir, GENERATOR_RATE: "0" });
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`${url}/console/send`, { method: "POST", headers: { "content-type": "application/json", origin: url }, body: JSON.stringify({ text: RUNAWAY }) });
       expect(r.status).toBe(202);

@@ -140,6 +140,31 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
     return { update_id: this.nextUpdateId++, message: raw as Update["message"] } as Update;
   }
 
+  /**
+   * The operator sent a file with a caption (e.g. /fleet import): kept like a
+   * file the bot sent, shown at once, and returned as the Update Telegram
+   * would send; getFile then finds it.
+   */
+  userDocument(name: string, mime: string, bytes: Buffer, caption: string): Update {
+    const file: StoredFile = { id: randomBytes(12).toString("base64url"), name, mime, bytes };
+    this.files.set(file.id, file);
+    while (this.files.size > this.limits.files) this.files.delete(this.files.keys().next().value!);
+    const id = this.nextMessageId++;
+    const date = Math.floor(this.clock() / 1000);
+    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(caption);
+    const raw = {
+      message_id: id,
+      date,
+      chat: this.chat,
+      from: this.from,
+      document: { file_id: file.id, file_unique_id: file.id, file_name: name, mime_type: mime, file_size: bytes.length },
+      caption,
+      ...(command ? { caption_entities: [{ type: "bot_command" as const, offset: 0, length: command[0].length }] } : {}),
+    } as Message;
+    this.keep({ id, from: "user", date, nodes: [caption], buttons: [], document: { url: `files/${file.id}`, name, size: bytes.length }, edited: false, raw });
+    return { update_id: this.nextUpdateId++, message: raw as Update["message"] } as Update;
+  }
+
   /** The operator pressed an inline button: the Update Telegram would send, or null when that message has no such button. */
   press(messageId: number, data: string): Update | null {
     const m = this.messages.get(messageId);
@@ -234,6 +259,12 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
     switch (method) {
       case "getMe":
         return this.botInfo;
+      case "getFile": {
+        const f = this.files.get(String(p.file_id));
+        if (!f) throw new ApiRefusal("Bad Request: invalid file_id");
+        // The path is the id: the console's bot downloads from this store (web/console.ts), not over HTTP.
+        return { file_id: f.id, file_unique_id: f.id, file_size: f.bytes.length, file_path: f.id };
+      }
       case "setMyCommands":
         this.commands = ((p.commands as { command: string; description: string }[]) ?? []).map((c) => ({ command: c.command, description: c.description }));
         this.emitEvent({ type: "commands", commands: this.commands });

@@ -16,6 +16,13 @@ export const ASSETS = {
 };
 
 const sendSchema = z.object({ text: z.string().trim().min(1).max(4096) });
+// A file as the page reads it (base64), with its caption: at most 8 MiB of file.
+const uploadSchema = z.object({
+  name: z.string().trim().min(1).max(255),
+  mime: z.string().max(128).default("application/octet-stream"),
+  caption: z.string().trim().max(1024).default(""),
+  content: z.base64().max(Math.ceil((8 << 20) / 3) * 4),
+});
 const pressSchema = z.object({ messageId: z.number().int().positive(), data: z.string().min(1).max(64) });
 
 export interface ConsoleRoutes {
@@ -54,6 +61,12 @@ export function consoleRoutes(running: RunningConsole, access: WebAccess): Conso
     if (!body.success) return c.json({ ok: false, error: "text: 1 to 4096 characters" }, 400);
     // Answered at once: the bot's replies arrive over the event stream (an agent's turn can take a while).
     void running.say(body.data.text);
+    return c.json({ ok: true }, 202);
+  });
+  app.post("/console/upload", async (c) => {
+    const body = uploadSchema.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ ok: false, error: "a file: name, caption and base64 content, at most 8 MiB" }, 400);
+    void running.upload(body.data.name, body.data.mime, Buffer.from(body.data.content, "base64"), body.data.caption);
     return c.json({ ok: true }, 202);
   });
   app.post("/console/press", async (c) => {

@@ -65,6 +65,8 @@ export interface RunningConsole {
   bot: Bot;
   /** The operator sends `text`; resolves when the bot has handled it. */
   say(text: string): Promise<void>;
+  /** The operator sends a file with a caption (a command such as /fleet import). */
+  upload(name: string, mime: string, bytes: Buffer, caption: string): Promise<void>;
   /** The operator presses a button: resolves when handled; null (nothing sent) when the message has no such button. */
   press(messageId: number, data: string): Promise<void> | null;
   /** Resolves when every update in hand is handled and every queued digest is shown. */
@@ -93,6 +95,11 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
     clock: o.clock,
     // One person at a keyboard: a generous flood limit.
     flood: { limit: 30, timeFrameMs: 10_000 },
+    download: async (filePath) => {
+      const f = chat.file(filePath);
+      if (!f) throw new Error("the file is no longer in the console");
+      return f.bytes;
+    },
   });
   // Installed last, so it wraps auto-retry: no call ever leaves the process.
   bot.api.config.use((_prev, method, payload) => chat.api(method, payload as Record<string, unknown>) as never);
@@ -122,6 +129,7 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
     chat,
     bot,
     say: (text) => handle(chat.userMessage(text)),
+    upload: (name, mime, bytes, caption) => handle(chat.userDocument(name, mime, bytes, caption)),
     press(messageId, data) {
       const update = chat.press(messageId, data);
       return update ? handle(update) : null;

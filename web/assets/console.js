@@ -227,6 +227,21 @@ $("composer").addEventListener("submit", (e) => {
   $("command-list").hidden = true;
   send(text);
 });
+// A file goes with a caption, as on Telegram: what is typed, or /fleet import.
+$("attach").addEventListener("click", () => $("file").click());
+$("file").addEventListener("change", () => {
+  const f = $("file").files[0];
+  if (!f) return;
+  const caption = $("input").value.trim() || "/fleet import";
+  $("input").value = "";
+  const reader = new FileReader();
+  reader.onload = () => {
+    const content = String(reader.result).slice(String(reader.result).indexOf(",") + 1);
+    void post("/console/upload", { name: f.name, mime: f.type || "application/octet-stream", caption, content });
+    $("file").value = "";
+  };
+  reader.readAsDataURL(f);
+});
 $("menu").addEventListener("click", () => {
   const menu = $("command-list");
   menu.hidden = !menu.hidden;

@@ -1,0 +1,22 @@
+import { join } from "node:path";
+import { type Child, spawnChild } from "./child.js";
+
+/**
+ * carwatch itself (main.ts) as its own process, resolved once its HTTP server
+ * is up. Nothing from the developer's environment can point it elsewhere: no
+ * Telegram token, model key, Kafka or MQTT unless `env` sets them.
+ */
+export async function startCarwatch(env: Record<string, string>): Promise<{ child: Child; url: string }> {
+  const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../../main.ts")], {
+    ...process.env,
+    HTTP_PORT: "0",
+    LOG_LEVEL: "info",
+    TELEGRAM_BOT_TOKEN: "",
+    OPENAI_API_KEY: "",
+    KAFKA_BROKERS: "",
+    MQTT_URL: "",
+    ...env,
+  });
+  const up = await child.line((l) => l.includes("carwatch is up"));
+  return { child, url: /(http:\/\/[^"]+)\/healthz/.exec(up)![1]! };
+}
