@@ -4,7 +4,7 @@ import type { Config } from "../core/config.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { IntakeBusy, type ReadingIntake } from "./intake.js";
-import type { DeadLetter } from "./model/events.js";
+import { type DeadLetter, storedPayload } from "./model/events.js";
 import { topicCar } from "./mqtt-topics.js";
 import { readingsOf } from "./reading-bodies.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
@@ -273,7 +273,7 @@ export class MqttIngest {
     else if (typeof claimed === "number" && claimed !== car) {
       // Keyed by what was sent, so a redelivery adds no second row (dead_letters is insert-once by id).
       const id = `mqtt-${createHash("sha256").update(`${topic}\n${value}`).digest("hex").slice(0, 32)}`;
-      held.dead.push({ id, received_at: held.at, stage: "ingest", reason: "car_not_allowed", detail: `the topic ${topic} is car ${car}'s, the reading says car_id ${claimed}`, payload: value });
+      held.dead.push({ id, received_at: held.at, stage: "ingest", reason: "car_not_allowed", detail: `the topic ${topic} is car ${car}'s, the reading says car_id ${claimed}`, payload: storedPayload(value) });
     } else held.values.push(value);
   }
 

@@ -36,10 +36,11 @@ describe("maintenance jobs", () => {
   it("retention deletes exactly the rows older than the cut-off, in every retained table", async () => {
     p = await createPipeline();
     const rows = Array.from({ length: 12_000 }, (_, i) => reading(i, NOW - (i % 10) * DAY - 1000));
-    await p.lakehouse.write([{ table: "cars_raw", rows }]);
+    const letters = Array.from({ length: 10 }, (_, i) => ({ id: `dl-${i}`, received_at: NOW - i * DAY - 1000, stage: "enrich", reason: "malformed_json", detail: "x", payload: "{" }));
+    await p.lakehouse.write([{ table: "cars_raw", rows }, { table: "dead_letters", rows: letters }]);
     const old = rows.filter((r) => r.event_time < NOW - 7 * DAY).length;
     const details = await retentionJob.run(ctx(p));
-    expect(details).toEqual({ cutoff: new Date(NOW - 7 * DAY).toISOString(), deleted: { cars_raw: old, cars_enriched: 0 } });
+    expect(details).toEqual({ cutoff: new Date(NOW - 7 * DAY).toISOString(), deleted: { cars_raw: old, cars_enriched: 0, dead_letters: 3 } });
     expect(old).toBe(3600); // ages 7 d + 1 s, 8 d and 9 d: three in ten
     expect(p.count("telemetry.cars_raw")).toBe(12_000 - old);
     expect(p.count("telemetry.cars_raw", `event_time < '2026-11-21 12:00:00.000'`)).toBe(0);

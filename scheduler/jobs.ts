@@ -24,7 +24,8 @@ export interface JobDefinition {
 
 /** Fact tables, in the order compaction visits them. */
 export const FACT_TABLES: readonly TableName[] = ["cars_raw", "cars_enriched", "alerts", "incidents", "alert_windows", "dead_letters"];
-const RETAINED: readonly TableName[] = ["cars_raw", "cars_enriched"];
+// Dead letters too: refused messages are for looking into, not for keeping for ever.
+const RETAINED: readonly TableName[] = ["cars_raw", "cars_enriched", "dead_letters"];
 const RETENTION_BATCH = 5000;
 
 export const compactionJob: JobDefinition = {

@@ -92,6 +92,13 @@ export const DEAD_LETTER_REASONS = [
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
+/** Characters of a refused message that telemetry.dead_letters keeps: enough to see what was wrong, never a flood's full size. */
+export const DEAD_LETTER_PAYLOAD_CHARS = 4096;
+
+export function storedPayload(value: string): string {
+  return value.length <= DEAD_LETTER_PAYLOAD_CHARS ? value : `${value.slice(0, DEAD_LETTER_PAYLOAD_CHARS)}… [${value.length} characters in all]`;
+}
+
 export interface DeadLetter {
   id: string;
   received_at: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { enrichedEventSchema } from "./events.js";
+import { DEAD_LETTER_PAYLOAD_CHARS, enrichedEventSchema, storedPayload } from "./events.js";
 import { parseSensorMessage } from "./parse.js";
 
 const good = { event_id: "6f1c2a4e-9b1d-4c3e-8f00-123456789abc", event_time: "2026-11-28T12:00:00.000Z", car_id: 3, speed: 88.5, rpm: 2500, gear: 5 };
@@ -51,4 +51,9 @@ describe("parseSensorMessage", () => {
       expect(enrichedEventSchema.shape.event_time.safeParse(ms).success).toBe(false);
     },
   );
+
+  it("keeps at most 4096 characters of a refused message, saying how long it was", () => {
+    expect(storedPayload("x".repeat(DEAD_LETTER_PAYLOAD_CHARS))).toHaveLength(DEAD_LETTER_PAYLOAD_CHARS);
+    expect(storedPayload("y".repeat(100_000))).toBe(`${"y".repeat(4096)}… [100000 characters in all]`);
+  });
 });

@@ -1,3 +1,4 @@
+import { storedPayload } from "../model/events.js";
 import type { StageContext } from "../stage.js";
 import type { DeadLetterMessage } from "../transport/topics.js";
 import type { BatchHandler, SubscribeOptions, Topic } from "../transport/transport.js";
@@ -28,7 +29,7 @@ export async function consumeUntilStopped<T>(
     await ctx.deps.lakehouse.write([
       {
         table: "dead_letters",
-        rows: letters.map((l) => ({ id: `${l.topic}-${l.partition}-${l.offset}`, received_at: l.received_at, stage: group, reason: l.reason, detail: l.detail, payload: l.payload })),
+        rows: letters.map((l) => ({ id: `${l.topic}-${l.partition}-${l.offset}`, received_at: l.received_at, stage: group, reason: l.reason, detail: l.detail, payload: storedPayload(l.payload) })),
       },
     ]);
     ctx.counters.deadLetters += letters.length;

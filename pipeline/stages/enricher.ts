@@ -1,4 +1,4 @@
-import type { DeadLetter, DeadLetterReason, EnrichedEvent, SensorEvent } from "../model/events.js";
+import { type DeadLetter, type DeadLetterReason, type EnrichedEvent, type SensorEvent, storedPayload } from "../model/events.js";
 import { expectedGear } from "../model/gear.js";
 import { parseSensorMessage } from "../model/parse.js";
 import type { StageDeps } from "../stage.js";
@@ -84,7 +84,7 @@ export class Enricher {
   private reject(c: Classified, i: number, reason: DeadLetterReason, detail: string): void {
     c.outcomes[i] = { kind: "rejected", reason, detail };
     const m = c.batch[i]!;
-    c.dead.push({ id: m.id, received_at: c.now, stage: this.stage, reason, detail, payload: m.value });
+    c.dead.push({ id: m.id, received_at: c.now, stage: this.stage, reason, detail, payload: storedPayload(m.value) });
   }
 
   /**
