@@ -95,7 +95,10 @@ async function blast(url: string, bodies: readonly string[]): Promise<number> {
   let accepted = 0;
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
-      while (next < bodies.length) accepted += (await post(url, bodies[next++]!)).accepted;
+      while (next < bodies.length) {
+        const answer = await post(url, bodies[next++]!);
+        accepted += answer.accepted;
+      }
     }),
   );
   return accepted;
