@@ -1,40 +1,23 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type App, startApp } from "../app.js";
-import { loadConfig } from "../core/config.js";
-import { silentLogger } from "../core/log.js";
+import { describe, expect, it } from "vitest";
 import { DimsCache } from "../pipeline/stages/dims-cache.js";
 import type { MemoryTransport } from "../pipeline/transport/memory.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { parseFleet } from "../tools/fleet.js";
+import { appForTests } from "./support/app.js";
 
-const dir = mkdtempSync(join(tmpdir(), "carwatch-fleet-"));
 const ADMIN = "admin-token-for-the-fleet-tests";
-let app: App;
 const operator = { userId: CONSOLE_USER_ID, chatId: null, via: "console" as const };
-
-beforeAll(async () => {
-  const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "bot,http,enrich,alert,aggregate", LOG_LEVEL: "silent", CARWATCH_ADMIN_TOKEN: ADMIN }, "/nonexistent");
-  app = await startApp(config, silentLogger);
-  await app.supervisor.start("seed");
-  await app.supervisor.waitFor("seed");
-});
-afterAll(async () => {
-  await app?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const t = appForTests({ CARWATCH_ROLES: "bot,http,enrich,alert,aggregate", CARWATCH_ADMIN_TOKEN: ADMIN });
 
 const CSV = ["car_id,brand,model,color,driver_id,name,plate", "1001,Ford,Transit,White,501,Van 1,AB-123", "1002,Ford,Transit,Orange,502,,", "1003,Kia,Rio,Red,503,Rio 3,"].join("\n");
 const BAD = [CSV, "x,Ford,Transit,White,1", "1004,Ford,,White,5", "1005,Ford,Transit,White"].join("\n");
-const count = async (sql: string) => Number((await app.deps.lakehouse.select<{ n: number }>(sql))[0]!.n);
+const count = async (sql: string) => Number((await t.app.deps.lakehouse.select<{ n: number }>(sql))[0]!.n);
 const send = async (car: number) => {
   const value = JSON.stringify({ event_id: randomUUID(), event_time: new Date(Date.now() - 1000).toISOString(), car_id: car, speed: 50, rpm: 2381, gear: 3 });
-  await app.deps.transport.publish(SENSORS, [{ key: String(car), value }]);
-  await (app.deps.transport as MemoryTransport).whenIdle();
+  await t.app.deps.transport.publish(SENSORS, [{ key: String(car), value }]);
+  await (t.app.deps.transport as MemoryTransport).whenIdle();
 };
 
 describe("the fleet registry", () => {
@@ -49,55 +32,55 @@ describe("the fleet registry", () => {
   });
 
   it("previews, refuses a file with bad rows unless told to apply the good ones, creates models and colors, and enriches a car added a moment ago", async () => {
-    const preview = await app.registry.call("preview_fleet_import", { content: BAD }, operator);
+    const preview = await t.app.registry.call("preview_fleet_import", { content: BAD }, operator);
     expect({ ...preview, errors: preview.errors.map((e) => e.line) }).toEqual({ rows: 3, newCars: 3, changedCars: 0, unchangedCars: 0, newModels: ["Ford Transit"], newColors: ["Orange"], errors: [5, 6, 7] });
-    await expect(app.registry.call("import_fleet", { content: BAD }, operator, { confirmed: true })).rejects.toThrow(
+    await expect(t.app.registry.call("import_fleet", { content: BAD }, operator, { confirmed: true })).rejects.toThrow(
       "3 rows have errors (first: line 5, car_id: Invalid input: expected number, received NaN); nothing was applied. Fix them, or apply the 3 good rows (applyGoodRows).",
     );
     expect(await count("SELECT count(*) AS n FROM dims.cars WHERE origin = 'fleet'")).toBe(0);
     // Another process's cache, which hears no in-process notice: it sees the import through the fleet's version.
-    const elsewhere = new DimsCache(app.deps.lakehouse);
+    const elsewhere = new DimsCache(t.app.deps.lakehouse);
     await elsewhere.load();
     await send(1001);
     expect(await count("SELECT count(*) AS n FROM telemetry.dead_letters WHERE reason = 'unknown_car'")).toBe(1);
-    await app.registry.call("import_fleet", { content: BAD, applyGoodRows: true }, operator, { confirmed: true });
+    await t.app.registry.call("import_fleet", { content: BAD, applyGoodRows: true }, operator, { confirmed: true });
     await send(1001);
     expect(await count("SELECT count(*) AS n FROM telemetry.cars_enriched WHERE car_id = 1001 AND model_name = 'Transit' AND brand_name = 'Ford'")).toBe(1);
-    expect(await app.registry.call("get_car", { carId: 1002 }, operator)).toMatchObject({ car_id: 1002, brand: "Ford", model: "Transit", color: "Orange", driver_id: 502, name: null, origin: "fleet", retired_at: null });
+    expect(await t.app.registry.call("get_car", { carId: 1002 }, operator)).toMatchObject({ car_id: 1002, brand: "Ford", model: "Transit", color: "Orange", driver_id: 502, name: null, origin: "fleet", retired_at: null });
     await elsewhere.refreshIfNeeded(true);
     expect(elsewhere.get(1003)).toEqual({ driver_id: 503, brand_name: "Kia", model_name: "Rio", color_name: "Red" });
     // The same file again changes nothing; the seed stage adds no invented car once a fleet is imported.
-    expect(await app.registry.call("preview_fleet_import", { content: CSV }, operator)).toMatchObject({ newCars: 0, changedCars: 0, unchangedCars: 3 });
+    expect(await t.app.registry.call("preview_fleet_import", { content: CSV }, operator)).toMatchObject({ newCars: 0, changedCars: 0, unchangedCars: 3 });
     const before = await count("SELECT count(*) AS n FROM dims.cars");
-    await app.supervisor.start("seed", { cars: 80 });
-    await app.supervisor.waitFor("seed");
+    await t.app.supervisor.start("seed", { cars: 80 });
+    await t.app.supervisor.waitFor("seed");
     expect(await count("SELECT count(*) AS n FROM dims.cars")).toBe(before);
   });
 
   it("retires a car after a confirmation: its readings are refused from then on", async () => {
-    await app.registry.call("upsert_cars", { cars: [{ car_id: 1010, brand: "Kia", model: "Rio", color: "Red", driver_id: 9 }] }, operator);
-    await expect(app.registry.call("retire_car", { carId: 1010 }, operator)).rejects.toThrow("retire_car changes the running system and needs a confirmation");
-    await app.registry.call("retire_car", { carId: 1010 }, operator, { confirmed: true });
+    await t.app.registry.call("upsert_cars", { cars: [{ car_id: 1010, brand: "Kia", model: "Rio", color: "Red", driver_id: 9 }] }, operator);
+    await expect(t.app.registry.call("retire_car", { carId: 1010 }, operator)).rejects.toThrow("retire_car changes the running system and needs a confirmation");
+    await t.app.registry.call("retire_car", { carId: 1010 }, operator, { confirmed: true });
     const dead = await count("SELECT count(*) AS n FROM telemetry.dead_letters WHERE reason = 'unknown_car'");
     await send(1010);
     expect(await count("SELECT count(*) AS n FROM telemetry.dead_letters WHERE reason = 'unknown_car'")).toBe(dead + 1);
-    expect((await app.registry.call("list_cars", { status: "retired" }, operator)).map((c) => c.car_id)).toEqual([1010]);
+    expect((await t.app.registry.call("list_cars", { status: "retired" }, operator)).map((c) => c.car_id)).toEqual([1010]);
   });
 
   it("imports over HTTP with PUT /api/v1/fleet (422 with the bad rows) and lists with GET", async () => {
     const put = (body: string, query = "") =>
-      fetch(`${app.url}/api/v1/fleet${query}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "text/csv" }, body });
+      fetch(`${t.app.url}/api/v1/fleet${query}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "text/csv" }, body });
     const bad = await put(`${CSV}\n2001,Ford,Transit,White,x`);
     expect(bad.status).toBe(422);
     expect(((await bad.json()) as { preview: { errors: unknown[] } }).preview.errors).toEqual([{ line: 5, reason: "driver_id: Invalid input: expected number, received NaN" }]);
     const good = await put(`${CSV}\n2001,Ford,Transit,White,7`);
     expect(((await good.json()) as { result: { newCars: number } }).result.newCars).toBe(1);
-    const list = (await (await fetch(`${app.url}/api/v1/fleet`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { result: { car_id: number }[] };
+    const list = (await (await fetch(`${t.app.url}/api/v1/fleet`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { result: { car_id: number }[] };
     expect(list.result.map((c) => c.car_id)).toContain(2001);
   });
 
   it("imports from chat: /fleet import with the CSV below it shows the preview, the Confirm button applies it", async () => {
-    const chat = app.console!;
+    const chat = t.app.console!;
     await chat.say(`/fleet import\n${["car_id,brand,model,color,driver_id", "3001,Mazda,3,Black,1", "3002,Mazda,3,Black,2"].join("\n")}`);
     await chat.idle();
     const prompt = chat.chat.snapshot().messages.at(-1)!;
@@ -112,9 +95,9 @@ describe("the fleet registry", () => {
   });
 
   it("imports from a file sent in the console (POST /console/upload with the caption /fleet import)", async () => {
-    const chat = app.console!;
+    const chat = t.app.console!;
     const csv = ["car_id,brand,model,color,driver_id", "4001,Scania,R500,Gray,41"].join("\n");
-    const r = await fetch(`${app.url}/console/upload`, {
+    const r = await fetch(`${t.app.url}/console/upload`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: "fleet.csv", mime: "text/csv", caption: "/fleet import", content: Buffer.from(csv).toString("base64") }),

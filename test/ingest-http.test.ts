@@ -1,38 +1,22 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { request } from "node:http";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type App, startApp } from "../app.js";
-import { loadConfig } from "../core/config.js";
+import { describe, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
 import { ReadingIntake } from "../pipeline/intake.js";
 import type { MemoryTransport } from "../pipeline/transport/memory.js";
 import { TokenBook } from "../tools/api-tokens.js";
 import { apiRoutes } from "../web/api.js";
+import { appForTests } from "./support/app.js";
 
-const dir = mkdtempSync(join(tmpdir(), "carwatch-ingest-"));
 const ADMIN = "admin-token-for-the-ingest-tests";
-let app: App;
+const t = appForTests({ CARWATCH_ROLES: "http,enrich,alert,aggregate", CARWATCH_ADMIN_TOKEN: ADMIN });
 
-beforeAll(async () => {
-  const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "http,enrich,alert,aggregate", LOG_LEVEL: "silent", CARWATCH_ADMIN_TOKEN: ADMIN }, "/nonexistent");
-  app = await startApp(config, silentLogger);
-  await app.supervisor.start("seed");
-  await app.supervisor.waitFor("seed");
-});
-afterAll(async () => {
-  await app?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const idle = () => (app.deps.transport as MemoryTransport).whenIdle();
-const count = async (table: string) => Number((await app.deps.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
+const idle = () => (t.app.deps.transport as MemoryTransport).whenIdle();
+const count = async (table: string) => Number((await t.app.deps.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
 const reading = (o: Record<string, unknown> = {}) => ({ event_id: randomUUID(), event_time: new Date(Date.now() - 5_000).toISOString(), car_id: 1, speed: 50, rpm: 2381, gear: 3, ...o });
 const post = (path: string, token: string | null, body: BodyInit, headers: Record<string, string> = {}) =>
-  fetch(`${app.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, body });
+  fetch(`${t.app.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, body });
 const tool = async (token: string, name: string, input: Record<string, unknown> = {}) => {
   const r = await post(`/api/v1/tools/${name}`, token, JSON.stringify(input));
   return { status: r.status, body: (await r.json()) as { result?: any; error?: string } };
@@ -45,7 +29,7 @@ const newToken = async (role: string, carIds?: number[]) => (await created(role,
  */
 const rawPost = (token: string, body: Buffer, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-    const u = new URL(`${app.url}/api/v1/readings`);
+    const u = new URL(`${t.app.url}/api/v1/readings`);
     const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers } }, (res) => {
       let text = "";
       res.on("data", (d) => (text += d));
@@ -127,8 +111,8 @@ describe("POST /api/v1/readings", () => {
   });
 
   it("answers 503 with Retry-After when the pipeline is behind, keeping nothing in memory", async () => {
-    const tokens = new TokenBook(app.deps.state, ADMIN);
-    const busy = apiRoutes({ registry: app.registry, tokens, intake: new ReadingIntake(app.deps, { concurrent: 16, maxBacklog: -1 }), log: silentLogger });
+    const tokens = new TokenBook(t.app.deps.state, ADMIN);
+    const busy = apiRoutes({ registry: t.app.registry, tokens, intake: new ReadingIntake(t.app.deps, { concurrent: 16, maxBacklog: -1 }), log: silentLogger });
     const r = await busy.request("/api/v1/readings", { method: "POST", headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(reading()) });
     expect(r.status).toBe(503);
     expect(r.headers.get("retry-after")).toBe("2");
@@ -160,8 +144,8 @@ describe("POST /api/v1/tools/{name}", () => {
   });
 
   it("describes every tool and the readings endpoint in /api/v1/openapi.json", async () => {
-    const doc = (await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, { post: { operationId?: string; requestBody: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } } }> };
-    expect(Object.keys(doc.paths)).toEqual(["/api/v1/readings", ...app.registry.tools.map((t) => `/api/v1/tools/${t.name}`)]);
+    const doc = (await (await fetch(`${t.app.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, { post: { operationId?: string; requestBody: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } } }> };
+    expect(Object.keys(doc.paths)).toEqual(["/api/v1/readings", ...t.app.registry.tools.map((tool) => `/api/v1/tools/${tool.name}`)]);
     expect(Object.keys(doc.paths["/api/v1/tools/query"]!.post.requestBody.content["application/json"]!.schema.properties!)).toEqual(["sql", "maxRows"]);
     expect(doc.paths["/api/v1/tools/revoke_token"]!.post.requestBody.content["application/json"]!.schema.properties).toHaveProperty("confirm");
   });
