@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import type { InputFile } from "grammy";
-import type { Message, Update, UserFromGetMe } from "grammy/types";
+import type { Message, MessageEntity, Update, UserFromGetMe } from "grammy/types";
 import { HtmlParseError, parseTelegramHtml, type RichNode } from "./telegram-html.js";
 
 /** An inline button as the page shows it. */
@@ -125,19 +125,7 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
 
   /** The operator typed `text`: the message is shown at once and returned as the Update the bot handles. */
   userMessage(text: string): Update {
-    const id = this.nextMessageId++;
-    const date = Math.floor(this.clock() / 1000);
-    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(text);
-    const raw = {
-      message_id: id,
-      date,
-      chat: this.chat,
-      from: this.from,
-      text,
-      ...(command ? { entities: [{ type: "bot_command" as const, offset: 0, length: command[0].length }] } : {}),
-    } as Message;
-    this.keep({ id, from: "user", date, nodes: [text], buttons: [], edited: false, raw });
-    return { update_id: this.nextUpdateId++, message: raw as Update["message"] } as Update;
+    return this.fromUser(text, (entities) => ({ text, ...(entities ? { entities } : {}) }));
   }
 
   /**
@@ -149,19 +137,25 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
     const file: StoredFile = { id: randomBytes(12).toString("base64url"), name, mime, bytes };
     this.files.set(file.id, file);
     while (this.files.size > this.limits.files) this.files.delete(this.files.keys().next().value!);
+    return this.fromUser(
+      caption,
+      (entities) => ({
+        document: { file_id: file.id, file_unique_id: file.id, file_name: name, mime_type: mime, file_size: bytes.length },
+        caption,
+        ...(entities ? { caption_entities: entities } : {}),
+      }),
+      { url: `files/${file.id}`, name, size: bytes.length },
+    );
+  }
+
+  /** A message from the operator whose text (or caption) is `shown`: kept, emitted, and returned as its Update. */
+  private fromUser(shown: string, content: (entities: MessageEntity[] | null) => Partial<Message>, document?: ConsoleMessage["document"]): Update {
     const id = this.nextMessageId++;
     const date = Math.floor(this.clock() / 1000);
-    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(caption);
-    const raw = {
-      message_id: id,
-      date,
-      chat: this.chat,
-      from: this.from,
-      document: { file_id: file.id, file_unique_id: file.id, file_name: name, mime_type: mime, file_size: bytes.length },
-      caption,
-      ...(command ? { caption_entities: [{ type: "bot_command" as const, offset: 0, length: command[0].length }] } : {}),
-    } as Message;
-    this.keep({ id, from: "user", date, nodes: [caption], buttons: [], document: { url: `files/${file.id}`, name, size: bytes.length }, edited: false, raw });
+    const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(shown);
+    const entities = command ? [{ type: "bot_command" as const, offset: 0, length: command[0].length }] : null;
+    const raw = { message_id: id, date, chat: this.chat, from: this.from, ...content(entities) } as Message;
+    this.keep({ id, from: "user", date, nodes: [shown], buttons: [], ...(document ? { document } : {}), edited: false, raw });
     return { update_id: this.nextUpdateId++, message: raw as Update["message"] } as Update;
   }
 
