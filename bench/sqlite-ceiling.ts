@@ -4,25 +4,23 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { createTableSql, insertSql } from "../pipeline/stores/sqlite/schema.js";
 import { rowEncoder } from "../pipeline/stores/sqlite/values.js";
-import { TABLES, type TableSpec } from "../pipeline/stores/tables.js";
+import { TABLES } from "../pipeline/stores/tables.js";
 
 /**
  * The rows every reading costs the lakehouse (its raw copy and its enriched
  * row), through bare better-sqlite3 batched inserts into the same tables with
  * the same pragmas: the store's ceiling for the pipeline. One thread, so
- * 1e6 / rate is also its CPU µs per reading. `uniqueId: false` leaves out
- * cars_raw's unique event_id index, to price it.
+ * 1e6 / rate is also its CPU µs per reading.
  */
-export function insertCeiling(lines: string[], { uniqueId = true } = {}): { rate: number } {
+export function insertCeiling(lines: string[]): { rate: number } {
   const dir = mkdtempSync(join(tmpdir(), "carwatch-bench-"));
   const db = new Database(join(dir, "catalog.db"));
   db.prepare("ATTACH DATABASE ? AS telemetry").run(join(dir, "telemetry.db"));
   db.pragma("telemetry.journal_mode = WAL");
   db.pragma("telemetry.synchronous = NORMAL");
   db.pragma("telemetry.cache_size = -65536");
-  const rawSpec: TableSpec = uniqueId ? TABLES.cars_raw : { ...TABLES.cars_raw, unique: undefined };
-  for (const t of [rawSpec, TABLES.cars_enriched]) for (const sql of createTableSql(t)) db.exec(sql);
-  const raw = db.prepare(insertSql(rawSpec));
+  for (const t of [TABLES.cars_raw, TABLES.cars_enriched]) for (const sql of createTableSql(t)) db.exec(sql);
+  const raw = db.prepare(insertSql(TABLES.cars_raw));
   const enr = db.prepare(insertSql(TABLES.cars_enriched));
   const encRaw = rowEncoder(TABLES.cars_raw);
   const encEnr = rowEncoder(TABLES.cars_enriched);

@@ -95,25 +95,32 @@ describe("embedded pipeline, end to end", () => {
     expect(p.count("telemetry.cars_enriched")).toBe(4);
   });
 
-  it("stores an event_id once: the same reading resent is a duplicate, other values under its id a conflict", async () => {
+  it("stores a reading once by its event_id and event_time: resent is a duplicate, other values a conflict, another time another reading", async () => {
     p = await createPipeline();
     await p.supervisor.start("seed");
     await p.supervisor.waitFor("seed");
     for (const s of ["alert", "enrich"]) await p.supervisor.start(s);
     const first = sensorMessage(3, "2026-11-28T12:00:05.000Z", 80);
     const value = JSON.parse(first.value) as Record<string, unknown>;
+    const changed = { key: "3", value: JSON.stringify({ ...value, speed: 81 }) };
     const moved = { key: "3", value: JSON.stringify({ ...value, event_time: "2026-11-28T12:00:06.000Z" }) };
     const reordered = { key: "3", value: JSON.stringify(Object.fromEntries(Object.entries(value).reverse())) };
-    // In one batch: the first wins, the moved copy conflicts; in later batches: a resend is a duplicate.
-    await p.transport.publish(SENSORS, [first, moved]);
+    // In one batch: the first wins, the changed copy conflicts; in later batches: a resend is a duplicate.
+    await p.transport.publish(SENSORS, [first, changed, moved]);
     await p.transport.whenIdle();
-    await p.transport.publish(SENSORS, [reordered, moved]);
+    await p.transport.publish(SENSORS, [reordered, changed, moved]);
     await p.transport.whenIdle();
-    expect(p.lakehouse.selectSync("SELECT event_time, json FROM telemetry.cars_raw")).toEqual([{ event_time: "2026-11-28 12:00:05.000", json: first.value }]);
-    expect(p.lakehouse.selectSync("SELECT event_time FROM telemetry.cars_enriched")).toEqual([{ event_time: "2026-11-28 12:00:05.000" }]);
+    expect(p.lakehouse.selectSync("SELECT event_time, json FROM telemetry.cars_raw ORDER BY event_time")).toEqual([
+      { event_time: "2026-11-28 12:00:05.000", json: first.value },
+      { event_time: "2026-11-28 12:00:06.000", json: moved.value },
+    ]);
+    expect(p.lakehouse.selectSync("SELECT event_time, speed FROM telemetry.cars_enriched ORDER BY event_time")).toEqual([
+      { event_time: "2026-11-28 12:00:05.000", speed: 80 },
+      { event_time: "2026-11-28 12:00:06.000", speed: 80 },
+    ]);
     expect(p.lakehouse.selectSync("SELECT reason, payload FROM telemetry.dead_letters ORDER BY rowid")).toEqual([
-      { reason: "conflicting_duplicate", payload: moved.value },
-      { reason: "conflicting_duplicate", payload: moved.value },
+      { reason: "conflicting_duplicate", payload: changed.value },
+      { reason: "conflicting_duplicate", payload: changed.value },
     ]);
   });
 

@@ -126,16 +126,19 @@ export const alertStage = defineStage({
       });
       // Readings already stored (a redelivery after a crash between the commit above and the produce
       // below): their alerts are sent again as stored, so alert-data misses none; consumers key by incident.
-      const freshIds = new Set(fresh.map((r) => r.event_id));
-      const again = rows.filter((r) => r.hits.length > 0 && !freshIds.has(r.event_id));
+      const freshKeys = new Set(fresh.map((r) => `${r.event_time}/${r.event_id}`));
+      const again = rows.filter((r) => r.hits.length > 0 && !freshKeys.has(`${r.event_time}/${r.event_id}`));
       if (again.length > 0) {
-        const stored = await lakehouse.select<{ event_id: string; rule: RuleName; value: number; threshold: number; incident_id: string }>(
-          `SELECT event_id, rule, value, threshold, incident_id FROM telemetry.alerts WHERE event_id IN (${again.map(() => "?").join(",")})`,
-          again.map((r) => r.event_id),
+        // On the table's key: the readings' times, then their ids.
+        const times = [...new Set(again.map((r) => r.event_time))];
+        const stored = await lakehouse.select<{ event_id: string; event_time: unknown; rule: RuleName; value: number; threshold: number; incident_id: string }>(
+          `SELECT event_id, event_time, rule, value, threshold, incident_id FROM telemetry.alerts
+            WHERE event_time IN (${times.map(() => "?").join(",")}) AND event_id IN (${again.map(() => "?").join(",")})`,
+          [...times.map((t) => new Date(t)), ...again.map((r) => r.event_id)],
         );
         for (const r of again) {
           const hits: RuleHit[] = stored
-            .filter((a) => a.event_id === r.event_id)
+            .filter((a) => a.event_id === r.event_id && lakehouse.toMillis(a.event_time) === r.event_time)
             .map((a) => ({ rule: a.rule, value: Number(a.value), threshold: Number(a.threshold), incident_id: a.incident_id, opened: a.incident_id.startsWith(r.event_id.slice(0, 8)) }));
           if (hits.length > 0 && r.scored) messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored, hits } });
         }

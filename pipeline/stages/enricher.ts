@@ -32,12 +32,19 @@ export function join(e: Omit<EnrichedEvent, keyof CarInfo | "expected_gear">, ca
   };
 }
 
+/**
+ * A reading is identified by its event_id at its event_time, the key of
+ * cars_raw and cars_enriched: a resend carries both unchanged. (A unique
+ * index on event_id alone was measured at 37–68 µs per reading, growing
+ * with the table, for random uuids: docs/architecture.md.)
+ */
+const readingKey = (e: SensorEvent) => `${e.event_time}/${e.event_id}`;
+
 /** The same reading sent again: every value equal (the JSON text may differ). */
-const sameReading = (a: SensorEvent, b: SensorEvent) =>
-  a.event_time === b.event_time && a.car_id === b.car_id && a.speed === b.speed && a.rpm === b.rpm && a.gear === b.gear;
+const sameReading = (a: SensorEvent, b: SensorEvent) => a.car_id === b.car_id && a.speed === b.speed && a.rpm === b.rpm && a.gear === b.gear;
 
 const conflict = (kept: SensorEvent) =>
-  `event_id ${kept.event_id} was accepted already with other values (event_time ${new Date(kept.event_time).toISOString()}, car ${kept.car_id}); the first is kept`;
+  `event_id ${kept.event_id} at ${new Date(kept.event_time).toISOString()} was accepted already with other values (car ${kept.car_id}, speed ${kept.speed}, rpm ${kept.rpm}, gear ${kept.gear}); the first is kept`;
 
 /**
  * The one reading intake, wherever readings enter: the enrich stage's
@@ -58,23 +65,24 @@ export class Enricher {
 
   /**
    * Parses, joins and checks a batch without storing anything: rejected
-   * messages get their dead letter, a repeated id within the batch its
-   * outcome, and the first reading of each id waits in `first`.
+   * messages get their dead letter, a repeated reading within the batch its
+   * outcome, and the first of each reading key waits in `first`.
    * `allowedCars`: refuse readings of other cars (an ingest token limited to some).
    */
   async classify(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<Classified> {
     const parsed = batch.map((m) => parseSensorMessage(m.value, this.deps.settings.eventTime, now));
     await this.dims.refreshIfNeeded(parsed.some((p) => p.ok && !this.dims.get(p.event.car_id)));
     const c: Classified = { batch, now, outcomes: new Array(batch.length), dead: [], first: new Map() };
-    // The first reading of an event_id in the batch is the one that counts; a later one is a duplicate
-    // (the same values: resent) or a conflict (other values under a used id), never a second row.
+    // The first reading of a key in the batch is the one that counts; a later one is a duplicate
+    // (the same values: resent) or a conflict (other values under a used key), never a second row.
     parsed.forEach((p, i) => {
       if (!p.ok) return this.reject(c, i, p.reason, p.detail);
       const car = this.dims.get(p.event.car_id);
       if (!car) return this.reject(c, i, "unknown_car", `car ${p.event.car_id} is not in dims.cars`);
       if (allowedCars && !allowedCars.has(p.event.car_id)) return this.reject(c, i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
-      const seen = c.first.get(p.event.event_id);
-      if (!seen) c.first.set(p.event.event_id, { i, event: p.event, car });
+      const key = readingKey(p.event);
+      const seen = c.first.get(key);
+      if (!seen) c.first.set(key, { i, event: p.event, car });
       else if (sameReading(seen.event, p.event)) c.outcomes[i] = { kind: "duplicate" };
       else this.reject(c, i, "conflicting_duplicate", conflict(seen.event));
     });
@@ -88,25 +96,30 @@ export class Enricher {
   }
 
   /**
-   * Of the waiting readings with these ids, those stored before: the same
+   * Of the waiting readings with these keys, those stored before: the same
    * values are duplicates, other values conflicts (dead letters, no longer
-   * waiting). Returns the dead letters this added, not yet written.
+   * waiting). Looked up on the tables' key (time, then id). Returns the dead
+   * letters this added, not yet written.
    */
-  async checkStored(c: Classified, ids: readonly string[]): Promise<DeadLetter[]> {
-    if (ids.length === 0) return [];
-    const rows = await this.deps.lakehouse.select<{ event_id: string; json: string }>(
-      `SELECT event_id, json FROM telemetry.cars_raw WHERE event_id IN (${ids.map(() => "?").join(",")})`,
-      ids,
+  async checkStored(c: Classified, keys: readonly string[]): Promise<DeadLetter[]> {
+    const waiting = keys.map((k) => c.first.get(k)!.event);
+    if (waiting.length === 0) return [];
+    const times = [...new Set(waiting.map((e) => e.event_time))];
+    const rows = await this.deps.lakehouse.select<{ json: string }>(
+      `SELECT json FROM telemetry.cars_raw WHERE event_time IN (${times.map(() => "?").join(",")}) AND event_id IN (${waiting.map(() => "?").join(",")})`,
+      [...times.map((t) => new Date(t)), ...waiting.map((e) => e.event_id)],
     );
     const before = c.dead.length;
     for (const r of rows) {
-      const k = c.first.get(r.event_id);
       const s = parseSensorMessage(r.json);
-      if (!k) continue;
-      if (s.ok && sameReading(s.event, k.event)) c.outcomes[k.i] = { kind: "duplicate" };
+      if (!s.ok) continue; // stored, so it parsed once; a later schema change leaves it to the rows that do parse
+      const key = readingKey(s.event);
+      const k = c.first.get(key);
+      if (!k) continue; // another id's time, or another time's id
+      if (sameReading(s.event, k.event)) c.outcomes[k.i] = { kind: "duplicate" };
       else {
-        c.first.delete(r.event_id);
-        this.reject(c, k.i, "conflicting_duplicate", s.ok ? conflict(s.event) : "event_id already stored");
+        c.first.delete(key);
+        this.reject(c, k.i, "conflicting_duplicate", conflict(s.event));
       }
     }
     return c.dead.slice(before);
@@ -117,12 +130,12 @@ export class Enricher {
     const { lakehouse } = this.deps;
     const c = await this.classify(batch, now, allowedCars);
     const raw = [...c.first.values()].map(({ i, event }) => ({ event_id: event.event_id, event_time: event.event_time, received_at: now, json: batch[i]!.value }));
-    // Insert-once by (event_time, event_id) and unique by event_id: a redelivered or resent reading adds no row.
+    // Insert-once by (event_time, event_id): a redelivered or resent reading adds no row.
     const dead = [...c.dead];
-    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => r.event_id));
-    const conflicts = await this.checkStored(c, [...c.first.keys()].filter((id) => !fresh.has(id)));
+    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => `${r.event_time}/${r.event_id}`));
+    const conflicts = await this.checkStored(c, [...c.first.keys()].filter((k) => !fresh.has(k)));
     if (conflicts.length > 0) await lakehouse.write([{ table: "dead_letters", rows: conflicts }]);
-    for (const { i, event } of c.first.values()) c.outcomes[i] ??= fresh.has(event.event_id) ? { kind: "accepted" } : { kind: "duplicate" };
+    for (const [k, { i }] of c.first) c.outcomes[i] ??= fresh.has(k) ? { kind: "accepted" } : { kind: "duplicate" };
     this.countDuplicates(c.outcomes);
     return { out: [...c.first.values()].map(({ event, car }) => ({ key: String(event.car_id), value: join(event, car) })), outcomes: c.outcomes };
   }
@@ -140,6 +153,6 @@ export interface Classified {
   /** Filled for the messages decided so far. */
   outcomes: Outcome[];
   dead: DeadLetter[];
-  /** The first reading of each event_id, still to store, by id. */
+  /** The first reading of each reading key (event_time/event_id), still to store, by key. */
   first: Map<string, { i: number; event: SensorEvent; car: CarInfo }>;
 }

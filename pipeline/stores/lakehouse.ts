@@ -57,8 +57,8 @@ export interface Lakehouse {
    */
   write(batch: readonly TableRows[]): Promise<void>;
   /**
-   * Inserts rows idempotently by the table's key (an "ignore" table; and by
-   * its unique column: the first row with a value is kept) and, in the same
+   * Inserts rows idempotently by the table's key (an "ignore" table: the
+   * first row with a key is kept) and, in the same
    * transaction where the engine allows, the rows `derive` makes from the
    * ones that were new (called also when none was). Returns the new rows: a
    * redelivered message therefore has no effect downstream.

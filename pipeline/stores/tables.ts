@@ -25,13 +25,6 @@ export interface TableSpec {
    * MERGE then also matches on the partitioning column.
    */
   key: string[];
-  /**
-   * A column that identifies a row on its own too (an "ignore" table's
-   * event_id): a row whose value is stored already is a duplicate whatever
-   * the rest of its key says, so a reading resent with another time is not
-   * stored twice.
-   */
-  unique?: string;
   /** ignore: a row seen again is left as it is; replace: the newer row wins. */
   onConflict: "ignore" | "replace";
   /** The event-time column facts are partitioned and retained by. */
@@ -87,7 +80,6 @@ export const TABLES = {
       c("json", "string", "the message as received"),
     ],
     key: ["event_time", "event_id"],
-    unique: "event_id",
     onConflict: "ignore",
     timeColumn: "event_time",
   },
@@ -132,7 +124,8 @@ export const TABLES = {
       c("gear", "int", "gear"),
       c("incident_id", "string", "telemetry.incidents.incident_id"),
     ],
-    key: ["event_id", "rule"],
+    // The reading's key, then the rule; the id last, where Trino's insert-once looks rows up.
+    key: ["event_time", "rule", "event_id"],
     onConflict: "ignore",
     timeColumn: "event_time",
   },

@@ -7,7 +7,7 @@ import { type Child, spawnChild } from "./child.js";
  * Telegram token, model key, Kafka or MQTT unless `env` sets them.
  */
 export async function startCarwatch(env: Record<string, string>): Promise<{ child: Child; url: string }> {
-  const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "../../main.ts")], {
+  const child = spawnChild([...(process.env.CARWATCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CARWATCH_PROFILE_DIR}`] : []), "--import", "tsx", join(import.meta.dirname, "../../main.ts")], {
     ...process.env,
     HTTP_PORT: "0",
     LOG_LEVEL: "info",

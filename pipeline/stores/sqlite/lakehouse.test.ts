@@ -53,7 +53,7 @@ describe("SqliteLakehouse", () => {
         { name: "event_time", pk: 1 },
         { name: "event_id", pk: 2 },
       ]);
-      expect(lakehouse.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw'")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }, { name: "cars_raw_event_id_unique" }]);
+      expect(lakehouse.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw'")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }]);
       expect(lakehouse.selectSync("SELECT count(*) AS n, count(DISTINCT json) AS j FROM telemetry.cars_raw")).toEqual([{ n: 300, j: 300 }]);
       // Still idempotent on the new key: rows it holds are not added again.
       expect((await lakehouse.insertNew("cars_raw", [raw(5), raw(300)])).map((r) => r.event_id)).toEqual([raw(300).event_id]);
@@ -67,25 +67,25 @@ describe("SqliteLakehouse", () => {
     }
   });
 
-  it("keeps one row per event_id whatever its time, and clears a file made before that rule", async () => {
+  it("identifies a reading by its event_id at its event_time, and drops the unique event_id index an older file has", async () => {
     p = await createPipeline();
+    // The same id at another time is another reading; the same key again is not.
     const later = { ...raw(1), event_time: raw(1).event_time + 3_600_000, json: "{}" };
-    expect((await p.lakehouse.insertNew("cars_raw", [raw(1), later, raw(2)])).map((r) => r.event_id)).toEqual([raw(1).event_id, raw(2).event_id]);
-    await p.lakehouse.write([{ table: "cars_raw", rows: [later] }]);
-    expect(p.lakehouse.selectSync("SELECT event_id, json FROM telemetry.cars_raw ORDER BY event_id")).toEqual([
+    expect((await p.lakehouse.insertNew("cars_raw", [raw(1), later, raw(2), { ...raw(1), json: "[]" }])).map((r) => r.event_time)).toEqual([raw(1).event_time, later.event_time, raw(2).event_time]);
+    expect(p.lakehouse.selectSync("SELECT event_id, json FROM telemetry.cars_raw ORDER BY event_time")).toEqual([
       { event_id: raw(1).event_id, json: raw(1).json },
       { event_id: raw(2).event_id, json: raw(2).json },
+      { event_id: raw(1).event_id, json: "{}" },
     ]);
-    // A file from before the unique index, holding an event_id twice: the first row stays.
+    // A file from a carwatch that kept event_id unique on its own: the index goes, every row stays.
     await p.lakehouse.close();
     const db = new Database(join(p.dir, "lakehouse", "telemetry.db"));
-    db.exec("DROP INDEX cars_raw_event_id_unique");
-    db.prepare("INSERT INTO cars_raw VALUES (?, '2026-11-28 13:00:00.000', '2026-11-28 13:00:00.000', '{}')").run(raw(2).event_id);
+    db.exec("DELETE FROM cars_raw WHERE json = '{}'; CREATE UNIQUE INDEX cars_raw_event_id_unique ON cars_raw (event_id)");
     db.close();
     const reopened = new SqliteLakehouse(p.dir);
     try {
       await reopened.init();
-      expect(reopened.rebuilt).toEqual(["telemetry.cars_raw: 1 repeated event_id dropped"]);
+      expect(reopened.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw' ORDER BY name")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }]);
       expect(reopened.selectSync("SELECT count(*) AS n FROM telemetry.cars_raw")).toEqual([{ n: 2 }]);
     } finally {
       await reopened.close();

@@ -5,7 +5,7 @@ import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { QuerySandbox } from "../query/sandbox.js";
-import { createTableSql, insertSql, uniqueIndex } from "./schema.js";
+import { createTableSql, insertSql, secondaryIndexes } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 
 /** How long a write waits for another process's write before it fails (retriable). */
@@ -81,7 +81,7 @@ export class SqliteLakehouse implements Lakehouse {
         if (key && key.join() !== t.key.join()) this.rebuild(t);
         else {
           if (key) {
-            this.dropDuplicates(t);
+            this.dropStaleIndexes(t);
             this.addMissingColumns(t);
           }
           for (const sql of createTableSql(t)) this.db.exec(sql);
@@ -134,16 +134,14 @@ export class SqliteLakehouse implements Lakehouse {
   }
 
   /**
-   * A file made before the table had its unique column may hold a value
-   * twice (a reading resent with another time): the first row stays, so the
-   * unique index can be built. Only until that index exists.
+   * Indexes an older carwatch made that the table no longer has (cars_raw's
+   * unique event_id index, whose random keys cost more than the rest of the
+   * write): every index is paid for on each insert.
    */
-  private dropDuplicates(t: TableSpec): void {
-    if (!t.unique) return;
-    const [schema, index] = uniqueIndex(t).split(".") as [string, string];
-    if (this.db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'index' AND name = ?`).get(index)) return;
-    const { changes } = this.db.prepare(`DELETE FROM ${t.schema}.${t.name} WHERE rowid NOT IN (SELECT min(rowid) FROM ${t.schema}.${t.name} GROUP BY ${t.unique})`).run();
-    if (changes > 0) this.rebuilt.push(`${t.schema}.${t.name}: ${changes} repeated ${t.unique} dropped`);
+  private dropStaleIndexes(t: TableSpec): void {
+    const keep = new Set(secondaryIndexes(t));
+    const have = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as { name: string }[];
+    for (const { name } of have) if (!keep.has(name)) this.db.exec(`DROP INDEX ${t.schema}.${name}`);
   }
 
   /** A table made by an older carwatch gains the (nullable) columns added since. */

@@ -117,10 +117,9 @@ export class TrinoLakehouse implements Lakehouse {
     const spec: TableSpec = TABLES[table];
     if (spec.onConflict !== "ignore") throw new StoreError(`insertNew needs an insert-once table, not ${table}`);
     // Rows are looked up by the key's last column (the id; facts put their time first), then matched on the
-    // whole key, times compared as epoch ms (rows carry numbers, Trino answers with timestamp text). A table
-    // with a unique column matches on it alone: a stored value makes any row with it a duplicate.
-    const id = spec.unique ?? spec.key[spec.key.length - 1]!;
-    const match = spec.unique ? [spec.unique] : spec.key;
+    // whole key, times compared as epoch ms (rows carry numbers, Trino answers with timestamp text).
+    const id = spec.key[spec.key.length - 1]!;
+    const match = spec.key;
     const timeKeys = new Set(spec.columns.filter((c) => c.type === "timestamp").map((c) => c.name));
     const keyOfRow = (r: Record<string, unknown>) =>
       match.map((k) => (timeKeys.has(k) && typeof r[k] !== "number" ? String(this.toMillis(r[k])) : String(r[k]))).join("\u0000");
