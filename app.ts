@@ -1,14 +1,16 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { ChatAgent } from "./agent/agent.js";
+import { type RunningBot, startBot } from "./bot/start.js";
 import type { Config } from "./core/config.js";
 import type { Logger } from "./core/log.js";
 import { Metrics } from "./core/metrics.js";
-import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
-import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
 import { ReadingIntake } from "./pipeline/intake.js";
 import { type MqttIngest, startMqttIngest } from "./pipeline/mqtt-ingest.js";
+import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
+import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
 import { StateStore } from "./pipeline/stores/state.js";
 import { Supervisor } from "./pipeline/supervisor.js";
@@ -17,13 +19,11 @@ import { WINDOWS } from "./pipeline/transport/topics.js";
 import type { Subscription, Transport } from "./pipeline/transport/transport.js";
 import { compactionJob, retentionJob, watchdogJob } from "./scheduler/jobs.js";
 import { Scheduler } from "./scheduler/scheduler.js";
-import { ChatAgent } from "./agent/agent.js";
-import { type RunningBot, startBot } from "./bot/start.js";
-import { createRegistry, type Registry } from "./tools/index.js";
 import { TokenBook } from "./tools/api-tokens.js";
+import { ChartStore } from "./tools/chart-store.js";
+import { createRegistry, type Registry } from "./tools/index.js";
 import { OpsState } from "./tools/ops-state.js";
 import { RoleBook } from "./tools/roles.js";
-import { ChartStore } from "./tools/chart-store.js";
 import { webAccess } from "./web/access.js";
 import { apiRoutes } from "./web/api.js";
 import { type RunningConsole, startConsole } from "./web/console.js";
@@ -105,23 +105,51 @@ export async function startApp(config: Config, log: Logger, options: { transport
   const tokens = new TokenBook(state, config.CARWATCH_ADMIN_TOKEN);
   const charts = new ChartStore();
   let url: string | null = null;
-  const dashboards = { baseUrl: () => url, superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null };
-  const registry = createRegistry({ supervisor, lakehouse, ops, roles: RoleBook.fromConfig(config, tokens), tokens, events: deps.events, thresholds: deps.settings.thresholds, clock: Date.now, log, metrics, scheduler, charts, dashboards });
+  const dashboards = {
+    baseUrl: () => url,
+    superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null,
+  };
+  const registry = createRegistry({
+    supervisor,
+    lakehouse,
+    ops,
+    roles: RoleBook.fromConfig(config, tokens),
+    tokens,
+    events: deps.events,
+    thresholds: deps.settings.thresholds,
+    clock: Date.now,
+    log,
+    metrics,
+    scheduler,
+    charts,
+    dashboards,
+  });
   const agent = config.OPENAI_API_KEY
-    ? new ChatAgent({ registry, dialect: lakehouse.dialect, state, model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL }, log })
+    ? new ChatAgent({
+        registry,
+        dialect: lakehouse.dialect,
+        state,
+        model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL },
+        log,
+      })
     : null;
 
   const streaming = STREAMING_ORDER.filter((s) => roles.has(s));
   const subs: Subscription[] = [];
   subs.push(
-    await transport.subscribe(WINDOWS, "log", (batch) => {
-      for (const { value: w } of batch) {
-        log.info(
-          { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
-          "window closed",
-        );
-      }
-    }, { from: "latest" }),
+    await transport.subscribe(
+      WINDOWS,
+      "log",
+      (batch) => {
+        for (const { value: w } of batch) {
+          log.info(
+            { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
+            "window closed",
+          );
+        }
+      },
+      { from: "latest" },
+    ),
   );
 
   // The bot subscribes to windows and alerts before the stages start, so it sees the first ones.

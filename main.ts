@@ -1,9 +1,9 @@
 import { startApp } from "./app.js";
-import { loadConfig, redactedConfig } from "./core/config.js";
+import { type Config, loadConfig, redactedConfig } from "./core/config.js";
 import { CarwatchError } from "./core/errors.js";
 import { createLogger } from "./core/log.js";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {

@@ -124,7 +124,13 @@ export class ChatAgent {
     const memory = createMiddleware({
       name: "ChatMemoryBudget",
       beforeModel: async (state) => {
-        const kept = await trimMessages(state.messages, { maxTokens: budget, strategy: "last", tokenCounter: approxTokens, startOn: "human", allowPartial: false });
+        const kept = await trimMessages(state.messages, {
+          maxTokens: budget,
+          strategy: "last",
+          tokenCounter: approxTokens,
+          startOn: "human",
+          allowPartial: false,
+        });
         if (kept.length === state.messages.length) return undefined;
         const keep = new Set(kept.map((m) => m.id));
         return { messages: state.messages.filter((m) => !keep.has(m.id)).map((m) => new RemoveMessage({ id: m.id! })) };

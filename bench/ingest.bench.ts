@@ -13,9 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
+import { anomalyRatesSchema, Fleet, type FleetOutput } from "../pipeline/model/fleet.js";
 import { startCarwatch } from "../test/support/carwatch-process.js";
 import { startMosquitto } from "../test/support/mosquitto.js";
-import { anomalyRatesSchema, Fleet, type FleetOutput } from "../pipeline/model/fleet.js";
 import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
 import { endToEnd } from "./runs.js";
 
@@ -43,7 +43,12 @@ const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, 
 let seed = 1;
 function readings(n: number): FleetOutput[] {
   const start = Date.now() - n - 60_000;
-  const fleet = new Fleet(Array.from({ length: 50 }, (_, i) => i + 1), anomalyRatesSchema.parse(TEST_SETTINGS.anomalies), seed++, start);
+  const fleet = new Fleet(
+    Array.from({ length: 50 }, (_, i) => i + 1),
+    anomalyRatesSchema.parse(TEST_SETTINGS.anomalies),
+    seed++,
+    start,
+  );
   return Array.from({ length: n }, (_, i) => fleet.next(start + i));
 }
 
@@ -51,7 +56,13 @@ function readings(n: number): FleetOutput[] {
 function batches(n: number): string[] {
   const all = readings(n);
   const out: string[] = [];
-  for (let b = 0; b < n; b += BATCH) out.push(all.slice(b, b + BATCH).map((r) => r.json).join("\n"));
+  for (let b = 0; b < n; b += BATCH)
+    out.push(
+      all
+        .slice(b, b + BATCH)
+        .map((r) => r.json)
+        .join("\n"),
+    );
   return out;
 }
 
@@ -67,7 +78,11 @@ async function carwatch(env: Record<string, string> = {}) {
     }
   }, 100);
   const count = async (table: string) => {
-    const r = await fetch(`${url}/api/v1/tools/count_rows`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ table }) });
+    const r = await fetch(`${url}/api/v1/tools/count_rows`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ table }),
+    });
     return ((await r.json()) as { result: { rows: number } }).result.rows;
   };
   return {
@@ -91,10 +106,12 @@ async function carwatch(env: Record<string, string> = {}) {
 }
 
 const post = (url: string, body: string) =>
-  fetch(`${url}/api/v1/readings`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/x-ndjson" }, body }).then(async (r) => {
-    if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
-    return (await r.json()) as { accepted: number; rejected: unknown[] };
-  });
+  fetch(`${url}/api/v1/readings`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/x-ndjson" }, body }).then(
+    async (r) => {
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+      return (await r.json()) as { accepted: number; rejected: unknown[] };
+    },
+  );
 
 /** Posts every batch over `CONNECTIONS` concurrent keep-alive requests. */
 async function blast(url: string, bodies: readonly string[]): Promise<number> {
@@ -124,7 +141,9 @@ const t0 = performance.now();
 const handled = await blast(http.url, bodies);
 await http.drained(handled);
 const httpRate = handled / ((performance.now() - t0) / 1000);
-console.log(`HTTP: ${fmt(httpRate)} readings/s into cars_enriched (or dead letters) = ${(httpRate / e2e.rate).toFixed(2)}× the pipeline (target ≥ 0.7×); ${fmt(handled)} answered`);
+console.log(
+  `HTTP: ${fmt(httpRate)} readings/s into cars_enriched (or dead letters) = ${(httpRate / e2e.rate).toFixed(2)}× the pipeline (target ≥ 0.7×); ${fmt(handled)} answered`,
+);
 
 // Request latency at half that rate: batches sent on a fixed schedule, each timed.
 const rate = httpRate / 2;
@@ -142,7 +161,9 @@ await Promise.all(
   }),
 );
 latencies.sort((a, b) => a - b);
-console.log(`HTTP request latency at ${fmt(rate)} readings/s (half the rate): p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms over ${latencies.length} requests of ${BATCH} (target p99 ≤ 50 ms)`);
+console.log(
+  `HTTP request latency at ${fmt(rate)} readings/s (half the rate): p50 ${pct(latencies, 0.5).toFixed(1)} ms, p99 ${pct(latencies, 0.99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms over ${latencies.length} requests of ${BATCH} (target p99 ≤ 50 ms)`,
+);
 console.log(`carwatch's peak RSS over the HTTP runs: ${(http.peakRss() / 2 ** 20).toFixed(0)} MB (target ≤ 300 MB)`);
 await http.stop();
 
@@ -152,7 +173,12 @@ const broker = await startMosquitto().catch((err: Error) => {
   return null;
 });
 if (broker) {
-  const viaMqtt = await carwatch({ MQTT_URL: broker.url, MQTT_USERNAME: broker.username, MQTT_PASSWORD: broker.password, MQTT_CLIENT_ID: `bench-${randomUUID()}` });
+  const viaMqtt = await carwatch({
+    MQTT_URL: broker.url,
+    MQTT_USERNAME: broker.username,
+    MQTT_PASSWORD: broker.password,
+    MQTT_CLIENT_ID: `bench-${randomUUID()}`,
+  });
   const client = await mqtt.connectAsync(broker.url, { username: broker.username, password: broker.password, clientId: `bench-pub-${randomUUID()}` });
   const lines = readings(N);
   const m0 = performance.now();
@@ -168,7 +194,9 @@ if (broker) {
   );
   await viaMqtt.drained(lines.length);
   const mqttRate = lines.length / ((performance.now() - m0) / 1000);
-  console.log(`MQTT: ${fmt(mqttRate)} readings/s into cars_enriched (or dead letters) = ${(mqttRate / e2e.rate).toFixed(2)}× the pipeline (target ≥ 0.5×); carwatch's peak RSS ${(viaMqtt.peakRss() / 2 ** 20).toFixed(0)} MB`);
+  console.log(
+    `MQTT: ${fmt(mqttRate)} readings/s into cars_enriched (or dead letters) = ${(mqttRate / e2e.rate).toFixed(2)}× the pipeline (target ≥ 0.5×); carwatch's peak RSS ${(viaMqtt.peakRss() / 2 ** 20).toFixed(0)} MB`,
+  );
   await client.endAsync();
   await viaMqtt.stop();
   await broker.stop();

@@ -21,7 +21,7 @@ import { seedCars } from "../pipeline/model/dims.js";
 import { Fleet } from "../pipeline/model/fleet.js";
 import { ALERTS } from "../pipeline/transport/topics.js";
 import type { Child } from "../test/support/child.js";
-import { KAFKA_SH, randomPrefix, startBroker, type Broker } from "../test/support/kafka.js";
+import { type Broker, KAFKA_SH, randomPrefix, startBroker } from "../test/support/kafka.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "../test/support/kafka-pipeline.js";
 import { TEST_SETTINGS } from "../test/support/pipeline.js";
 import { type BenchPipeline, endToEnd, latency } from "./runs.js";
@@ -43,7 +43,10 @@ const settings = { fleetSize: 50, anomalies: { speeding: 0.002, highRpm: 0.001, 
 // Latency runs with more anomalies, so there are enough alerts to take a 99th percentile of.
 const latencySettings = { anomalies: { ...settings.anomalies, speeding: 0.05, wrongGear: 0.02 } };
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 
 // The tests' broker heap (384 MB) keeps its collector busy under this load: the bench's broker gets 1 GB.
 process.env.KAFKA_HEAP_OPTS ??= "-Xms1g -Xmx1g";
@@ -157,24 +160,36 @@ const micros = (seconds: number | null) => (seconds === null ? null : (seconds *
 const showMicros = (us: number | null) => (us === null ? "n/a" : `${us.toFixed(0)} µs`);
 
 try {
-  console.log(`carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}, ${CORES} cores`);
+  console.log(
+    `carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}, ${CORES} cores`,
+  );
   console.log(`load average before: ${load()}`);
   // A fresh JVM compiles its hot paths during the first seconds of load: a short unreported run warms the broker first.
   await endToEnd(await oneProcess(), Math.min(N, 20_000), START);
   const runs: { layout: keyof typeof LAYOUTS; rate: number; perEvent: number | null }[] = [];
   for (const [layout, make] of Object.entries(LAYOUTS) as [keyof typeof LAYOUTS, typeof oneProcess][]) {
     const e2e = await endToEnd(await make(), N, START);
-    console.log(`\nend to end over Kafka, ${layout}: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`);
-    for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}`);
+    console.log(
+      `\nend to end over Kafka, ${layout}: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`,
+    );
+    for (const [name, c] of Object.entries(e2e.stages))
+      if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}`);
     console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
     const cpu = Object.entries(e2e.cpuSeconds).map(([name, s]) => [name, micros(s)] as const);
     const known = cpu.every(([, us]) => us !== null);
     const perEvent = known ? cpu.reduce((a, [, us]) => a + us!, 0) : null;
-    console.log(`  CPU per event: ${cpu.map(([name, us]) => `${name} ${showMicros(us)}`).join(", ")}${perEvent === null ? "" : ` = ${perEvent.toFixed(0)} µs`}`);
+    console.log(
+      `  CPU per event: ${cpu.map(([name, us]) => `${name} ${showMicros(us)}`).join(", ")}${perEvent === null ? "" : ` = ${perEvent.toFixed(0)} µs`}`,
+    );
     runs.push({ layout, rate: e2e.rate, perEvent });
   }
 
-  const fleet = new Fleet(seedCars(50).map((c) => c.car_id), { ...TEST_SETTINGS.anomalies, malformed: 0 }, 1, START);
+  const fleet = new Fleet(
+    seedCars(50).map((c) => c.car_id),
+    { ...TEST_SETTINGS.anomalies, malformed: 0 },
+    1,
+    START,
+  );
   const lines = Array.from({ length: N }, (_, i) => fleet.next(START + i).json);
   const size = Math.round(lines.reduce((a, l) => a + l.length, 0) / lines.length);
   const kjs = await kafkajsCeilings(lines);
@@ -182,18 +197,30 @@ try {
   const store = insertCeiling(lines);
   const best = runs.reduce((a, b) => (b.rate > a.rate ? b : a));
   console.log(`\nceilings (same broker, ${size}-byte messages, same run), against the best layout (${best.layout}, ${fmt(best.rate)} events/s):`);
-  console.log(`  kafkajs produce-only      ${fmt(kjs.produce.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.produce.rate).toFixed(3)}×   (${kjs.produce.cpuMicros.toFixed(1)} µs CPU per message)`);
-  console.log(`  kafkajs consume-only      ${fmt(kjs.consume.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.consume.rate).toFixed(3)}×   (${kjs.consume.cpuMicros.toFixed(1)} µs CPU per message; target ≥ 0.6×)`);
+  console.log(
+    `  kafkajs produce-only      ${fmt(kjs.produce.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.produce.rate).toFixed(3)}×   (${kjs.produce.cpuMicros.toFixed(1)} µs CPU per message)`,
+  );
+  console.log(
+    `  kafkajs consume-only      ${fmt(kjs.consume.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.consume.rate).toFixed(3)}×   (${kjs.consume.cpuMicros.toFixed(1)} µs CPU per message; target ≥ 0.6×)`,
+  );
   console.log(`  kafka-producer-perf-test  ${fmt(perf.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / perf.rate).toFixed(3)}×`);
   console.log(`    ${perf.summary}`);
-  console.log(`  better-sqlite3 insert     ${fmt(store.rate).padStart(11)} events/s pipeline = ${(best.rate / store.rate).toFixed(3)}×   (raw + enriched row: ${(1e6 / store.rate).toFixed(1)} µs CPU per event)`);
+  console.log(
+    `  better-sqlite3 insert     ${fmt(store.rate).padStart(11)} events/s pipeline = ${(best.rate / store.rate).toFixed(3)}×   (raw + enriched row: ${(1e6 / store.rate).toFixed(1)} µs CPU per event)`,
+  );
 
   // Each reading is produced twice (sensors-sample, samples-enriched) and consumed twice, and stored as two rows.
   const floor = 2 * kjs.produce.cpuMicros + 2 * kjs.consume.cpuMicros + 1e6 / store.rate;
   console.log(`\nCPU budget on this machine (${CORES} cores = ${fmt(CORES * 1e6)} µs of CPU per second):`);
   console.log(`  50,000 events/s leaves ${((CORES * 1e6) / 50_000).toFixed(0)} µs of CPU per event for everything: carwatch, the broker and the store.`);
-  console.log(`  kafkajs (2 produces + 2 consumes) and the two rows alone take ${floor.toFixed(0)} µs per event: at most ${fmt((CORES * 1e6) / floor)} events/s, with nothing else running.`);
-  for (const r of runs) if (r.perEvent !== null) console.log(`  ${r.layout}: ${r.perEvent.toFixed(0)} µs per event measured (carwatch + broker) → at most ${fmt((CORES * 1e6) / r.perEvent)} events/s with both cores busy; ran at ${fmt(r.rate)}.`);
+  console.log(
+    `  kafkajs (2 produces + 2 consumes) and the two rows alone take ${floor.toFixed(0)} µs per event: at most ${fmt((CORES * 1e6) / floor)} events/s, with nothing else running.`,
+  );
+  for (const r of runs)
+    if (r.perEvent !== null)
+      console.log(
+        `  ${r.layout}: ${r.perEvent.toFixed(0)} µs per event measured (carwatch + broker) → at most ${fmt((CORES * 1e6) / r.perEvent)} events/s with both cores busy; ran at ${fmt(r.rate)}.`,
+      );
 
   console.log("");
   for (const r of runs) {
@@ -202,7 +229,9 @@ try {
     console.log(`event→alert latency, ${r.layout}, at ${fmt(rate)} events/s offered (half its end-to-end rate; wall clock, 3 Kafka hops + the tap):`);
     console.log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 100 ms)`);
   }
-  console.log(`\nend to end target ≥ 50,000 events/s: ${best.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (${CORES} cores shared with the broker and other work)`);
+  console.log(
+    `\nend to end target ≥ 50,000 events/s: ${best.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (${CORES} cores shared with the broker and other work)`,
+  );
 } finally {
   await broker?.destroy();
 }

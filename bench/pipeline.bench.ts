@@ -4,8 +4,8 @@
  * as ratios (a ratio survives a noisy machine; an absolute time does not).
  */
 import { parseArgs } from "node:util";
-import { Fleet } from "../pipeline/model/fleet.js";
 import { seedCars } from "../pipeline/model/dims.js";
+import { Fleet } from "../pipeline/model/fleet.js";
 import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
 import { type BenchPipeline, endToEnd, latency } from "./runs.js";
 import { insertCeiling } from "./sqlite-ceiling.js";
@@ -45,7 +45,9 @@ function jsonCeiling(lines: string[]) {
 console.log(`carwatch bench: ${fmt(N)} events, embedded (SQLite + in-process bus), node ${process.version}`);
 const e2e = await endToEnd(await embedded(), N, START);
 console.log(`\nend to end: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s)`);
-for (const [name, c] of Object.entries(e2e.stages)) if (c.in > 0) console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}  ${fmt(c.in / e2e.seconds)} /s`);
+for (const [name, c] of Object.entries(e2e.stages))
+  if (c.in > 0)
+    console.log(`  ${name.padEnd(10)} in ${fmt(c.in).padStart(9)}  out ${fmt(c.out).padStart(9)}  dead ${fmt(c.deadLetters)}  ${fmt(c.in / e2e.seconds)} /s`);
 console.log(`  rows: raw ${fmt(e2e.rows.raw)}, enriched ${fmt(e2e.rows.enriched)}, alerts ${fmt(e2e.rows.alerts)}, windows ${fmt(e2e.rows.windows)}`);
 
 // The same run with three never-ending user queries in flight the whole time (each killed at its 2 s deadline and
@@ -55,7 +57,10 @@ const hostile = await embedded();
 let killed = 0;
 const runaways = [1, 2, 3].map(async () => {
   for (;;) {
-    const err = await hostile.p.lakehouse.query(RUNAWAY, { maxRows: 1, timeoutMs: 2000 }).then(() => null, (e: Error) => e);
+    const err = await hostile.p.lakehouse.query(RUNAWAY, { maxRows: 1, timeoutMs: 2000 }).then(
+      () => null,
+      (e: Error) => e,
+    );
     if (!err || !/ran longer than/.test(err.message)) return; // the pipeline closed
     killed++;
   }
@@ -70,17 +75,28 @@ console.log(
 console.log("");
 for (const rate of [Number(args["latency-rate"]), Math.max(100, Math.round(e2e.rate / 2))]) {
   const lat = await latency(await embedded(latencySettings), rate, Number(args["latency-seconds"]));
-  console.log(`event→alert latency at ${fmt(rate)} events/s offered (wall clock): p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 50 ms)`);
+  console.log(
+    `event→alert latency at ${fmt(rate)} events/s offered (wall clock): p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 50 ms)`,
+  );
 }
 // Measured over the pipeline runs only: the ceilings below hold every event in memory at once.
 clearInterval(rssTimer);
 console.log(`peak RSS of the pipeline runs: ${(peakRss / 2 ** 20).toFixed(0)} MB (target ≤ 300 MB)`);
 
-const fleet = new Fleet(seedCars(50).map((c) => c.car_id), { ...TEST_SETTINGS.anomalies, malformed: 0 }, 1, START);
+const fleet = new Fleet(
+  seedCars(50).map((c) => c.car_id),
+  { ...TEST_SETTINGS.anomalies, malformed: 0 },
+  1,
+  START,
+);
 const lines = Array.from({ length: N }, (_, i) => fleet.next(START + i).json);
 const json = jsonCeiling(lines);
 const insert = insertCeiling(lines);
 console.log(`\nceilings (same events, same run):`);
 console.log(`  JSON parse+stringify      ${fmt(json.rate).padStart(11)} events/s   pipeline = ${(e2e.rate / json.rate).toFixed(3)}×`);
-console.log(`  better-sqlite3 insert     ${fmt(insert.rate).padStart(11)} events/s   pipeline = ${(e2e.rate / insert.rate).toFixed(3)}×  (target ≥ 0.4×; the pipeline also writes alerts, incidents and windows)`);
-console.log(`  end to end target ≥ 100,000 events/s: ${e2e.rate >= 100_000 ? "met" : "not met"} on this machine (load average ${(await import("node:os")).loadavg()[0]!.toFixed(2)})`);
+console.log(
+  `  better-sqlite3 insert     ${fmt(insert.rate).padStart(11)} events/s   pipeline = ${(e2e.rate / insert.rate).toFixed(3)}×  (target ≥ 0.4×; the pipeline also writes alerts, incidents and windows)`,
+);
+console.log(
+  `  end to end target ≥ 100,000 events/s: ${e2e.rate >= 100_000 ? "met" : "not met"} on this machine (load average ${(await import("node:os")).loadavg()[0]!.toFixed(2)})`,
+);

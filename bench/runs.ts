@@ -1,5 +1,5 @@
-import type { Transport } from "../pipeline/transport/transport.js";
 import { ALERTS } from "../pipeline/transport/topics.js";
+import type { Transport } from "../pipeline/transport/transport.js";
 import type { TestPipeline } from "../test/support/pipeline.js";
 import { cpuMeter } from "./cpu.js";
 
@@ -48,7 +48,12 @@ export async function endToEnd(bp: BenchPipeline, n: number, start: number) {
   const seconds = (performance.now() - t0) / 1000;
   const cpuSeconds = cpu();
   const stages = Object.fromEntries(p.supervisor.list().map((s) => [s.name, s.counters]));
-  const rows = { raw: p.count("telemetry.cars_raw"), enriched: p.count("telemetry.cars_enriched"), alerts: p.count("telemetry.alerts"), windows: p.count("telemetry.alert_windows") };
+  const rows = {
+    raw: p.count("telemetry.cars_raw"),
+    enriched: p.count("telemetry.cars_enriched"),
+    alerts: p.count("telemetry.alerts"),
+    windows: p.count("telemetry.alert_windows"),
+  };
   await close(bp);
   return { seconds, produced, rate: n / seconds, stages, rows, cpuSeconds };
 }

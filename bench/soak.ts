@@ -42,14 +42,22 @@ const dir = mkdtempSync(join(tmpdir(), "carwatch-soak-"));
 const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", LOG_LEVEL: "warn", TELEGRAM_VIEWERS: String(VIEWER_ID) }, join(dir, "no.env"));
 // carwatch's warnings go to stderr, counted, so they neither mix into the minute lines nor go unnoticed.
 let logged = 0;
-const log = createLogger(config.LOG_LEVEL, { write: (line: string) => void (logged++, process.stderr.write(line)) });
+const log = createLogger(config.LOG_LEVEL, {
+  write: (line: string) => {
+    logged++;
+    process.stderr.write(line);
+  },
+});
 
 // A hard bound: whatever hangs, the run ends a few minutes after it should have (and leaves no temp dir).
-const deadline = setTimeout(() => {
-  console.error("soak: still running 3 minutes past its end; giving up");
-  rmSync(dir, { recursive: true, force: true });
-  process.exit(1);
-}, (MINUTES + 3) * 60_000);
+const deadline = setTimeout(
+  () => {
+    console.error("soak: still running 3 minutes past its end; giving up");
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  },
+  (MINUTES + 3) * 60_000,
+);
 deadline.unref();
 const stop = new AbortController();
 process.once("SIGINT", () => stop.abort());
@@ -147,7 +155,13 @@ const queries = (async () => {
     } catch (err) {
       const message = errorMessage(err);
       if (stop.signal.aborted) break; // refused because the lakehouse is closing: not an answer to count
-      outcome = /ran longer than/.test(message) ? "stopped" : /result too large/.test(message) ? "too large" : err instanceof InputError ? "refused" : `error: ${message}`;
+      outcome = /ran longer than/.test(message)
+        ? "stopped"
+        : /result too large/.test(message)
+          ? "too large"
+          : err instanceof InputError
+            ? "refused"
+            : `error: ${message}`;
     }
     const counts = outcomes.get(q.kind)!;
     counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
@@ -163,9 +177,11 @@ const queryTally = () => {
 
 // --- the store, read directly (a test harness may): windows and dead letters.
 const windowRows = async () =>
-  (await lakehouse.select<{ window_start: unknown; alert_events: number }>("SELECT window_start, alert_events FROM telemetry.alert_windows ORDER BY window_start")).map(
-    (r) => ({ start: lakehouse.toMillis(r.window_start), alerts: Number(r.alert_events) }),
-  );
+  (
+    await lakehouse.select<{ window_start: unknown; alert_events: number }>(
+      "SELECT window_start, alert_events FROM telemetry.alert_windows ORDER BY window_start",
+    )
+  ).map((r) => ({ start: lakehouse.toMillis(r.window_start), alerts: Number(r.alert_events) }));
 const deadLetters = async () =>
   (await lakehouse.select<{ reason: string; n: number }>("SELECT reason, count(*) AS n FROM telemetry.dead_letters GROUP BY reason ORDER BY reason")).map(
     (r) => `${r.reason}=${Number(r.n)}`,
@@ -223,7 +239,10 @@ try {
     const first = minutes[1]!.rss;
     const last = minutes.at(-1)!.rss;
     const change = (last - first) / first;
-    check(Math.abs(change) <= RSS_TOLERANCE, `RSS flat within 10 %: minute ${minutes.length} ${last.toFixed(1)} MiB vs minute 2 ${first.toFixed(1)} MiB (${(change * 100).toFixed(1)} %; minute 1 skipped as warm-up)`);
+    check(
+      Math.abs(change) <= RSS_TOLERANCE,
+      `RSS flat within 10 %: minute ${minutes.length} ${last.toFixed(1)} MiB vs minute 2 ${first.toFixed(1)} MiB (${(change * 100).toFixed(1)} %; minute 1 skipped as warm-up)`,
+    );
   } else check(false, `RSS flat within 10 %: not measured, only ${minutes.length} minutes ran`);
 
   // Windows: every minute from the first reading's to the last one the watermark has passed, exactly one row.
@@ -268,11 +287,16 @@ try {
 
   // Hostile queries: refused or stopped, never answered.
   const q = queryTally();
-  check(q.answered === 0, `no hostile query answered: ${[...outcomes].map(([kind, c]) => `${kind}: ${[...c].map(([o, n]) => `${o} ${n}`).join(", ") || "not run"}`).join("; ")}`);
+  check(
+    q.answered === 0,
+    `no hostile query answered: ${[...outcomes].map(([kind, c]) => `${kind}: ${[...c].map(([o, n]) => `${o} ${n}`).join(", ") || "not run"}`).join("; ")}`,
+  );
 
   console.log(`  info  hostile readings sent: ${HOSTILE.map((h) => `${h.kind} ${sentReadings.get(h.kind) ?? 0} (→ ${h.expect})`).join(", ")}`);
   console.log(`  info  dead letters (the simulator's malformed readings included): ${(await deadLetters()).join(" ") || "none"}`);
-  console.log(`  info  duplicates counted: ${(await app.metrics.duplicates.get()).values[0]?.value ?? 0}; carwatch log lines at warn or above: ${logged} (on stderr)`);
+  console.log(
+    `  info  duplicates counted: ${(await app.metrics.duplicates.get()).values[0]?.value ?? 0}; carwatch log lines at warn or above: ${logged} (on stderr)`,
+  );
 } finally {
   // Whatever happened, carwatch is stopped and the temp dir removed.
   stop.abort();

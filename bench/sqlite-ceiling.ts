@@ -29,7 +29,17 @@ export function insertCeiling(lines: string[]): { rate: number } {
     const t = Date.parse(e.event_time as string);
     return {
       raw: encRaw({ event_id: e.event_id, event_time: t, received_at: t, json: l }),
-      enr: encEnr({ ...e, event_time: t, driver_id: 1, brand_name: "Kia", model_name: "Rio", color_name: "Gray", expected_gear: e.gear, is_alert: false, rules: "" }),
+      enr: encEnr({
+        ...e,
+        event_time: t,
+        driver_id: 1,
+        brand_name: "Kia",
+        model_name: "Rio",
+        color_name: "Gray",
+        expected_gear: e.gear,
+        is_alert: false,
+        rules: "",
+      }),
     };
   });
   const tx = db.transaction((batch: typeof rows) => {

@@ -5,10 +5,11 @@
  * Iceberg, and into Trino's memory connector (blackhole is not on Maven
  * Central); then data files and snapshots before and after compaction.
  */
-import { TrinoClient } from "../pipeline/stores/trino/client.js";
-import { jsonSource } from "../pipeline/stores/trino/literals.js";
-import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
+
 import { TABLES } from "../pipeline/stores/tables.js";
+import { TrinoClient } from "../pipeline/stores/trino/client.js";
+import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
+import { jsonSource } from "../pipeline/stores/trino/literals.js";
 import { startTrino } from "../test/support/trino.js";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -28,8 +29,12 @@ try {
     new TrinoLakehouse({ url: trino.url, user: "carwatch", catalog: "iceberg", queryUser: "reader", flushMs, maxRowsPerStatement, retention: "0s" });
   await lake(0, 1000).init();
   await client.run("CREATE SCHEMA IF NOT EXISTS memory.bench");
-  await client.run("CREATE TABLE IF NOT EXISTS memory.bench.cars_raw (event_id varchar, event_time timestamp(6) with time zone, received_at timestamp(6) with time zone, json varchar)");
-  await client.run("CREATE TABLE IF NOT EXISTS iceberg.telemetry.cars_raw_plain (event_id varchar, event_time timestamp(6) with time zone, received_at timestamp(6) with time zone, json varchar)");
+  await client.run(
+    "CREATE TABLE IF NOT EXISTS memory.bench.cars_raw (event_id varchar, event_time timestamp(6) with time zone, received_at timestamp(6) with time zone, json varchar)",
+  );
+  await client.run(
+    "CREATE TABLE IF NOT EXISTS iceberg.telemetry.cars_raw_plain (event_id varchar, event_time timestamp(6) with time zone, received_at timestamp(6) with time zone, json varchar)",
+  );
 
   const timed = async (label: string, total: number, work: () => Promise<void>) => {
     const t = performance.now();

@@ -10,14 +10,14 @@ import type { Registry } from "../tools/index.js";
 import { accessControl } from "./access.js";
 import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
-import { registerCommands } from "./commands.js";
-import { registerMaintenance } from "./maintenance.js";
-import { registerFleet } from "./fleet.js";
-import { registerTokens } from "./tokens.js";
 import { registerCharts } from "./charts.js";
+import { registerCommands } from "./commands.js";
 import { Confirmations } from "./confirmations.js";
+import { registerFleet } from "./fleet.js";
 import { type FloodLimit, floodLimit } from "./flood.js";
+import { registerMaintenance } from "./maintenance.js";
 import type { BotEnv } from "./reply.js";
+import { registerTokens } from "./tokens.js";
 
 export interface BotOptions {
   token: string;
@@ -63,10 +63,10 @@ export function createBot(o: BotOptions): CarwatchBot {
     download:
       o.download ??
       (async (filePath) => {
-      const r = await fetch(`${o.apiRoot ?? "https://api.telegram.org"}/file/bot${o.token}/${filePath}`);
-      if (!r.ok) throw new Error(`the file could not be fetched from Telegram (HTTP ${r.status})`);
-      return Buffer.from(await r.arrayBuffer());
-    }),
+        const r = await fetch(`${o.apiRoot ?? "https://api.telegram.org"}/file/bot${o.token}/${filePath}`);
+        if (!r.ok) throw new Error(`the file could not be fetched from Telegram (HTTP ${r.status})`);
+        return Buffer.from(await r.arrayBuffer());
+      }),
   };
 
   const timing = o.metrics?.botUpdateSeconds;

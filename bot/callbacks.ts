@@ -1,12 +1,12 @@
+import type { Bot, Context } from "grammy";
+import type { MaintenanceReport } from "../pipeline/stores/lakehouse.js";
+import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
+import type { JobRun } from "../scheduler/job-runs.js";
 import type { ApiToken } from "../tools/api-tokens.js";
 import type { FleetPlan } from "../tools/fleet.js";
-import { fleetPlanView } from "./fleet.js";
-import type { Bot, Context } from "grammy";
-import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
 import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
 import { decodeCallback } from "./callback-data.js";
-import type { MaintenanceReport } from "../pipeline/stores/lakehouse.js";
-import type { JobRun } from "../scheduler/job-runs.js";
+import { fleetPlanView } from "./fleet.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
 import { type BotEnv, callTool, failureText } from "./reply.js";
@@ -84,7 +84,12 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
         await edit(html`⏳ ${pending.tool}…`);
         try {
           // The tool name came from our own pending entry, never from the button.
-          const out = await env.registry.call(pending.tool as "stop_stage", pending.input, { userId, chatId: pending.chatId, via: "telegram" }, { confirmed: true });
+          const out = await env.registry.call(
+            pending.tool as "stop_stage",
+            pending.input,
+            { userId, chatId: pending.chatId, via: "telegram" },
+            { confirmed: true },
+          );
           await edit(confirmedText(pending.tool, out));
         } catch (err) {
           await edit(failureText(err));
@@ -152,7 +157,8 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
         if (!r) return ctx.answerCallbackQuery();
         await ctx.answerCallbackQuery({ text: r.alreadyAcked ? "Already acknowledged." : "Acknowledged." });
         const who = ctx.from.username ? `@${ctx.from.username}` : ctx.from.first_name;
-        if (!r.alreadyAcked) await ctx.reply(html`✔️ Incident <code>${r.incidentId}</code> (car ${r.carId}, ${r.rule}) acknowledged by ${who}.`, { parse_mode: "HTML" });
+        if (!r.alreadyAcked)
+          await ctx.reply(html`✔️ Incident <code>${r.incidentId}</code> (car ${r.carId}, ${r.rule}) acknowledged by ${who}.`, { parse_mode: "HTML" });
         return;
       }
       case "mute": {

@@ -64,7 +64,8 @@ export function registerCharts(bot: Bot, env: BotEnv): void {
     const [what, since] = typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
     if (!what) return void (await ctx.reply("Which chart? (or /chart rule 1h, /chart color 6h, /chart speed, /chart readings)", { reply_markup: chartMenu() }));
     const kind = ALIASES[what.toLowerCase()] ?? (CHART_KINDS as readonly string[]).find((k) => k === what.toLowerCase());
-    if (!kind) return void (await ctx.reply(html`⚠️ Unknown chart "${what}". Charts: rule, color, speed, readings.`, { parse_mode: "HTML", reply_markup: chartMenu() }));
+    if (!kind)
+      return void (await ctx.reply(html`⚠️ Unknown chart "${what}". Charts: rule, color, speed, readings.`, { parse_mode: "HTML", reply_markup: chartMenu() }));
     await draw(ctx, env, kind as ChartKind, since);
   });
   bot.callbackQuery(/^chart:/, async (ctx) => {
@@ -76,7 +77,9 @@ export function registerCharts(bot: Bot, env: BotEnv): void {
   bot.command("dashboards", async (ctx) => {
     const r = await callTool(ctx, env, "list_dashboards", {});
     if (!r) return;
-    const lines = r.dashboards.map((d) => (d.url.startsWith("http") ? html`• <a href="${d.url}">${d.title}</a> — ${d.description}` : html`• <b>${d.title}</b> (${d.url}) — ${d.description}`));
+    const lines = r.dashboards.map((d) =>
+      d.url.startsWith("http") ? html`• <a href="${d.url}">${d.title}</a> — ${d.description}` : html`• <b>${d.title}</b> (${d.url}) — ${d.description}`,
+    );
     if (!r.served) lines.push("<i>This process serves no HTTP (CARWATCH_ROLES without http): the built-in dashboards are on the process that does.</i>");
     if (r.superset.configured && !r.superset.ok) lines.push(html`⚠️ ${r.superset.error ?? "Superset is unreachable"}`);
     lines.push("", "/chart draws one here.");

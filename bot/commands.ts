@@ -24,7 +24,7 @@ export const COMMANDS = [
   { command: "help", description: "What I can do" },
   { command: "stages", description: "Pipeline stages and their state" },
   { command: "status", description: "Status of a stage: /status enrich" },
-  { command: "run", description: "Start a stage: /run generator {\"rate\":50}" },
+  { command: "run", description: 'Start a stage: /run generator {"rate":50}' },
   { command: "stop", description: "Stop a stage (or all): /stop enrich" },
   { command: "recent", description: "Recent runs: /recent [stage]" },
   { command: "alerts", description: "Alert summary: /alerts [1h] [rule|color|model]" },
@@ -84,21 +84,36 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
   };
   const whoami = async (ctx: Context) => {
     const me = await callTool(ctx, env, "whoami", {});
-    if (me) await ctx.reply(html`You are <code>${me.userId}</code>, role <b>${me.role}</b>, in chat <code>${me.chatId}</code>.\n` + subscriptionView(me.subscription), { parse_mode: "HTML" });
+    if (me)
+      await ctx.reply(
+        html`You are <code>${me.userId}</code>, role <b>${me.role}</b>, in chat <code>${me.chatId}</code>.\n` + subscriptionView(me.subscription),
+        { parse_mode: "HTML" },
+      );
   };
 
-  bot.command("start", (ctx) => ctx.reply(html`Hello, ${ctx.from?.first_name ?? ""}! Pick a menu below, or /help.`, { parse_mode: "HTML", reply_markup: mainMenu() }));
+  bot.command("start", (ctx) =>
+    ctx.reply(html`Hello, ${ctx.from?.first_name ?? ""}! Pick a menu below, or /help.`, { parse_mode: "HTML", reply_markup: mainMenu() }),
+  );
   bot.command("help", (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));
   bot.command(["stages", "dags"], (ctx) => showStages(ctx));
   bot.command("streaming", async (ctx) => {
     const stages = await callTool(ctx, env, "list_stages", {});
-    if (stages) await ctx.reply(stagesView(stages.filter((s) => (STREAMING_ORDER as readonly string[]).includes(s.name)), "Streaming stages"), { parse_mode: "HTML" });
+    if (stages)
+      await ctx.reply(
+        stagesView(
+          stages.filter((s) => (STREAMING_ORDER as readonly string[]).includes(s.name)),
+          "Streaming stages",
+        ),
+        { parse_mode: "HTML" },
+      );
   });
   bot.command("info", async (ctx) => {
     const stages = await callTool(ctx, env, "list_stages", {});
     if (!stages) return;
     const running = stages.filter((s) => s.state === "running").length;
-    await ctx.reply(html`<b>carwatch</b>: ${running} of ${stages.length} stages running. /stages for details, /alerts for the last hour.`, { parse_mode: "HTML" });
+    await ctx.reply(html`<b>carwatch</b>: ${running} of ${stages.length} stages running. /stages for details, /alerts for the last hour.`, {
+      parse_mode: "HTML",
+    });
   });
   bot.command("status", async (ctx) => {
     const [stage] = args(ctx);
@@ -108,13 +123,13 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
   });
   bot.command("run", async (ctx) => {
     const [stage, ...rest] = argText(ctx).split(/\s+(.*)/s);
-    if (!stage) return ctx.reply("Usage: /run <stage> [JSON params], e.g. /run generator {\"rate\": 50}");
+    if (!stage) return ctx.reply('Usage: /run <stage> [JSON params], e.g. /run generator {"rate": 50}');
     let params: unknown = {};
     if (rest[0]) {
       try {
         params = JSON.parse(rest[0]);
       } catch {
-        return ctx.reply("⚠️ params must be a JSON object, e.g. {\"rate\": 50}");
+        return ctx.reply('⚠️ params must be a JSON object, e.g. {"rate": 50}');
       }
     }
     const s = await callTool(ctx, env, "start_stage", { stage, params });
@@ -157,7 +172,10 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
     await withProgress(ctx, env, "Running the query", async () => {
       const r = await callTool(ctx, env, "query", { sql });
       if (!r) return null;
-      return { html: queryView(r), file: { name: "result.csv", content: queryCsv(r), caption: html`${r.rows.length} rows${r.truncated ? " (truncated)" : ""}: sent as a file.` } };
+      return {
+        html: queryView(r),
+        file: { name: "result.csv", content: queryCsv(r), caption: html`${r.rows.length} rows${r.truncated ? " (truncated)" : ""}: sent as a file.` },
+      };
     });
   });
   bot.command("alerts", (ctx) => {
@@ -181,7 +199,10 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
     const [target, value, period] = args(ctx);
     if (!target || !value) {
       const list = await callTool(ctx, env, "list_silences", {});
-      if (list) await ctx.reply(list.length ? list.map(silenceView).join("\n") : "Nothing is silenced. Usage: /silence car 12 1h | rule speeding 2h", { parse_mode: "HTML" });
+      if (list)
+        await ctx.reply(list.length ? list.map(silenceView).join("\n") : "Nothing is silenced. Usage: /silence car 12 1h | rule speeding 2h", {
+          parse_mode: "HTML",
+        });
       return;
     }
     const s = await callTool(ctx, env, "silence", { target, value, for: period });

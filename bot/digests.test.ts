@@ -120,7 +120,12 @@ describe("incident notices", () => {
     expect(sent.map((m) => m.chat_id)).toEqual([11, 10, 11]);
     expect(sent[1]!.text).toContain("(Kia Rio, Gray &lt;&amp;&gt;)");
     expect(sent[1]!.reply_markup).toEqual({
-      inline_keyboard: [[{ text: "✔️ Acknowledge", callback_data: "ack:0123abcds" }, { text: "🔕 Silence 1 h", callback_data: "mute:0123abcds" }]],
+      inline_keyboard: [
+        [
+          { text: "✔️ Acknowledge", callback_data: "ack:0123abcds" },
+          { text: "🔕 Silence 1 h", callback_data: "mute:0123abcds" },
+        ],
+      ],
     });
   });
 

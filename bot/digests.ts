@@ -1,7 +1,7 @@
 import type { Api } from "grammy";
 import type { Logger } from "../core/log.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
-import type { Subscription as TransportSubscription, Transport } from "../pipeline/transport/transport.js";
+import type { Transport, Subscription as TransportSubscription } from "../pipeline/transport/transport.js";
 import type { Notifier } from "../tools/notify.js";
 import type { Subscription } from "../tools/ops-state.js";
 import { incidentMenu } from "./keyboards.js";
@@ -40,28 +40,38 @@ export async function startDigests(o: {
   const FROM_NOW = { from: "latest" as const };
   const subs: TransportSubscription[] = [];
   subs.push(
-    await o.transport.subscribe(WINDOWS, o.groups?.digests ?? DIGEST_GROUP, (batch) => {
-      for (const { value: w } of batch) {
-        const targets = o.notifier.digestTargets(w).filter(accept);
-        if (targets.length === 0) continue;
-        const text = digestView(w);
-        for (const s of targets) send(s, text);
-      }
-    }, FROM_NOW),
+    await o.transport.subscribe(
+      WINDOWS,
+      o.groups?.digests ?? DIGEST_GROUP,
+      (batch) => {
+        for (const { value: w } of batch) {
+          const targets = o.notifier.digestTargets(w).filter(accept);
+          if (targets.length === 0) continue;
+          const text = digestView(w);
+          for (const s of targets) send(s, text);
+        }
+      },
+      FROM_NOW,
+    ),
   );
   subs.push(
-    await o.transport.subscribe(ALERTS, o.groups?.incidents ?? INCIDENT_GROUP, (batch) => {
-      for (const { value: m } of batch) {
-        if (m.kind !== "alert") continue;
-        for (const hit of m.hits) {
-          const { severity, targets: all } = o.notifier.incidentTargets(m.event.car_id, hit);
-          const targets = all.filter(accept);
-          if (targets.length === 0) continue;
-          const text = newIncidentView(m.event, hit, severity);
-          for (const s of targets) send(s, text, { reply_markup: incidentMenu(hit.incident_id) });
+    await o.transport.subscribe(
+      ALERTS,
+      o.groups?.incidents ?? INCIDENT_GROUP,
+      (batch) => {
+        for (const { value: m } of batch) {
+          if (m.kind !== "alert") continue;
+          for (const hit of m.hits) {
+            const { severity, targets: all } = o.notifier.incidentTargets(m.event.car_id, hit);
+            const targets = all.filter(accept);
+            if (targets.length === 0) continue;
+            const text = newIncidentView(m.event, hit, severity);
+            for (const s of targets) send(s, text, { reply_markup: incidentMenu(hit.incident_id) });
+          }
         }
-      }
-    }, FROM_NOW),
+      },
+      FROM_NOW,
+    ),
   );
   for (const s of subs) s.done.catch((err: unknown) => o.log.error({ err }, "digest consumer stopped"));
   return {

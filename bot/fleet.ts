@@ -65,6 +65,9 @@ export function registerFleet(bot: Bot, env: BotEnv): void {
     const cars = await callTool(ctx, env, "list_cars", { status: verb ?? "active", limit: 50 });
     if (!cars) return;
     const rows = cars.map((c) => [c.car_id, c.name ?? c.plate ?? "", `${c.brand} ${c.model}`, c.color, c.retired_at ? "retired" : ""]);
-    await replyHtml(ctx, cars.length === 0 ? `No cars.\n${USAGE}` : `<b>Fleet</b> (first ${cars.length})\n${preTable(["car", "name", "model", "color", ""], rows)}`);
+    await replyHtml(
+      ctx,
+      cars.length === 0 ? `No cars.\n${USAGE}` : `<b>Fleet</b> (first ${cars.length})\n${preTable(["car", "name", "model", "color", ""], rows)}`,
+    );
   });
 }

@@ -10,7 +10,15 @@ describe("escaping", () => {
 
 describe("textTable", () => {
   it("aligns numbers right and text left", () => {
-    expect(textTable(["color", "n"], [["Gray", 3], ["Red", 12]])).toBe(["color  n", "───── ──", "Gray   3", "Red   12"].join("\n"));
+    expect(
+      textTable(
+        ["color", "n"],
+        [
+          ["Gray", 3],
+          ["Red", 12],
+        ],
+      ),
+    ).toBe(["color  n", "───── ──", "Gray   3", "Red   12"].join("\n"));
   });
 
   it("cuts the widest column so the table fits a phone", () => {

@@ -5,7 +5,11 @@ export const PHONE_WIDTH = 42;
 
 /** Escapes text for Telegram's HTML parse mode: every dynamic value goes through this. */
 export function esc(value: unknown): string {
-  return String(value ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return String(value ?? "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
 }
 
 /** A tagged template that escapes every interpolated value. */
@@ -48,7 +52,11 @@ export function textTable(columns: readonly string[], rows: readonly (readonly u
     const widest = widths.indexOf(Math.max(...widths));
     widths[widest] = Math.max(minWidth, widths[widest]! - (total() - width));
   }
-  const line = (vals: readonly string[]) => vals.map((v, i) => pad(clip(v, widths[i]!), widths[i]!, numeric[i]!)).join(" ").trimEnd();
+  const line = (vals: readonly string[]) =>
+    vals
+      .map((v, i) => pad(clip(v, widths[i]!), widths[i]!, numeric[i]!))
+      .join(" ")
+      .trimEnd();
   return [line(columns), widths.map((w) => "─".repeat(w)).join(" "), ...cells.map(line)].join("\n");
 }
 
@@ -74,7 +82,11 @@ export function splitHtml(text: string, limit = MESSAGE_LIMIT): string[] {
   const parts: string[] = [];
   let open: { name: string; tag: string }[] = [];
   let current = "";
-  const closing = (stack = open) => stack.map((t) => `</${t.name}>`).reverse().join("");
+  const closing = (stack = open) =>
+    stack
+      .map((t) => `</${t.name}>`)
+      .reverse()
+      .join("");
   const reopening = () => open.map((t) => t.tag).join("");
   const after = (piece: string) => {
     let stack = open;

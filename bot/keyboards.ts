@@ -1,11 +1,18 @@
 import { InlineKeyboard, Keyboard } from "grammy";
-import type { StageStatus } from "../pipeline/supervisor.js";
 import { qualifiedName, TABLE_LIST } from "../pipeline/stores/tables.js";
+import type { StageStatus } from "../pipeline/supervisor.js";
 import { hasRole, type Role } from "../tools/roles.js";
 import { encodeCallback as cb } from "./callback-data.js";
 
 /** The reply-keyboard main menu: its labels are matched as text by the bot. */
-export const MENU = { stages: "📊 Stages", alerts: "🚨 Alerts", data: "🗄 Data", maintenance: "🧰 Maintenance", whoami: "👤 Who am I", help: "❓ Help" } as const;
+export const MENU = {
+  stages: "📊 Stages",
+  alerts: "🚨 Alerts",
+  data: "🗄 Data",
+  maintenance: "🧰 Maintenance",
+  whoami: "👤 Who am I",
+  help: "❓ Help",
+} as const;
 
 export function mainMenu(): Keyboard {
   return new Keyboard()

@@ -4,7 +4,7 @@ import { jobsMenu, MENU } from "./keyboards.js";
 import { type BotEnv, callTool } from "./reply.js";
 import { jobRunView, jobsView, maintenanceView, tableStatsView } from "./views.js";
 
-const firstArg = (ctx: Context): string => (typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/)[0] ?? "" : "");
+const firstArg = (ctx: Context): string => (typeof ctx.match === "string" ? (ctx.match.trim().split(/\s+/)[0] ?? "") : "");
 
 /** Maintenance from chat: jobs, running one, table sizes and compaction (the last two confirm first). */
 export function registerMaintenance(bot: Bot, env: BotEnv): void {

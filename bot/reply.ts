@@ -1,10 +1,10 @@
 import { type Context, InputFile } from "grammy";
-import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { ChatAgent } from "../agent/agent.js";
+import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { ChartStore } from "../tools/chart-store.js";
-import type { Registry, Tools } from "../tools/index.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
+import type { Registry, Tools } from "../tools/index.js";
 import type { Caller, ToolName, ToolOutput } from "../tools/registry.js";
 import type { Confirmations } from "./confirmations.js";
 import { esc, html, splitHtml } from "./format.js";

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { run, type RunnerHandle } from "@grammyjs/runner";
+import { type RunnerHandle, run } from "@grammyjs/runner";
+import { webhookCallback } from "grammy";
 import type { ChatAgent } from "../agent/agent.js";
 import type { Config } from "../core/config.js";
 import { errorMessage } from "../core/errors.js";
@@ -11,11 +12,10 @@ import type { Registry } from "../tools/index.js";
 import { Notifier } from "../tools/notify.js";
 import type { OpsState } from "../tools/ops-state.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
-import { webhookCallback } from "grammy";
 import { createBot } from "./bot.js";
-import { esc } from "./format.js";
 import { COMMANDS } from "./commands.js";
 import { startDigests } from "./digests.js";
+import { esc } from "./format.js";
 import { SendQueue, type SendQueueOptions, TELEGRAM_PACE } from "./send-queue.js";
 
 export interface StartBotOptions {
@@ -58,7 +58,16 @@ export async function startBot(o: StartBotOptions): Promise<RunningBot> {
   const token = o.config.TELEGRAM_BOT_TOKEN;
   if (!token) throw new Error("startBot needs TELEGRAM_BOT_TOKEN");
   const log = o.log.child({ part: "bot" });
-  const { bot } = createBot({ token, registry: o.registry, agent: o.agent, log, apiRoot: o.config.TELEGRAM_API_ROOT, flood: o.flood, metrics: o.metrics, charts: o.charts });
+  const { bot } = createBot({
+    token,
+    registry: o.registry,
+    agent: o.agent,
+    log,
+    apiRoot: o.config.TELEGRAM_API_ROOT,
+    flood: o.flood,
+    metrics: o.metrics,
+    charts: o.charts,
+  });
   const queue = new SendQueue(log, o.pace ?? TELEGRAM_PACE, o.metrics);
   const notifier = new Notifier(o.ops);
   const added = notifier.subscribeAtStart(o.config.DIGEST_CHATS);

@@ -1,11 +1,11 @@
 import type { AlertWindow, RuleHit, ScoredEvent } from "../pipeline/model/events.js";
-import type { StageRun } from "../pipeline/stores/state.js";
 import type { MaintenanceReport, TableStats } from "../pipeline/stores/lakehouse.js";
+import type { StageRun } from "../pipeline/stores/state.js";
 import type { StageStatus } from "../pipeline/supervisor.js";
 import type { JobRun } from "../scheduler/job-runs.js";
 import type { Tools } from "../tools/index.js";
-import type { ToolOutput } from "../tools/registry.js";
 import type { AuditEntry, Severity, Silence, Subscription } from "../tools/ops-state.js";
+import type { ToolOutput } from "../tools/registry.js";
 import { ago, esc, html, preTable, when } from "./format.js";
 
 /** Chat formatting of tool results: HTML, every dynamic value escaped. Tools return data; this turns it into messages. */
@@ -58,11 +58,17 @@ export function queryCsv(r: Out<"query">): string {
     const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [r.columns.map(q).join(","), ...r.rows.map((row) => row.map(q).join(","))].join("\n") + "\n";
+  return `${[r.columns.map(q).join(","), ...r.rows.map((row) => row.map(q).join(","))].join("\n")}\n`;
 }
 
 export function describeView(d: Out<"describe_table">): string {
-  return html`<b>${d.table}</b> — ${d.doc}\n` + preTable(["column", "type", "meaning"], d.columns.map((c) => [c.name, c.type, c.doc ?? ""]));
+  return (
+    html`<b>${d.table}</b> — ${d.doc}\n` +
+    preTable(
+      ["column", "type", "meaning"],
+      d.columns.map((c) => [c.name, c.type, c.doc ?? ""]),
+    )
+  );
 }
 
 export function summaryView(s: Out<"alert_summary">, now: number): string {
@@ -113,9 +119,17 @@ export function auditView(entries: readonly AuditEntry[]): string {
 export function digestView(w: AlertWindow): string {
   const head = html`<b>🕐 ${when(w.window_start).slice(0, 16)}–${when(w.window_end).slice(11, 16)} UTC</b>`;
   if (w.alert_events === 0) return `${head}\n${html`${w.events} readings, no alerts.`}`;
-  const rules = Object.entries(w.rule_counts).map(([k, v]) => `${k} ${v}`).join(", ");
-  const colors = Object.entries(w.color_counts).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ");
-  const top = w.top_cars.slice(0, 5).map((c) => `#${c.car_id} (${c.alerts})`).join(", ");
+  const rules = Object.entries(w.rule_counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const colors = Object.entries(w.color_counts)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const top = w.top_cars
+    .slice(0, 5)
+    .map((c) => `#${c.car_id} (${c.alerts})`)
+    .join(", ");
   return [
     head,
     html`${w.events} readings, <b>${w.alert_events} with alerts</b>, ${w.new_incidents} new incidents, ${w.distinct_cars} cars`,
@@ -146,15 +160,25 @@ export function tableStatsView(t: TableStats): string {
 }
 
 export function maintenanceView(r: MaintenanceReport): string {
-  return html`🧹 <b>${r.table}</b> compacted in ${Math.round(r.elapsedMs)} ms: ${mib(r.before.bytes)} → ${mib(r.after.bytes)}, ${r.after.rows} rows.\n` + html`<i>${r.steps.join("; ")}</i>`;
+  return (
+    html`🧹 <b>${r.table}</b> compacted in ${Math.round(r.elapsedMs)} ms: ${mib(r.before.bytes)} → ${mib(r.after.bytes)}, ${r.after.rows} rows.\n` +
+    html`<i>${r.steps.join("; ")}</i>`
+  );
 }
 
 export function jobRunView(r: JobRun): string {
   const icon = r.outcome === "succeeded" ? "✅" : r.outcome === "failed" ? "🔴" : "⏭";
-  return html`${icon} <b>${r.job}</b> (${r.trigger}) ${r.outcome}` + (r.details ? `\n<pre>${esc(JSON.stringify(r.details, null, 1)).slice(0, 1500)}</pre>` : "");
+  return (
+    html`${icon} <b>${r.job}</b> (${r.trigger}) ${r.outcome}` + (r.details ? `\n<pre>${esc(JSON.stringify(r.details, null, 1)).slice(0, 1500)}</pre>` : "")
+  );
 }
 
 export function jobsView(jobs: Out<"list_jobs">, now: number): string {
-  const rows = jobs.map((j) => [j.name, j.schedule, j.nextRun ? ago(now, j.nextRun) : "-", j.last ? `${j.last.outcome} ${ago(j.last.startedAt, now)}` : "never"]);
+  const rows = jobs.map((j) => [
+    j.name,
+    j.schedule,
+    j.nextRun ? ago(now, j.nextRun) : "-",
+    j.last ? `${j.last.outcome} ${ago(j.last.startedAt, now)}` : "never",
+  ]);
   return html`<b>Maintenance jobs</b> (${jobs[0]?.timezone ?? "UTC"})\n` + preTable(["job", "schedule", "next in", "last"], rows);
 }

@@ -58,7 +58,9 @@ describe("loadConfig", () => {
   it("requires the SASL username and password with a mechanism, and a mechanism with either", () => {
     expect(() => load({ KAFKA_SASL_MECHANISM: "plain", KAFKA_SASL_USERNAME: "u" })).toThrow(/^KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=plain$/);
     expect(() => load({ KAFKA_SASL_MECHANISM: "scram-sha-256", KAFKA_SASL_PASSWORD: "p" })).toThrow(/^KAFKA_SASL_USERNAME: required/);
-    expect(() => load({ KAFKA_SASL_PASSWORD: "p" })).toThrow(/^KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512: required with KAFKA_SASL_PASSWORD$/);
+    expect(() => load({ KAFKA_SASL_PASSWORD: "p" })).toThrow(
+      /^KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512: required with KAFKA_SASL_PASSWORD$/,
+    );
     expect(load({ KAFKA_SASL_MECHANISM: "scram-sha-512", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p", KAFKA_SSL: "true" })).toMatchObject({
       KAFKA_SSL: true,
       KAFKA_SASL_MECHANISM: "scram-sha-512",

@@ -13,7 +13,10 @@ const idList = z
   .string()
   .default("")
   .transform((s, ctx) => {
-    const parts = s.split(",").map((p) => p.trim()).filter(Boolean);
+    const parts = s
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean);
     const ids: number[] = [];
     for (const p of parts) {
       if (!/^-?\d+$/.test(p)) {
@@ -48,11 +51,17 @@ const timezone = z
 
 /** The environment carwatch reads. Names are the public interface (see README). */
 const envSchema = z.object({
-  TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[\w-]+$/, "a bot token like 123456:ABC-def").optional(),
+  TELEGRAM_BOT_TOKEN: z
+    .string()
+    .regex(/^\d+:[\w-]+$/, "a bot token like 123456:ABC-def")
+    .optional(),
   TELEGRAM_API_ROOT: z.url().default("https://api.telegram.org"),
   // Webhook mode (several processes with the bot role): Telegram POSTs to this URL, which must reach /telegram/webhook here.
   TELEGRAM_WEBHOOK_URL: z.url().optional(),
-  TELEGRAM_WEBHOOK_SECRET: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, "16 to 256 letters, digits, _ or -").optional(),
+  TELEGRAM_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{16,256}$/, "16 to 256 letters, digits, _ or -")
+    .optional(),
   TELEGRAM_ADMINS: idList,
   TELEGRAM_OPERATORS: idList,
   TELEGRAM_VIEWERS: idList,
@@ -63,15 +72,31 @@ const envSchema = z.object({
   KAFKA_BROKERS: z
     .string()
     .optional()
-    .transform((s) => (s ? s.split(",").map((b) => b.trim()).filter(Boolean) : undefined))
+    .transform((s) =>
+      s
+        ? s
+            .split(",")
+            .map((b) => b.trim())
+            .filter(Boolean)
+        : undefined,
+    )
     .pipe(z.array(z.string().regex(/^[\w.-]+:\d+$/, "host:port")).optional()),
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]*$/, "letters, digits, dot, dash or underscore").default(""),
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[\w.-]*$/, "letters, digits, dot, dash or underscore")
+    .default(""),
   KAFKA_PARTITIONS: positiveInt(6),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   KAFKA_CLIENT_ID: z.string().min(1).default("carwatch"),
   // Reaching a secured cluster: TLS, SASL, or both (SASL_SSL, the usual for hosted Kafka).
-  KAFKA_SSL: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
-  KAFKA_SSL_CA_FILE: z.string().refine((f) => existsSync(f), "a readable PEM file of the CA certificates that signed the brokers' certificates").optional(),
+  KAFKA_SSL: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+  KAFKA_SSL_CA_FILE: z
+    .string()
+    .refine((f) => existsSync(f), "a readable PEM file of the CA certificates that signed the brokers' certificates")
+    .optional(),
   KAFKA_SASL_MECHANISM: z.enum(["plain", "scram-sha-256", "scram-sha-512"]).optional(),
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
@@ -88,12 +113,18 @@ const envSchema = z.object({
   TRINO_URL: optionalUrl,
   TRINO_USER: z.string().min(1).default("carwatch"),
   TRINO_PASSWORD: z.string().optional(),
-  TRINO_CATALOG: z.string().regex(/^[a-z_][a-z0-9_]*$/, "a catalog name (lower-case identifier)").default("iceberg"),
+  TRINO_CATALOG: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, "a catalog name (lower-case identifier)")
+    .default("iceberg"),
   // Chat queries run as this user: give it read-only access in Trino (a second wall behind the SQL guard).
   TRINO_QUERY_USER: z.string().min(1).optional(),
   TRINO_FLUSH_MS: nonNegative(1000),
   TRINO_MAX_ROWS_PER_STATEMENT: positiveInt(2000),
-  ICEBERG_RETENTION: z.string().regex(/^\d+(s|m|h|d)$/, "a duration such as 7d, 12h or 0s").default("7d"),
+  ICEBERG_RETENTION: z
+    .string()
+    .regex(/^\d+(s|m|h|d)$/, "a duration such as 7d, 12h or 0s")
+    .default("7d"),
   SUPERSET_URL: optionalUrl,
   SUPERSET_USER: z.string().optional(),
   SUPERSET_PASSWORD: z.string().optional(),
@@ -105,7 +136,12 @@ const envSchema = z.object({
   CARWATCH_ROLES: z
     .string()
     .default("all")
-    .transform((s) => s.split(",").map((r) => r.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(",")
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(["all", ...ROLES])).min(1, "at least one role"))
     .transform((roles): ProcessRole[] => (roles.includes("all") ? [...ROLES] : (roles as ProcessRole[]))),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -134,7 +170,16 @@ export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
 /** Variables whose values never appear in logs or error messages. */
-export const SECRET_VARIABLES = ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY", "TRINO_PASSWORD", "SUPERSET_PASSWORD", "CONSOLE_TOKEN", "CARWATCH_ADMIN_TOKEN", "KAFKA_SASL_PASSWORD", "MQTT_PASSWORD"] as const;
+export const SECRET_VARIABLES = [
+  "TELEGRAM_BOT_TOKEN",
+  "OPENAI_API_KEY",
+  "TRINO_PASSWORD",
+  "SUPERSET_PASSWORD",
+  "CONSOLE_TOKEN",
+  "CARWATCH_ADMIN_TOKEN",
+  "KAFKA_SASL_PASSWORD",
+  "MQTT_PASSWORD",
+] as const;
 
 /**
  * Parses the environment once at start-up. A `.env` file (if present) fills

@@ -4,16 +4,7 @@
  * and whether trying again may help (`retriable`), in the manner of grammY's
  * GrammyError/HttpError and KafkaJS's `retriable`.
  */
-export type ErrorOrigin =
-  | "config"
-  | "input"
-  | "permission"
-  | "store"
-  | "transport"
-  | "stage"
-  | "tool"
-  | "telegram"
-  | "llm";
+export type ErrorOrigin = "config" | "input" | "permission" | "store" | "transport" | "stage" | "tool" | "telegram" | "llm";
 
 export class CarwatchError extends Error {
   readonly origin: ErrorOrigin;
@@ -28,7 +19,10 @@ export class CarwatchError extends Error {
 
 /** A bad configuration value; names the variable and what it expects. */
 export class ConfigError extends CarwatchError {
-  constructor(readonly variable: string, expected: string) {
+  constructor(
+    readonly variable: string,
+    expected: string,
+  ) {
     super("config", `${variable}: ${expected}`);
     this.name = "ConfigError";
   }
@@ -50,7 +44,11 @@ export class StoreError extends CarwatchError {
 }
 
 export class StageError extends CarwatchError {
-  constructor(readonly stage: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(
+    readonly stage: string,
+    message: string,
+    options: { retriable?: boolean; cause?: unknown } = {},
+  ) {
     super("stage", `${stage}: ${message}`, options);
     this.name = "StageError";
   }

@@ -1,5 +1,5 @@
+import { type Logger, pino } from "pino";
 import { SECRET_VARIABLES } from "./config.js";
-import { pino, type Logger } from "pino";
 
 export type { Logger };
 

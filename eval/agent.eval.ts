@@ -33,7 +33,10 @@ for (const [i, c] of CASES.entries()) {
     });
     const caller = { userId: ADMIN, chatId: ADMIN, via: "console" as const };
     const reply = await agent.ask(caller, c.ask);
-    const called = p.ops.recentAudit(100).filter((a) => a.via === "agent").map((a) => a.tool);
+    const called = p.ops
+      .recentAudit(100)
+      .filter((a) => a.via === "agent")
+      .map((a) => a.tool);
     const proposed = reply.kind === "confirm" ? reply.actions.map((a) => a.tool) : [];
     const used = new Set([...called, ...proposed]);
     const ok = c.expect.every((t) => used.has(t)) && !(c.never ?? []).some((t) => used.has(t));

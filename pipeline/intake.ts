@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { StoreError } from "../core/errors.js";
 import type { DeadLetterReason } from "./model/events.js";
 import type { StageDeps } from "./stage.js";
-import { Enricher } from "./stages/enricher.js";
+import { Enricher, type Outcome } from "./stages/enricher.js";
 import { ENRICHED, SENSORS } from "./transport/topics.js";
 import type { Envelope } from "./transport/transport.js";
 
@@ -63,9 +63,13 @@ export class ReadingIntake {
       this.loaded ??= this.enricher.dims.load();
       await this.loaded;
       // Ids from the content: a resent request (an HTTP retry, an MQTT redelivery) writes its dead letters once.
-      const batch: Envelope<string>[] = values.map((value) => ({ id: `ingest-${createHash("sha256").update(value).digest("hex").slice(0, 32)}`, key: "", value }));
+      const batch: Envelope<string>[] = values.map((value) => ({
+        id: `ingest-${createHash("sha256").update(value).digest("hex").slice(0, 32)}`,
+        key: "",
+        value,
+      }));
       const now = Date.now();
-      let outcomes;
+      let outcomes: Outcome[];
       if (transport.kind === "memory") {
         const stored = await this.enricher.store(batch, now, allowedCars);
         await transport.publish(ENRICHED, stored.out);
@@ -75,7 +79,10 @@ export class ReadingIntake {
         await this.enricher.checkStored(c, [...c.first.keys()]);
         await this.deps.lakehouse.write([{ table: "dead_letters", rows: c.dead }]);
         const send = [...c.first.values()].filter(({ i }) => c.outcomes[i] === undefined);
-        await transport.publish(SENSORS, send.map(({ i, event }) => ({ key: String(event.car_id), value: batch[i]!.value })));
+        await transport.publish(
+          SENSORS,
+          send.map(({ i, event }) => ({ key: String(event.car_id), value: batch[i]!.value })),
+        );
         for (const { i } of send) c.outcomes[i] = { kind: "accepted" };
         this.enricher.countDuplicates(c.outcomes);
         outcomes = c.outcomes;

@@ -96,7 +96,17 @@ const puback = (id: number) => Buffer.from([0x40, 0x02, id >> 8, id & 0xff]);
  * came, on the connection they came on.
  */
 export class MqttIngest {
-  private readonly counts: MqttStatus = { connected: false, messages: 0, acked: 0, accepted: 0, duplicates: 0, rejected: 0, batches: 0, disconnects: 0, lastError: null };
+  private readonly counts: MqttStatus = {
+    connected: false,
+    messages: 0,
+    acked: 0,
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    batches: 0,
+    disconnects: 0,
+    lastError: null,
+  };
   private client: MqttClient | null = null;
   private held: Held[] = [];
   private heldReadings = 0;
@@ -201,7 +211,8 @@ export class MqttIngest {
     this.counts.connected = true;
     this.counts.lastError = null;
     this.connectedAt = Date.now();
-    if (!connack.sessionPresent && this.everConnected) this.deps.log.warn({ url, clientId }, "the MQTT broker lost carwatch's session: readings published while disconnected may be gone");
+    if (!connack.sessionPresent && this.everConnected)
+      this.deps.log.warn({ url, clientId }, "the MQTT broker lost carwatch's session: readings published while disconnected may be gone");
     this.everConnected = true;
     this.deps.log.info({ url, clientId, sessionPresent: connack.sessionPresent }, "MQTT connected");
     // rh 1: retained messages only for a new subscription, not again at every reconnect.
@@ -273,7 +284,14 @@ export class MqttIngest {
     else if (typeof claimed === "number" && claimed !== car) {
       // Keyed by what was sent, so a redelivery adds no second row (dead_letters is insert-once by id).
       const id = `mqtt-${createHash("sha256").update(`${topic}\n${value}`).digest("hex").slice(0, 32)}`;
-      held.dead.push({ id, received_at: held.at, stage: "ingest", reason: "car_not_allowed", detail: `the topic ${topic} is car ${car}'s, the reading says car_id ${claimed}`, payload: storedPayload(value) });
+      held.dead.push({
+        id,
+        received_at: held.at,
+        stage: "ingest",
+        reason: "car_not_allowed",
+        detail: `the topic ${topic} is car ${car}'s, the reading says car_id ${claimed}`,
+        payload: storedPayload(value),
+      });
     } else held.values.push(value);
   }
 
@@ -313,13 +331,19 @@ export class MqttIngest {
       this.failures = 0;
       // Rejected readings are acknowledged too: they are in telemetry.dead_letters.
       for (const m of batch) this.ack(m);
-      this.deps.log.debug({ messages: batch.length, readings: values.length, ...answer, rejected: answer.rejected.length + dead.length, ms: Date.now() - started }, "MQTT batch stored");
+      this.deps.log.debug(
+        { messages: batch.length, readings: values.length, ...answer, rejected: answer.rejected.length + dead.length, ms: Date.now() - started },
+        "MQTT batch stored",
+      );
     } catch (err) {
       this.counts.lastError = errorMessage(err);
       const gone = batch[0]?.stream !== this.client?.stream || batch[0]?.stream.destroyed;
       if (gone || this.stopping) return void this.deps.log.warn({ err: this.counts.lastError }, "MQTT batch not stored; the broker sends it again");
       this.retryDelayMs = err instanceof IntakeBusy ? Math.max(this.tuning.minBackoffMs, err.retryAfterSeconds * 1000) : this.backoff();
-      this.deps.log.warn({ err: this.counts.lastError, retryInMs: this.retryDelayMs }, "MQTT batch not stored; dropping the connection so that the broker sends it again");
+      this.deps.log.warn(
+        { err: this.counts.lastError, retryInMs: this.retryDelayMs },
+        "MQTT batch not stored; dropping the connection so that the broker sends it again",
+      );
       // Later messages of this connection go unacknowledged too: PUBACKs must follow the order of the messages.
       this.client?.end(true);
     }

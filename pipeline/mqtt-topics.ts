@@ -24,7 +24,12 @@ export function filterProblem(filter: string): string | null {
 export const mqttTopicsSchema = z
   .string()
   .default("carwatch/+/readings")
-  .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z
       .array(

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { errorMessage, InputError } from "../core/errors.js";
-import type { StageRun } from "./stores/state.js";
 import { StageCounters, type StageDefinition, type StageDeps } from "./stage.js";
+import type { StageRun } from "./stores/state.js";
 
 export type StageState = "idle" | "running" | "restarting" | "succeeded" | "failed" | "stopped";
 

@@ -40,7 +40,9 @@ export class JobRuns {
   }
 
   end(runId: number, outcome: Exclude<JobOutcome, "running">, details: unknown, now = Date.now()): void {
-    this.state.db.prepare(`UPDATE job_runs SET ended_at = ?, outcome = ?, details = ? WHERE run_id = ?`).run(now, outcome, JSON.stringify(details ?? null), runId);
+    this.state.db
+      .prepare(`UPDATE job_runs SET ended_at = ?, outcome = ?, details = ? WHERE run_id = ?`)
+      .run(now, outcome, JSON.stringify(details ?? null), runId);
   }
 
   recent(job?: string, limit = 10): JobRun[] {

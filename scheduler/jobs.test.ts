@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { silentLogger } from "../core/log.js";
+import { defineStage } from "../pipeline/stage.js";
 import { consumeUntilStopped } from "../pipeline/stages/consume.js";
 import { STAGES } from "../pipeline/stages/index.js";
-import { defineStage } from "../pipeline/stage.js";
 import type { Topic } from "../pipeline/transport/transport.js";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
 import { compactionJob, type JobContext, retentionJob, watchdogJob } from "./jobs.js";
@@ -36,8 +36,18 @@ describe("maintenance jobs", () => {
   it("retention deletes exactly the rows older than the cut-off, in every retained table", async () => {
     p = await createPipeline();
     const rows = Array.from({ length: 12_000 }, (_, i) => reading(i, NOW - (i % 10) * DAY - 1000));
-    const letters = Array.from({ length: 10 }, (_, i) => ({ id: `dl-${i}`, received_at: NOW - i * DAY - 1000, stage: "enrich", reason: "malformed_json", detail: "x", payload: "{" }));
-    await p.lakehouse.write([{ table: "cars_raw", rows }, { table: "dead_letters", rows: letters }]);
+    const letters = Array.from({ length: 10 }, (_, i) => ({
+      id: `dl-${i}`,
+      received_at: NOW - i * DAY - 1000,
+      stage: "enrich",
+      reason: "malformed_json",
+      detail: "x",
+      payload: "{",
+    }));
+    await p.lakehouse.write([
+      { table: "cars_raw", rows },
+      { table: "dead_letters", rows: letters },
+    ]);
     const old = rows.filter((r) => r.event_time < NOW - 7 * DAY).length;
     const details = await retentionJob.run(ctx(p));
     expect(details).toEqual({ cutoff: new Date(NOW - 7 * DAY).toISOString(), deleted: { cars_raw: old, cars_enriched: 0, dead_letters: 3 } });
@@ -63,7 +73,9 @@ describe("maintenance jobs", () => {
     ]);
     expect(details.tables[0]).toMatchObject({ rows: 10_000 });
     expect(p.lakehouse.fileBytes("telemetry")).toBeLessThan(fileBefore / 1.5);
-    expect(p.lakehouse.selectSync("SELECT count(*) AS n, sum(length(json)) AS b, min(event_id) AS lo, max(event_id) AS hi FROM telemetry.cars_raw")).toEqual(sumBefore);
+    expect(p.lakehouse.selectSync("SELECT count(*) AS n, sum(length(json)) AS b, min(event_id) AS lo, max(event_id) AS hi FROM telemetry.cars_raw")).toEqual(
+      sumBefore,
+    );
     expect(p.lakehouse.integrityCheck()).toEqual(["dims: ok", "telemetry: ok"]);
   });
 
@@ -78,14 +90,23 @@ describe("maintenance jobs", () => {
       params: z.object({}),
       input: { topic: topic as Topic<unknown>, group: "stuck" },
       run: (c) =>
-        consumeUntilStopped(c, topic, "stuck", async (batch) => {
-          c.counters.countIn(batch.length);
-          await gate;
-        }, { maxBatch: 1 }),
+        consumeUntilStopped(
+          c,
+          topic,
+          "stuck",
+          async (batch) => {
+            c.counters.countIn(batch.length);
+            await gate;
+          },
+          { maxBatch: 1 },
+        ),
     });
     p = await createPipeline({ stages: [...STAGES, stuck] });
     await p.supervisor.start("stuck");
-    await p.transport.publish(topic, [1, 2, 3].map((value) => ({ key: "k", value })));
+    await p.transport.publish(
+      topic,
+      [1, 2, 3].map((value) => ({ key: "k", value })),
+    );
     const notes: string[] = [];
     const job = watchdogJob();
     await job.run(ctx(p, notes));

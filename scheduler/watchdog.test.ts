@@ -49,7 +49,9 @@ describe("Watchdog", () => {
   it("reports a restart loop once while it goes on", () => {
     const w = new Watchdog(3);
     w.check([st({})]);
-    expect(w.check([st({ restarts: 4, lastError: "boom" })])).toMatchObject([{ kind: "restart-loop", message: "enrich keeps restarting (4 restarts); last error: boom" }]);
+    expect(w.check([st({ restarts: 4, lastError: "boom" })])).toMatchObject([
+      { kind: "restart-loop", message: "enrich keeps restarting (4 restarts); last error: boom" },
+    ]);
     expect(w.check([st({ restarts: 5, state: "restarting" })])).toEqual([]);
     expect(w.check([st({ restarts: 5 })])).toMatchObject([{ kind: "recovered" }]);
   });

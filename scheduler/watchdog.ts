@@ -14,7 +14,6 @@ interface Seen {
   problem: WatchdogProblem | null;
 }
 
-
 /**
  * Decides, once per check, which stages are in trouble: failing (crashed,
  * waiting to restart or given up), restarting in a loop, or stalled (no

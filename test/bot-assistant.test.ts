@@ -29,7 +29,9 @@ function recordingBot(agent: ChatAgent | null) {
 }
 const texts = () => calls.filter((c) => c.method === "sendMessage" || c.method === "editMessageText").map((c) => String(c.payload.text));
 const buttons = () =>
-  calls.flatMap((c) => ((c.payload.reply_markup as { inline_keyboard?: { callback_data: string }[][] })?.inline_keyboard ?? []).flat().map((b) => b.callback_data));
+  calls.flatMap((c) =>
+    ((c.payload.reply_markup as { inline_keyboard?: { callback_data: string }[][] })?.inline_keyboard ?? []).flat().map((b) => b.callback_data),
+  );
 
 beforeAll(async () => {
   llm = await new ScriptedOpenAI().start();
@@ -55,7 +57,13 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("sends free text to the agent, shows typing, and escapes the model's text", async () => {
-    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({
+      registry: p.registry,
+      dialect: p.lakehouse.dialect,
+      state: p.state,
+      model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
+      log: silentLogger,
+    });
     const send = recordingBot(agent);
     llm.answer({ text: "All <b>fine</b> & dandy" });
     await send(textUpdate(OPERATOR, "status?"));
@@ -65,7 +73,13 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("in a group, answers only when mentioned or replied to", async () => {
-    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({
+      registry: p.registry,
+      dialect: p.lakehouse.dialect,
+      state: p.state,
+      model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
+      log: silentLogger,
+    });
     const send = recordingBot(agent);
     const group = { id: -100123, type: "supergroup" as const };
     await send(textUpdate(OPERATOR, "just chatting", group));
@@ -77,7 +91,13 @@ describe("chat-first assistant in the bot", () => {
   });
 
   it("a destructive request waits for the button; Yes runs it, Cancel tells the model", async () => {
-    const agent = new ChatAgent({ registry: p.registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+    const agent = new ChatAgent({
+      registry: p.registry,
+      dialect: p.lakehouse.dialect,
+      state: p.state,
+      model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
+      log: silentLogger,
+    });
     const send = recordingBot(agent);
     llm.answer({ calls: [{ name: "stop_stage", args: { stage: "aggregate" } }] });
     await send(textUpdate(OPERATOR, "stop the aggregation"));

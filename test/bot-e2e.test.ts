@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningBot, startBot } from "../bot/start.js";
 import { silentLogger } from "../core/log.js";
-import { ADMIN, type BotPipeline, botPipeline, generate, startConsumers, STRANGER } from "./support/bot-pipeline.js";
+import { ADMIN, type BotPipeline, botPipeline, generate, STRANGER, startConsumers } from "./support/bot-pipeline.js";
 import { type RecordedCall, TelegramServer } from "./support/telegram-server.js";
 import { callbackUpdate, documentUpdate, textUpdate } from "./support/telegram-updates.js";
 
@@ -50,7 +50,10 @@ describe("a conversation over a real pipeline run, through a local Bot API serve
 
   it("refuses a stranger with their id only", async () => {
     const r = await say(textUpdate(STRANGER, "/stages"), (c) => c.method === "sendMessage");
-    expect(r.payload).toMatchObject({ chat_id: STRANGER, text: `Sorry, this bot is private. Your Telegram user id is <code>${STRANGER}</code>; an admin can add it.` });
+    expect(r.payload).toMatchObject({
+      chat_id: STRANGER,
+      text: `Sorry, this bot is private. Your Telegram user id is <code>${STRANGER}</code>; an admin can add it.`,
+    });
   });
 
   it("/start, the stage menu, and stop with confirmation", async () => {
@@ -72,7 +75,7 @@ describe("a conversation over a real pipeline run, through a local Bot API serve
   it("answers a query with a progress message edited into the result", async () => {
     const progress = await say(textUpdate(ADMIN, "/query SELECT count(*) AS cars FROM dims.cars"), message(/^⏳ Running the query…$/));
     const result = await server.waitFor((c) => c.method === "editMessageText" && c.payload.message_id === progress.messageId);
-    expect(result.payload.text).toMatch(/^1 row <i>\(\d+ ms\)<\/i>\n<pre>cars\n────\n  50<\/pre>$/);
+    expect(result.payload.text).toMatch(/^1 row <i>\(\d+ ms\)<\/i>\n<pre>cars\n────\n {2}50<\/pre>$/);
   });
 
   it("subscribes, gets digests as windows close, and acknowledges a new incident", async () => {

@@ -2,7 +2,7 @@ import type { Update } from "grammy/types";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createBot } from "../bot/bot.js";
 import { silentLogger } from "../core/log.js";
-import { ADMIN, type BotPipeline, botPipeline, generate, OPERATOR, startConsumers, STRANGER, VIEWER } from "./support/bot-pipeline.js";
+import { ADMIN, type BotPipeline, botPipeline, generate, OPERATOR, STRANGER, startConsumers, VIEWER } from "./support/bot-pipeline.js";
 import { BOT_INFO, callbackUpdate, textUpdate } from "./support/telegram-updates.js";
 
 interface ApiCall {
@@ -21,12 +21,20 @@ beforeAll(async () => {
   await startConsumers(p);
   await generate(p, 3000);
   now = Date.now();
-  ({ bot } = createBot({ token: "1:test", registry: p.registry, log: silentLogger, botInfo: BOT_INFO, clock: () => now, flood: { limit: 100, timeFrameMs: 60_000 } }));
+  ({ bot } = createBot({
+    token: "1:test",
+    registry: p.registry,
+    log: silentLogger,
+    botInfo: BOT_INFO,
+    clock: () => now,
+    flood: { limit: 100, timeFrameMs: 60_000 },
+  }));
   // The recording transformer: every API call is kept and answered locally, nothing reaches the network.
   bot.api.config.use(async (_prev, method, payload) => {
     calls.push({ method, payload: payload as Record<string, unknown> });
     const chat = { id: Number((payload as { chat_id?: number }).chat_id ?? 0), type: "private" };
-    const result = method === "sendMessage" || method === "sendDocument" ? { message_id: ++messageId, date: 0, chat, text: (payload as { text?: string }).text } : true;
+    const result =
+      method === "sendMessage" || method === "sendDocument" ? { message_id: ++messageId, date: 0, chat, text: (payload as { text?: string }).text } : true;
     return { ok: true, result } as never;
   });
 });
@@ -84,7 +92,11 @@ describe("menus", () => {
     await send(callbackUpdate(VIEWER, "table:dims.cars"));
     expect(buttons(calls.at(-1))).toEqual(["count:dims.cars", "describe:dims.cars", "preview:dims.cars", "stats:dims.cars", "schema:dims"]);
     calls = [];
-    await send(callbackUpdate(VIEWER, "count:dims.cars"), callbackUpdate(VIEWER, "describe:dims.car_colors"), callbackUpdate(VIEWER, "preview:dims.car_colors"));
+    await send(
+      callbackUpdate(VIEWER, "count:dims.cars"),
+      callbackUpdate(VIEWER, "describe:dims.car_colors"),
+      callbackUpdate(VIEWER, "preview:dims.car_colors"),
+    );
     expect(answers()).toHaveLength(3);
     const [count, describe, preview] = texts();
     expect(count).toBe("<code>dims.cars</code>: 50 rows");
@@ -99,11 +111,14 @@ describe("menus", () => {
 });
 
 describe("stale and forged buttons", () => {
-  it.each([["stop:../../etc"], ["drop:dims.cars"], ["x".repeat(65)], ["yes:short"], ["ack:'; DROP"], ["menu:admin"]])("%s gets a polite answer and does nothing", async (data) => {
-    await send(callbackUpdate(ADMIN, data));
-    expect(calls.map((c) => c.method)).toEqual(["answerCallbackQuery"]);
-    expect(calls[0]!.payload.text).toBe("This button is no longer valid. Please open the menu again.");
-  });
+  it.each([["stop:../../etc"], ["drop:dims.cars"], ["x".repeat(65)], ["yes:short"], ["ack:'; DROP"], ["menu:admin"]])(
+    "%s gets a polite answer and does nothing",
+    async (data) => {
+      await send(callbackUpdate(ADMIN, data));
+      expect(calls.map((c) => c.method)).toEqual(["answerCallbackQuery"]);
+      expect(calls[0]!.payload.text).toBe("This button is no longer valid. Please open the menu again.");
+    },
+  );
 
   it("an unknown confirmation token is refused", async () => {
     await send(callbackUpdate(ADMIN, "yes:AAAAAAAAAAAA"));
@@ -203,7 +218,14 @@ describe("queries", () => {
 
 describe("flood limit", () => {
   it("answers every message of a burst: handled up to the limit, then when to try again", async () => {
-    const { bot: limited } = createBot({ token: "1:test", registry: p.registry, log: silentLogger, botInfo: BOT_INFO, clock: () => now, flood: { limit: 3, timeFrameMs: 60_000 } });
+    const { bot: limited } = createBot({
+      token: "1:test",
+      registry: p.registry,
+      log: silentLogger,
+      botInfo: BOT_INFO,
+      clock: () => now,
+      flood: { limit: 3, timeFrameMs: 60_000 },
+    });
     const sent: string[] = [];
     limited.api.config.use(async (_prev, method, payload) => {
       sent.push(`${method}:${(payload as { text?: string }).text ?? ""}`);

@@ -15,7 +15,14 @@ beforeAll(async () => {
   server = new TelegramServer();
   const url = await server.start();
   bot = await startBot({
-    config: { TELEGRAM_BOT_TOKEN: "123:test-token", TELEGRAM_API_ROOT: url, DIGEST_CHATS: [], TELEGRAM_ADMINS: [], TELEGRAM_WEBHOOK_URL: "https://carwatch.example/telegram/webhook", TELEGRAM_WEBHOOK_SECRET: SECRET },
+    config: {
+      TELEGRAM_BOT_TOKEN: "123:test-token",
+      TELEGRAM_API_ROOT: url,
+      DIGEST_CHATS: [],
+      TELEGRAM_ADMINS: [],
+      TELEGRAM_WEBHOOK_URL: "https://carwatch.example/telegram/webhook",
+      TELEGRAM_WEBHOOK_SECRET: SECRET,
+    },
     log: silentLogger,
     registry: p.registry,
     ops: p.ops,

@@ -47,7 +47,8 @@ describe("the console in the app, without a Telegram token", () => {
     try {
       expect(app.consoleUrl).toBe(`${app.url}/console`);
       expect((await fetch(`${app.url}/`, { redirect: "manual" })).headers.get("location")).toBe("/console");
-      for (const path of ["/console", "/dashboards", "/dashboards/alerts", "/healthz", "/metrics"]) expect((await fetch(`${app.url}${path}`)).status, path).toBe(200);
+      for (const path of ["/console", "/dashboards", "/dashboards/alerts", "/healthz", "/metrics"])
+        expect((await fetch(`${app.url}${path}`)).status, path).toBe(200);
       expect((await fetch(`${app.url}/dashboards/nope`)).status).toBe(404);
       const list = (await (await fetch(`${app.url}/dashboards/api/list`)).json()) as { dashboards: { url: string }[] };
       expect(list.dashboards[0]!.url).toBe(`${app.url}/dashboards/alerts`);
@@ -55,7 +56,11 @@ describe("the console in the app, without a Telegram token", () => {
       const events = await fetch(`${app.url}/console/events`);
       expect(events.headers.get("content-type")).toContain("text/event-stream");
       const reading = readEvents(events, (e, d) => e === "message" && d.includes('"from":"bot"') && d.includes("You are"));
-      const sent = await fetch(`${app.url}/console/send`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "/whoami" }) });
+      const sent = await fetch(`${app.url}/console/send`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "/whoami" }),
+      });
       expect(sent.status).toBe(202);
       const seen = await reading;
       expect(seen[0]!.event).toBe("snapshot");
@@ -77,7 +82,9 @@ describe("the console in the app, without a Telegram token", () => {
   });
 
   it("refuses to start off loopback without CONSOLE_TOKEN, naming the variable", async () => {
-    await expect(startApp(config({ HTTP_HOST: "0.0.0.0" }), silentLogger)).rejects.toThrow(/^CONSOLE_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/);
+    await expect(startApp(config({ HTTP_HOST: "0.0.0.0" }), silentLogger)).rejects.toThrow(
+      /^CONSOLE_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
+    );
     expect(() => config({ CONSOLE_TOKEN: "short" })).toThrow(/CONSOLE_TOKEN: at least 16 characters/);
   });
 });

@@ -65,7 +65,9 @@ describe.skipIf(!chromium.ok)("in a browser (Debian's chromium through playwrigh
     await page.locator("#input").fill("/start");
     await page.locator("#input").press("Enter");
     await bot(page).filter({ hasText: "Pick a menu below" }).waitFor();
-    await expect.poll(() => page.locator("#keyboard button").allTextContents()).toEqual(["📊 Stages", "🚨 Alerts", "🗄 Data", "🧰 Maintenance", "👤 Who am I", "❓ Help"]);
+    await expect
+      .poll(() => page.locator("#keyboard button").allTextContents())
+      .toEqual(["📊 Stages", "🚨 Alerts", "🗄 Data", "🧰 Maintenance", "👤 Who am I", "❓ Help"]);
     await page.locator("#keyboard button", { hasText: "Who am I" }).click();
     await bot(page).filter({ hasText: "role admin" }).waitFor();
     expect(await bot(page).last().locator("b").first().textContent()).toBe("admin");
@@ -73,7 +75,10 @@ describe.skipIf(!chromium.ok)("in a browser (Debian's chromium through playwrigh
 
   it("walks the stage menu with clicks and stops a stage after confirming", async () => {
     await page.locator("#keyboard button", { hasText: "Stages" }).click();
-    const listed = bot(page).filter({ hasText: "Stages" }).filter({ has: page.locator("pre") }).last();
+    const listed = bot(page)
+      .filter({ hasText: "Stages" })
+      .filter({ has: page.locator("pre") })
+      .last();
     await listed.waitFor();
     // The menu is one message, edited in place as buttons are pressed.
     const menu = page.locator(`.msg[data-id="${await listed.getAttribute("data-id")}"]`);

@@ -10,12 +10,12 @@ import { ChartStore } from "../tools/chart-store.js";
 import { createRegistry, type Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { webAccess } from "../web/access.js";
+import { type RunningConsole, startConsole } from "../web/console.js";
 import type { ConsoleEvent, ConsoleMessage } from "../web/console-chat.js";
 import { consoleRoutes } from "../web/console-routes.js";
-import { type RunningConsole, startConsole } from "../web/console.js";
 import { parseTelegramHtml, plainText } from "../web/telegram-html.js";
-import { type BotPipeline, botPipeline, generate, startConsumers } from "./support/bot-pipeline.js";
 import { saveArtifact } from "./support/artifacts.js";
+import { type BotPipeline, botPipeline, generate, startConsumers } from "./support/bot-pipeline.js";
 import { ScriptedOpenAI } from "./support/openai-server.js";
 
 let p: BotPipeline;
@@ -28,9 +28,24 @@ const events: ConsoleEvent[] = [];
 beforeAll(async () => {
   p = await botPipeline();
   charts = new ChartStore();
-  registry = createRegistry({ supervisor: p.supervisor, lakehouse: p.lakehouse, ops: p.ops, roles: p.roles, thresholds: p.deps.settings.thresholds, clock: () => p.now, log: silentLogger, charts });
+  registry = createRegistry({
+    supervisor: p.supervisor,
+    lakehouse: p.lakehouse,
+    ops: p.ops,
+    roles: p.roles,
+    thresholds: p.deps.settings.thresholds,
+    clock: () => p.now,
+    log: silentLogger,
+    charts,
+  });
   llm = await new ScriptedOpenAI().start();
-  const agent = new ChatAgent({ registry, dialect: p.lakehouse.dialect, state: p.state, model: { apiKey: "k", baseURL: llm.baseURL, model: "m" }, log: silentLogger });
+  const agent = new ChatAgent({
+    registry,
+    dialect: p.lakehouse.dialect,
+    state: p.state,
+    model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
+    log: silentLogger,
+  });
   con = await startConsole({ registry, ops: p.ops, transport: p.transport, log: silentLogger, agent, charts, clock: () => p.now });
   con.chat.on("event", (e) => events.push(e));
   await startConsumers(p);
@@ -121,7 +136,9 @@ describe("the console is the same bot", () => {
     const before = messages().length;
     await generate(p, 3000);
     await con.idle();
-    const digests = messages().slice(before).filter((m) => text(m).startsWith("🕐"));
+    const digests = messages()
+      .slice(before)
+      .filter((m) => text(m).startsWith("🕐"));
     expect(digests.length).toBeGreaterThanOrEqual(3);
     expect(text(digests[0])).toMatch(/readings, \d+ with alerts/);
     expect(p.ops.subscriptions().map((s) => s.chatId)).toContain(CONSOLE_USER_ID);
@@ -177,7 +194,15 @@ describe("flood limit", () => {
   it("answers every message over the limit with when to try again, and handles messages again once the window ends", async () => {
     // A console of its own, on a clock the test moves: 30 updates per 10 s, counted from the first.
     let now = p.now;
-    const flooded = await startConsole({ registry, ops: p.ops, transport: p.transport, log: silentLogger, clock: () => now, subscribe: false, instance: "flood-test" });
+    const flooded = await startConsole({
+      registry,
+      ops: p.ops,
+      transport: p.transport,
+      log: silentLogger,
+      clock: () => now,
+      subscribe: false,
+      instance: "flood-test",
+    });
     const toasts: string[] = [];
     flooded.chat.on("event", (e) => void (e.type === "toast" && toasts.push(e.text)));
     try {
@@ -242,13 +267,30 @@ describe("HTTP access", () => {
     expect(await page.text()).not.toMatch(/<script>[^<]/);
     expect((await h.request("http://localhost:8080/console/app.js")).status).toBe(200);
     expect((await h.request("http://evil.example:8080/console")).status).toBe(403);
-    expect((await h.request("http://127.0.0.1:8080/console/send", { method: "POST", body: '{"text":"/stop all"}', headers: { "content-type": "text/plain" } })).status).toBe(415);
-    expect((await h.request("http://127.0.0.1:8080/console/send", { method: "POST", body: '{"text":"/whoami"}', headers: { ...json, origin: "http://evil.example" } })).status).toBe(403);
-    const ok = await h.request("http://127.0.0.1:8080/console/send", { method: "POST", body: '{"text":"/whoami"}', headers: { ...json, origin: "http://127.0.0.1:8080" } });
+    expect(
+      (await h.request("http://127.0.0.1:8080/console/send", { method: "POST", body: '{"text":"/stop all"}', headers: { "content-type": "text/plain" } }))
+        .status,
+    ).toBe(415);
+    expect(
+      (
+        await h.request("http://127.0.0.1:8080/console/send", {
+          method: "POST",
+          body: '{"text":"/whoami"}',
+          headers: { ...json, origin: "http://evil.example" },
+        })
+      ).status,
+    ).toBe(403);
+    const ok = await h.request("http://127.0.0.1:8080/console/send", {
+      method: "POST",
+      body: '{"text":"/whoami"}',
+      headers: { ...json, origin: "http://127.0.0.1:8080" },
+    });
     expect(ok.status).toBe(202);
     await con.idle();
     expect(text(last())).toContain("role admin");
-    expect((await h.request("http://127.0.0.1:8080/console/press", { method: "POST", body: '{"messageId":1,"data":"stop:enrich"}', headers: json })).status).toBe(409);
+    expect(
+      (await h.request("http://127.0.0.1:8080/console/press", { method: "POST", body: '{"messageId":1,"data":"stop:enrich"}', headers: json })).status,
+    ).toBe(409);
   });
 
   it("off loopback: a token is required at start-up and on every request", async () => {
@@ -279,13 +321,29 @@ describe("HTTP access", () => {
   it("a malformed, opaque or foreign Origin on a POST is refused with 403, never a 500", async () => {
     for (const token of [undefined, "s3cret-token-0123456789"]) {
       const h = app(token);
-      for (const origin of ["http://[", "::::", "null", "", "http://", "javascript:alert(1)", "HTTP://127.0.0.1:8080", "http://127.0.0.1:8080/console", "http://u@127.0.0.1:8080", "http://127.0.0.1:8081", "http://evil.example"]) {
+      for (const origin of [
+        "http://[",
+        "::::",
+        "null",
+        "",
+        "http://",
+        "javascript:alert(1)",
+        "HTTP://127.0.0.1:8080",
+        "http://127.0.0.1:8080/console",
+        "http://u@127.0.0.1:8080",
+        "http://127.0.0.1:8081",
+        "http://evil.example",
+      ]) {
         const res = await pressFrom(h, origin, token);
         expect([origin, res.status, await res.text()]).toEqual([origin, 403, REFUSED]);
       }
       // The page's own origin; https too, as a TLS proxy in front serves the page over https.
       for (const origin of ["http://127.0.0.1:8080", "https://127.0.0.1:8080"]) expect((await pressFrom(h, origin, token)).status, origin).toBe(409);
-      const anyOrigin = fc.oneof(fc.string(), fc.webUrl({ validSchemes: ["http", "https", "ftp", "ws"] }), fc.webUrl().map((u) => new URL(u).origin));
+      const anyOrigin = fc.oneof(
+        fc.string(),
+        fc.webUrl({ validSchemes: ["http", "https", "ftp", "ws"] }),
+        fc.webUrl().map((u) => new URL(u).origin),
+      );
       await fc.assert(
         fc.asyncProperty(anyOrigin, async (origin) => {
           const status = (await pressFrom(h, origin, token)).status;
@@ -311,12 +369,17 @@ describe("HTTP access", () => {
     };
     const press = '{"messageId":1,"data":"stop:enrich"}';
     const post = (origin: string) =>
-      raw(`POST /console/press HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${origin}\r\nContent-Type: application/json\r\nContent-Length: ${press.length}`, press);
+      raw(
+        `POST /console/press HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${origin}\r\nContent-Type: application/json\r\nContent-Length: ${press.length}`,
+        press,
+      );
     try {
-      for (const host of ["[", "::::", "127.0.0.1:abc", "0x7f.1"]) expect(await raw(`GET /console HTTP/1.1\r\nHost: ${host}`), host).toMatch(/^HTTP\/1\.1 400 /);
+      for (const host of ["[", "::::", "127.0.0.1:abc", "0x7f.1"])
+        expect(await raw(`GET /console HTTP/1.1\r\nHost: ${host}`), host).toMatch(/^HTTP\/1\.1 400 /);
       expect(await raw("GET /console HTTP/1.1\r\nHost: evil.example")).toMatch(/^HTTP\/1\.1 403 .*answers only to localhost/);
       expect(await raw(`GET /console HTTP/1.1\r\nHost: localhost:${port}`)).toMatch(/^HTTP\/1\.1 200 /);
-      for (const origin of ["http://[", "::::", "null", `http://evil.example:${port}`]) expect(await post(origin), origin).toBe(`HTTP/1.1 403 Forbidden ${REFUSED}`);
+      for (const origin of ["http://[", "::::", "null", `http://evil.example:${port}`])
+        expect(await post(origin), origin).toBe(`HTTP/1.1 403 Forbidden ${REFUSED}`);
       expect(await post(`http://127.0.0.1:${port}`)).toMatch(/^HTTP\/1\.1 409 /);
     } finally {
       await new Promise((r) => server.close(r));
@@ -327,7 +390,8 @@ describe("HTTP access", () => {
     const token = "s3cret-token-0123456789";
     const h = app(token);
     for (const q of ["%E0%A4%A", "%", `${token}%00`]) expect((await h.request(`http://10.0.0.5:8080/console?token=${q}`)).status, q).toBe(401);
-    for (const cookie of ["carwatch_console=%E0%A4%A", 'carwatch_console="', "carwatch_console"]) expect((await h.request("http://10.0.0.5:8080/console", { headers: { cookie } })).status, cookie).toBe(401);
+    for (const cookie of ["carwatch_console=%E0%A4%A", 'carwatch_console="', "carwatch_console"])
+      expect((await h.request("http://10.0.0.5:8080/console", { headers: { cookie } })).status, cookie).toBe(401);
     const visit = await h.request(`http://10.0.0.5:8080/console?x=%&token=${token}`);
     expect([visit.status, visit.headers.get("location")]).toEqual([303, "/console?x=%25"]);
   });

@@ -52,18 +52,12 @@ describe("kill -9 mid-stream, then restart", () => {
       const raw = one<number>("SELECT count(*) FROM telemetry.cars_raw");
       expect(raw).toBeGreaterThanOrEqual(25_000);
       expect(one("SELECT count(*) FROM telemetry.cars_enriched")).toBe(raw);
-      expect(
-        one("SELECT count(*) FROM telemetry.cars_raw r WHERE NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_id = r.event_id)"),
-      ).toBe(0);
+      expect(one("SELECT count(*) FROM telemetry.cars_raw r WHERE NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_id = r.event_id)")).toBe(0);
       // Each rule that fires on a stored reading has exactly one alert row, and no alert lacks its reading.
-      const fired = one<number>(
-        "SELECT sum((speed > 120) + (rpm > 6000) + (gear <> expected_gear)) FROM telemetry.cars_enriched",
-      );
+      const fired = one<number>("SELECT sum((speed > 120) + (rpm > 6000) + (gear <> expected_gear)) FROM telemetry.cars_enriched");
       expect(one("SELECT count(*) FROM telemetry.alerts")).toBe(fired);
       expect(fired).toBeGreaterThan(0);
-      expect(
-        one("SELECT count(*) FROM telemetry.alerts a WHERE NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_id = a.event_id)"),
-      ).toBe(0);
+      expect(one("SELECT count(*) FROM telemetry.alerts a WHERE NOT EXISTS (SELECT 1 FROM telemetry.cars_enriched e WHERE e.event_id = a.event_id)")).toBe(0);
       expect(one("SELECT sum(event_count) FROM telemetry.incidents")).toBe(fired);
       expect(p.lakehouse.integrityCheck()).toEqual(["dims: ok", "telemetry: ok"]);
       expect(p.count("dims.cars")).toBe(20);

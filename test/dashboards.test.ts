@@ -26,9 +26,15 @@ class FakeSuperset {
         }
         if (req.method === "GET" && req.url?.startsWith("/api/v1/dashboard/")) {
           if (req.headers.authorization !== "Bearer tok-1") return void res.writeHead(401).end();
-          return void res
-            .writeHead(200, { "content-type": "application/json" })
-            .end(JSON.stringify({ count: 2, result: [{ id: 7, dashboard_title: "Fleet KPIs", url: "/superset/dashboard/7/", status: "published" }, { id: 9, dashboard_title: "Drivers", url: "/superset/dashboard/drivers/" }] }));
+          return void res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              count: 2,
+              result: [
+                { id: 7, dashboard_title: "Fleet KPIs", url: "/superset/dashboard/7/", status: "published" },
+                { id: 9, dashboard_title: "Drivers", url: "/superset/dashboard/drivers/" },
+              ],
+            }),
+          );
         }
         res.writeHead(404).end();
       });
@@ -45,7 +51,17 @@ let p: BotPipeline;
 let superset: FakeSuperset;
 let supersetUrl: string;
 const registryWith = (dashboards: DashboardsConfig): Registry =>
-  createRegistry({ supervisor: p.supervisor, lakehouse: p.lakehouse, ops: p.ops, roles: p.roles, thresholds: p.deps.settings.thresholds, clock: () => p.now, log: silentLogger, charts: new ChartStore(), dashboards });
+  createRegistry({
+    supervisor: p.supervisor,
+    lakehouse: p.lakehouse,
+    ops: p.ops,
+    roles: p.roles,
+    thresholds: p.deps.settings.thresholds,
+    clock: () => p.now,
+    log: silentLogger,
+    charts: new ChartStore(),
+    dashboards,
+  });
 const asViewer = { userId: VIEWER, chatId: VIEWER, via: "telegram" as const };
 
 beforeAll(async () => {
@@ -71,7 +87,11 @@ describe("list_dashboards", () => {
   });
 
   it("adds Superset's dashboards after logging in", async () => {
-    const r = await registryWith({ baseUrl: () => null, superset: { url: `${supersetUrl}/`, user: "admin", password: "pw" } }).call("list_dashboards", {}, asViewer);
+    const r = await registryWith({ baseUrl: () => null, superset: { url: `${supersetUrl}/`, user: "admin", password: "pw" } }).call(
+      "list_dashboards",
+      {},
+      asViewer,
+    );
     expect(r.superset).toEqual({ configured: true, ok: true, dashboards: 2 });
     expect(r.dashboards.filter((d) => d.source === "superset")).toEqual([
       { id: "superset:7", title: "Fleet KPIs", description: "Superset (published)", url: `${supersetUrl}/superset/dashboard/7/`, source: "superset" },
@@ -81,7 +101,11 @@ describe("list_dashboards", () => {
   });
 
   it("reports a refused login or an unreachable Superset without failing", async () => {
-    const refused = await registryWith({ baseUrl: () => null, superset: { url: supersetUrl, user: "admin", password: "bad" } }).call("list_dashboards", {}, asViewer);
+    const refused = await registryWith({ baseUrl: () => null, superset: { url: supersetUrl, user: "admin", password: "bad" } }).call(
+      "list_dashboards",
+      {},
+      asViewer,
+    );
     expect(refused.superset).toMatchObject({ configured: true, ok: false, error: expect.stringContaining("login refused: HTTP 401") });
     expect(refused.dashboards).toHaveLength(2);
     const down = await registryWith({ baseUrl: () => null, superset: { url: "http://127.0.0.1:9" }, timeoutMs: 2000 }).call("list_dashboards", {}, asViewer);
@@ -108,9 +132,9 @@ describe("the data behind the charts", () => {
     const [{ n }] = p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.alert_windows") as [{ n: number }];
     expect(w.windows).toHaveLength(n);
     const d = await reg.call("speed_distribution", {}, asViewer);
-    const [{ readings, over }] = p.lakehouse.selectSync<{ readings: number; over: number }>("SELECT count(*) AS readings, sum(speed > 120) AS over FROM telemetry.cars_enriched") as [
-      { readings: number; over: number },
-    ];
+    const [{ readings, over }] = p.lakehouse.selectSync<{ readings: number; over: number }>(
+      "SELECT count(*) AS readings, sum(speed > 120) AS over FROM telemetry.cars_enriched",
+    ) as [{ readings: number; over: number }];
     expect(d.readings).toBe(readings);
     expect(d.overLimit).toBe(over);
     expect(d.bins.reduce((a, b) => a + b.count, 0)).toBe(readings);
@@ -118,7 +142,16 @@ describe("the data behind the charts", () => {
 
   it("render_chart returns a caption and an id, never the picture", async () => {
     const charts = new ChartStore();
-    const reg = createRegistry({ supervisor: p.supervisor, lakehouse: p.lakehouse, ops: p.ops, roles: p.roles, thresholds: p.deps.settings.thresholds, clock: () => p.now, log: silentLogger, charts });
+    const reg = createRegistry({
+      supervisor: p.supervisor,
+      lakehouse: p.lakehouse,
+      ops: p.ops,
+      roles: p.roles,
+      thresholds: p.deps.settings.thresholds,
+      clock: () => p.now,
+      log: silentLogger,
+      charts,
+    });
     const r = await reg.call("render_chart", { chart: "readings" }, asViewer);
     expect(JSON.stringify(r).length).toBeLessThan(300);
     expect(r.caption).toMatch(/^Readings per minute, last 1h: \d+ in \d+ closed windows\.$/);

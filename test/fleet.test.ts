@@ -3,15 +3,20 @@ import { describe, expect, it } from "vitest";
 import { DimsCache } from "../pipeline/stages/dims-cache.js";
 import type { MemoryTransport } from "../pipeline/transport/memory.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
-import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { parseFleet } from "../tools/fleet.js";
+import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { appForTests } from "./support/app.js";
 
 const ADMIN = "admin-token-for-the-fleet-tests";
 const operator = { userId: CONSOLE_USER_ID, chatId: null, via: "console" as const };
 const t = appForTests({ CARWATCH_ROLES: "bot,http,enrich,alert,aggregate", CARWATCH_ADMIN_TOKEN: ADMIN });
 
-const CSV = ["car_id,brand,model,color,driver_id,name,plate", "1001,Ford,Transit,White,501,Van 1,AB-123", "1002,Ford,Transit,Orange,502,,", "1003,Kia,Rio,Red,503,Rio 3,"].join("\n");
+const CSV = [
+  "car_id,brand,model,color,driver_id,name,plate",
+  "1001,Ford,Transit,White,501,Van 1,AB-123",
+  "1002,Ford,Transit,Orange,502,,",
+  "1003,Kia,Rio,Red,503,Rio 3,",
+].join("\n");
 const BAD = [CSV, "x,Ford,Transit,White,1", "1004,Ford,,White,5", "1005,Ford,Transit,White"].join("\n");
 const count = async (sql: string) => Number((await t.app.deps.lakehouse.select<{ n: number }>(sql))[0]!.n);
 const send = async (car: number) => {
@@ -33,7 +38,15 @@ describe("the fleet registry", () => {
 
   it("previews, refuses a file with bad rows unless told to apply the good ones, creates models and colors, and enriches a car added a moment ago", async () => {
     const preview = await t.app.registry.call("preview_fleet_import", { content: BAD }, operator);
-    expect({ ...preview, errors: preview.errors.map((e) => e.line) }).toEqual({ rows: 3, newCars: 3, changedCars: 0, unchangedCars: 0, newModels: ["Ford Transit"], newColors: ["Orange"], errors: [5, 6, 7] });
+    expect({ ...preview, errors: preview.errors.map((e) => e.line) }).toEqual({
+      rows: 3,
+      newCars: 3,
+      changedCars: 0,
+      unchangedCars: 0,
+      newModels: ["Ford Transit"],
+      newColors: ["Orange"],
+      errors: [5, 6, 7],
+    });
     await expect(t.app.registry.call("import_fleet", { content: BAD }, operator, { confirmed: true })).rejects.toThrow(
       "3 rows have errors (first: line 5, car_id: Invalid input: expected number, received NaN); nothing was applied. Fix them, or apply the 3 good rows (applyGoodRows).",
     );
@@ -46,7 +59,16 @@ describe("the fleet registry", () => {
     await t.app.registry.call("import_fleet", { content: BAD, applyGoodRows: true }, operator, { confirmed: true });
     await send(1001);
     expect(await count("SELECT count(*) AS n FROM telemetry.cars_enriched WHERE car_id = 1001 AND model_name = 'Transit' AND brand_name = 'Ford'")).toBe(1);
-    expect(await t.app.registry.call("get_car", { carId: 1002 }, operator)).toMatchObject({ car_id: 1002, brand: "Ford", model: "Transit", color: "Orange", driver_id: 502, name: null, origin: "fleet", retired_at: null });
+    expect(await t.app.registry.call("get_car", { carId: 1002 }, operator)).toMatchObject({
+      car_id: 1002,
+      brand: "Ford",
+      model: "Transit",
+      color: "Orange",
+      driver_id: 502,
+      name: null,
+      origin: "fleet",
+      retired_at: null,
+    });
     await elsewhere.refreshIfNeeded(true);
     expect(elsewhere.get(1003)).toEqual({ driver_id: 503, brand_name: "Kia", model_name: "Rio", color_name: "Red" });
     // The same file again changes nothing; the seed stage adds no invented car once a fleet is imported.
@@ -59,7 +81,9 @@ describe("the fleet registry", () => {
 
   it("retires a car after a confirmation: its readings are refused from then on", async () => {
     await t.app.registry.call("upsert_cars", { cars: [{ car_id: 1010, brand: "Kia", model: "Rio", color: "Red", driver_id: 9 }] }, operator);
-    await expect(t.app.registry.call("retire_car", { carId: 1010 }, operator)).rejects.toThrow("retire_car changes the running system and needs a confirmation");
+    await expect(t.app.registry.call("retire_car", { carId: 1010 }, operator)).rejects.toThrow(
+      "retire_car changes the running system and needs a confirmation",
+    );
     await t.app.registry.call("retire_car", { carId: 1010 }, operator, { confirmed: true });
     const dead = await count("SELECT count(*) AS n FROM telemetry.dead_letters WHERE reason = 'unknown_car'");
     await send(1010);
@@ -72,10 +96,14 @@ describe("the fleet registry", () => {
       fetch(`${t.app.url}/api/v1/fleet${query}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "text/csv" }, body });
     const bad = await put(`${CSV}\n2001,Ford,Transit,White,x`);
     expect(bad.status).toBe(422);
-    expect(((await bad.json()) as { preview: { errors: unknown[] } }).preview.errors).toEqual([{ line: 5, reason: "driver_id: Invalid input: expected number, received NaN" }]);
+    expect(((await bad.json()) as { preview: { errors: unknown[] } }).preview.errors).toEqual([
+      { line: 5, reason: "driver_id: Invalid input: expected number, received NaN" },
+    ]);
     const good = await put(`${CSV}\n2001,Ford,Transit,White,7`);
     expect(((await good.json()) as { result: { newCars: number } }).result.newCars).toBe(1);
-    const list = (await (await fetch(`${t.app.url}/api/v1/fleet`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { result: { car_id: number }[] };
+    const list = (await (await fetch(`${t.app.url}/api/v1/fleet`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      result: { car_id: number }[];
+    };
     expect(list.result.map((c) => c.car_id)).toContain(2001);
   });
 

@@ -12,7 +12,10 @@ const dir = mkdtempSync(join(tmpdir(), "carwatch-http-"));
 let app: App;
 
 beforeAll(async () => {
-  const config = loadConfig({ DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "http,enrich,alert,aggregate", LOG_LEVEL: "silent", EVENT_MAX_AGE_DAYS: "3650" }, "/nonexistent");
+  const config = loadConfig(
+    { DATA_DIR: dir, HTTP_PORT: "0", CARWATCH_ROLES: "http,enrich,alert,aggregate", LOG_LEVEL: "silent", EVENT_MAX_AGE_DAYS: "3650" },
+    "/nonexistent",
+  );
   app = await startApp(config, silentLogger);
   await app.supervisor.start("seed");
   await app.supervisor.waitFor("seed");
@@ -44,7 +47,10 @@ describe("HTTP: /metrics and /healthz", () => {
       "{broken",
       reading(6, { car_id: 999 }),
     ];
-    await (app.deps.transport as MemoryTransport).publish(SENSORS, messages.map((value) => ({ key: "1", value })));
+    await (app.deps.transport as MemoryTransport).publish(
+      SENSORS,
+      messages.map((value) => ({ key: "1", value })),
+    );
     await (app.deps.transport as MemoryTransport).whenIdle();
     const text = await (await fetch(`${app.url}/metrics`)).text();
     expect(text).toContain('carwatch_stage_events_in_total{stage="enrich"} 7');

@@ -40,7 +40,11 @@ describe("kill -9 right after a series of 2xx answers, then a restart", () => {
     // The restart replays raw rows that never reached cars_enriched; wait for it through the API, not a sleep.
     const second = await start();
     const enriched = async () => {
-      const r = await fetch(`${second.url}/api/v1/tools/count_rows`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ table: "telemetry.cars_enriched" }) });
+      const r = await fetch(`${second.url}/api/v1/tools/count_rows`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ table: "telemetry.cars_enriched" }),
+      });
       return ((await r.json()) as { result: { rows: number } }).result.rows;
     };
     while ((await enriched()) < accepted.length) await new Promise((r) => setTimeout(r, 100));
@@ -52,7 +56,10 @@ describe("kill -9 right after a series of 2xx answers, then a restart", () => {
       for (const table of ["cars_raw", "cars_enriched"]) {
         const rows = db.prepare(`SELECT event_id, count(*) AS n FROM ${table} GROUP BY event_id`).all() as { event_id: string; n: number }[];
         expect(rows.length, table).toBe(accepted.length);
-        expect(rows.every((r) => r.n === 1), table).toBe(true);
+        expect(
+          rows.every((r) => r.n === 1),
+          table,
+        ).toBe(true);
         expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(accepted));
       }
     } finally {

@@ -14,14 +14,27 @@ const t = appForTests({ CARWATCH_ROLES: "http,enrich,alert,aggregate", CARWATCH_
 
 const idle = () => (t.app.deps.transport as MemoryTransport).whenIdle();
 const count = async (table: string) => Number((await t.app.deps.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
-const reading = (o: Record<string, unknown> = {}) => ({ event_id: randomUUID(), event_time: new Date(Date.now() - 5_000).toISOString(), car_id: 1, speed: 50, rpm: 2381, gear: 3, ...o });
+const reading = (o: Record<string, unknown> = {}) => ({
+  event_id: randomUUID(),
+  event_time: new Date(Date.now() - 5_000).toISOString(),
+  car_id: 1,
+  speed: 50,
+  rpm: 2381,
+  gear: 3,
+  ...o,
+});
 const post = (path: string, token: string | null, body: BodyInit, headers: Record<string, string> = {}) =>
-  fetch(`${t.app.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, body });
+  fetch(`${t.app.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    body,
+  });
 const tool = async (token: string, name: string, input: Record<string, unknown> = {}) => {
   const r = await post(`/api/v1/tools/${name}`, token, JSON.stringify(input));
-  return { status: r.status, body: (await r.json()) as { result?: any; error?: string } };
+  return { status: r.status, body: (await r.json()) as { result?: unknown; error?: string } };
 };
-const created = async (role: string, carIds?: number[]) => (await tool(ADMIN, "create_token", { name: `${role} test`, role, ...(carIds ? { carIds } : {}) })).body.result as { token: { id: number }; secret: string };
+const created = async (role: string, carIds?: number[]) =>
+  (await tool(ADMIN, "create_token", { name: `${role} test`, role, ...(carIds ? { carIds } : {}) })).body.result as { token: { id: number }; secret: string };
 const newToken = async (role: string, carIds?: number[]) => (await created(role, carIds)).secret;
 /**
  * A POST through node:http, whose client still reads the answer when the server refuses a body before it
@@ -30,11 +43,20 @@ const newToken = async (role: string, carIds?: number[]) => (await created(role,
 const rawPost = (token: string, body: Buffer, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; body: unknown }>((resolve, reject) => {
     const u = new URL(`${t.app.url}/api/v1/readings`);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers } }, (res) => {
-      let text = "";
-      res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      },
+    );
     req.on("error", (err) => (req.destroyed ? undefined : reject(err)));
     req.end(body);
   });
@@ -95,7 +117,11 @@ describe("POST /api/v1/readings", () => {
     const one = await newToken("ingest", [2]);
     expect(await (await post("/api/v1/readings", one, JSON.stringify(reading({ car_id: 2 })))).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
     const r = await post("/api/v1/readings", one, gzipSync(JSON.stringify([reading({ car_id: 2 }), reading({ car_id: 3 })])), { "content-encoding": "gzip" });
-    expect(await r.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [{ index: 1, reason: "car_not_allowed", detail: "this token may not send readings of car 3" }] });
+    expect(await r.json()).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: [{ index: 1, reason: "car_not_allowed", detail: "this token may not send readings of car 3" }],
+    });
   });
 
   it("answers 413 past the body, inflated and count limits, and 400 to a body that is not JSON", async () => {
@@ -144,7 +170,9 @@ describe("POST /api/v1/tools/{name}", () => {
   });
 
   it("describes every tool and the readings endpoint in /api/v1/openapi.json", async () => {
-    const doc = (await (await fetch(`${t.app.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, { post: { operationId?: string; requestBody: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } } }> };
+    const doc = (await (await fetch(`${t.app.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, { post: { operationId?: string; requestBody: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } } }>;
+    };
     expect(Object.keys(doc.paths)).toEqual(["/api/v1/readings", ...t.app.registry.tools.map((tool) => `/api/v1/tools/${tool.name}`)]);
     expect(Object.keys(doc.paths["/api/v1/tools/query"]!.post.requestBody.content["application/json"]!.schema.properties!)).toEqual(["sql", "maxRows"]);
     expect(doc.paths["/api/v1/tools/revoke_token"]!.post.requestBody.content["application/json"]!.schema.properties).toHaveProperty("confirm");

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import type { Child } from "./support/child.js";
-import { sensorMessage } from "./support/readings.js";
-import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
-import { expectedRows, expectExactRows } from "./support/expected.js";
+import { expectExactRows, expectedRows } from "./support/expected.js";
+import { type Broker, describeKafka, randomPrefix, startBroker } from "./support/kafka.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "./support/kafka-pipeline.js";
+import { sensorMessage } from "./support/readings.js";
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
 const STAGES = ["enrich", "alert", "aggregate"];

@@ -6,8 +6,8 @@ import { loadConfig } from "../core/config.js";
 import { createLogger } from "../core/log.js";
 import { createTransport } from "../pipeline/transport/index.js";
 import type { Transport } from "../pipeline/transport/transport.js";
-import { expectedRows, expectExactRows } from "./support/expected.js";
-import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
+import { expectExactRows, expectedRows } from "./support/expected.js";
+import { type Broker, describeKafka, randomPrefix, startBroker } from "./support/kafka.js";
 import { createKafkaPipeline, type KafkaPipeline } from "./support/kafka-pipeline.js";
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -34,7 +34,15 @@ describeKafka("a secured Kafka cluster: SASL over TLS", () => {
 
   function capture() {
     const lines: string[] = [];
-    const log = createLogger("debug", new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const log = createLogger(
+      "debug",
+      new Writable({
+        write: (chunk, _enc, done) => {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
     return { log, lines };
   }
 
@@ -79,7 +87,12 @@ describeKafka("a secured Kafka cluster: SASL over TLS", () => {
   });
 
   it("refuses a wrong password at once, with an error that names the user and is not retriable", async () => {
-    const config = env({ KAFKA_SSL_CA_FILE: broker.secure!.caFile, KAFKA_SASL_MECHANISM: "scram-sha-256", KAFKA_SASL_USERNAME: USER, KAFKA_SASL_PASSWORD: "not-the-password" });
+    const config = env({
+      KAFKA_SSL_CA_FILE: broker.secure!.caFile,
+      KAFKA_SASL_MECHANISM: "scram-sha-256",
+      KAFKA_SASL_USERNAME: USER,
+      KAFKA_SASL_PASSWORD: "not-the-password",
+    });
     const err = await createTransport(config, capture().log).then(
       () => null,
       (e: unknown) => e as { origin: string; retriable: boolean; message: string },

@@ -1,14 +1,14 @@
 import { Partitioners } from "kafkajs";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
+import type { AlertWindow, EnrichedEvent } from "../pipeline/model/events.js";
 import { KafkaTransport } from "../pipeline/transport/kafka.js";
 import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Envelope, Subscription } from "../pipeline/transport/transport.js";
-import type { AlertWindow, EnrichedEvent } from "../pipeline/model/events.js";
 import { consoleGroups, type RunningConsole, startConsole } from "../web/console.js";
 import { botPipeline } from "./support/bot-pipeline.js";
-import { describeKafka, randomPrefix, startBroker, type Broker } from "./support/kafka.js";
-import { expectedRows, expectExactRows } from "./support/expected.js";
+import { expectExactRows, expectedRows } from "./support/expected.js";
+import { type Broker, describeKafka, randomPrefix, startBroker } from "./support/kafka.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline } from "./support/kafka-pipeline.js";
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -155,7 +155,8 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     await Promise.all([s1.stop(), s2.stop()]);
     expect(both.got).toHaveLength(600);
     expect(seen.size).toBe(600);
-    const perMember = [...seen.values()].reduce<Record<string, number>>((a, n) => ({ ...a, [n]: (a[n] ?? 0) + 1 }), {});
+    const perMember: Record<string, number> = {};
+    for (const n of seen.values()) perMember[n] = (perMember[n] ?? 0) + 1;
     expect(Object.keys(perMember).sort()).toEqual(["one", "two"]);
   });
 
@@ -170,7 +171,11 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
       consoles.push(c);
     }
     // Each console consumes from the newest message: both must own their partitions before the window is sent.
-    await groupsSettled(t, ["host-a-101", "host-b-202"].flatMap((i) => Object.values(consoleGroups(i))), 1);
+    await groupsSettled(
+      t,
+      ["host-a-101", "host-b-202"].flatMap((i) => Object.values(consoleGroups(i))),
+      1,
+    );
     const digest = (c: RunningConsole) =>
       new Promise<string>((resolve) =>
         c.chat.on("event", (e: { type: string; message?: { nodes: unknown } }) => {
@@ -191,7 +196,10 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
       max_rpm: 5200,
       rule_counts: { speeding: 3, high_rpm: 0, wrong_gear: 0 },
       color_counts: { Gray: 3 },
-      top_cars: [{ car_id: 7, alerts: 2 }, { car_id: 9, alerts: 1 }],
+      top_cars: [
+        { car_id: 7, alerts: 2 },
+        { car_id: 9, alerts: 1 },
+      ],
     };
     await t.publish(WINDOWS, [{ key: String(w.window_start), value: w }]);
     const [a, b] = await Promise.all(shown);

@@ -9,13 +9,19 @@
  * PUBLISH/PUBACK at QoS 0 and 1, DISCONNECT. Every wait is on a packet.
  */
 import { randomBytes } from "node:crypto";
-import { connect as tcpConnect, type Socket } from "node:net";
+import { type Socket, connect as tcpConnect } from "node:net";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { describeMosquitto, startMosquitto, type Mosquitto } from "./support/mosquitto.js";
+import { describeMosquitto, type Mosquitto, startMosquitto } from "./support/mosquitto.js";
 
 // ---------------------------------------------------------------- MQTT 3.1.1
 
-const CONNECT = 1, CONNACK = 2, PUBLISH = 3, PUBACK = 4, SUBSCRIBE = 8, SUBACK = 9, DISCONNECT = 14;
+const CONNECT = 1,
+  CONNACK = 2,
+  PUBLISH = 3,
+  PUBACK = 4,
+  SUBSCRIBE = 8,
+  SUBACK = 9,
+  DISCONNECT = 14;
 const PACKET_TIMEOUT_MS = 10_000;
 
 interface Packet {
@@ -84,8 +90,14 @@ class Inbox<T> {
         reject(new Error(`${what}: nothing after ${PACKET_TIMEOUT_MS} ms`));
       }, PACKET_TIMEOUT_MS);
       const waiter = {
-        resolve: (v: T) => (clearTimeout(timer), resolve(v)),
-        reject: (e: Error) => (clearTimeout(timer), reject(new Error(`${what}: ${e.message}`))),
+        resolve: (v: T) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(new Error(`${what}: ${e.message}`));
+        },
       };
       this.waiters.push(waiter);
     });
@@ -126,7 +138,10 @@ class MqttClient {
   static async connect(url: string, o: ConnectOptions): Promise<{ client: MqttClient; returnCode: number; sessionPresent: boolean }> {
     const { hostname, port } = new URL(url);
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = tcpConnect({ host: hostname, port: Number(port) }, () => (s.off("error", reject), resolve(s)));
+      const s = tcpConnect({ host: hostname, port: Number(port) }, () => {
+        s.off("error", reject);
+        resolve(s);
+      });
       s.once("error", reject);
     });
     const client = new MqttClient(socket);
@@ -193,7 +208,9 @@ class MqttClient {
     this.buf = Buffer.concat([this.buf, chunk]);
     for (;;) {
       if (this.buf.length < 2) return;
-      let len = 0, mult = 1, i = 1;
+      let len = 0,
+        mult = 1,
+        i = 1;
       for (;;) {
         if (i >= this.buf.length) return; // length bytes not all here yet
         const digit = this.buf[i++]!;

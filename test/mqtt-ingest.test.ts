@@ -34,7 +34,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
-const reading = (o: Record<string, unknown> = {}) => ({ event_id: randomUUID(), event_time: new Date(Date.now() - 5_000).toISOString(), car_id: 1, speed: 50, rpm: 2381, gear: 3, ...o });
+const reading = (o: Record<string, unknown> = {}) => ({
+  event_id: randomUUID(),
+  event_time: new Date(Date.now() - 5_000).toISOString(),
+  car_id: 1,
+  speed: 50,
+  rpm: 2381,
+  gear: 3,
+  ...o,
+});
 /** A reading that relies on its topic for the car. */
 const carless = (o: Record<string, unknown> = {}) => {
   const { car_id: _, ...r } = reading(o);
@@ -48,7 +56,10 @@ describe("MQTT configuration", () => {
     expect(c.MQTT_URL).toBeUndefined();
     expect(c.MQTT_TOPICS).toEqual(["carwatch/+/readings"]);
     expect(c.MQTT_CLIENT_ID).toBe("carwatch-ingest");
-    expect(load({ MQTT_URL: "mqtts://broker.example.com:8883", MQTT_TOPICS: "a/+/b, $share/carwatch/carwatch/+/readings" }).MQTT_TOPICS).toEqual(["a/+/b", "$share/carwatch/carwatch/+/readings"]);
+    expect(load({ MQTT_URL: "mqtts://broker.example.com:8883", MQTT_TOPICS: "a/+/b, $share/carwatch/carwatch/+/readings" }).MQTT_TOPICS).toEqual([
+      "a/+/b",
+      "$share/carwatch/carwatch/+/readings",
+    ]);
   });
 
   it.each([
@@ -101,7 +112,15 @@ describeMosquitto("MQTT ingestion", () => {
   let pub: MqttClient;
 
   const start = async () => {
-    const config = load({ DATA_DIR: dir, CARWATCH_ROLES: "enrich,alert,aggregate", LOG_LEVEL: "silent", MQTT_URL: broker.url, MQTT_USERNAME: broker.username, MQTT_PASSWORD: broker.password, MQTT_CLIENT_ID: clientId });
+    const config = load({
+      DATA_DIR: dir,
+      CARWATCH_ROLES: "enrich,alert,aggregate",
+      LOG_LEVEL: "silent",
+      MQTT_URL: broker.url,
+      MQTT_USERNAME: broker.username,
+      MQTT_PASSWORD: broker.password,
+      MQTT_CLIENT_ID: clientId,
+    });
     const a = await startApp(config, silentLogger);
     await a.mqtt!.subscribed();
     return a;
@@ -123,7 +142,12 @@ describeMosquitto("MQTT ingestion", () => {
   const send = (topic: string, payload: string) => pub.publishAsync(topic, payload, { qos: 1 });
   const count = async (table: string) => Number((await app.deps.lakehouse.select<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
   const byReason = async () =>
-    Object.fromEntries((await app.deps.lakehouse.select<{ reason: string; n: number }>("SELECT reason, count(*) AS n FROM telemetry.dead_letters GROUP BY reason")).map((r) => [r.reason, Number(r.n)]));
+    Object.fromEntries(
+      (await app.deps.lakehouse.select<{ reason: string; n: number }>("SELECT reason, count(*) AS n FROM telemetry.dead_letters GROUP BY reason")).map((r) => [
+        r.reason,
+        Number(r.n),
+      ]),
+    );
   /** Waits until `n` more messages are acknowledged (so stored), then for the pipeline to go idle. */
   const settled = async (ackedBefore: number, n: number) => {
     await until(`${n} messages acknowledged`, () => app.mqtt!.status().acked >= ackedBefore + n);
@@ -131,7 +155,13 @@ describeMosquitto("MQTT ingestion", () => {
   };
 
   it("stores good readings and dead-letters each bad one, with exact counts in every table, taking the car from the topic", async () => {
-    const [raw0, enr0, dead0, reasons0, s0] = [await count("telemetry.cars_raw"), await count("telemetry.cars_enriched"), await count("telemetry.dead_letters"), await byReason(), app.mqtt!.status()];
+    const [raw0, enr0, dead0, reasons0, s0] = [
+      await count("telemetry.cars_raw"),
+      await count("telemetry.cars_enriched"),
+      await count("telemetry.dead_letters"),
+      await byReason(),
+      app.mqtt!.status(),
+    ];
     const good = reading({ car_id: 1 });
     const fromTopic = [carless(), carless(), carless()];
     const messages: [string, string][] = [
@@ -157,7 +187,11 @@ describeMosquitto("MQTT ingestion", () => {
     expect(await count("telemetry.cars_enriched")).toBe(enr0 + 5);
     expect(await count("telemetry.dead_letters")).toBe(dead0 + 11);
     const reasons = await byReason();
-    const added = Object.fromEntries(Object.entries(reasons).map(([r, n]) => [r, n - (reasons0[r] ?? 0)]).filter(([, n]) => n !== 0));
+    const added = Object.fromEntries(
+      Object.entries(reasons)
+        .map(([r, n]) => [r, n - (reasons0[r] ?? 0)])
+        .filter(([, n]) => n !== 0),
+    );
     expect(added).toEqual({
       malformed_json: 2, // "{not json" and "42"
       car_not_allowed: 1, // car 5's reading on car 3's topic
@@ -169,20 +203,33 @@ describeMosquitto("MQTT ingestion", () => {
       event_time_past: 1,
       conflicting_duplicate: 1,
     });
-    const [conflict] = await app.deps.lakehouse.select<{ detail: string; stage: string }>("SELECT detail, stage FROM telemetry.dead_letters WHERE reason = 'car_not_allowed' AND id LIKE 'mqtt-%'");
+    const [conflict] = await app.deps.lakehouse.select<{ detail: string; stage: string }>(
+      "SELECT detail, stage FROM telemetry.dead_letters WHERE reason = 'car_not_allowed' AND id LIKE 'mqtt-%'",
+    );
     expect(conflict).toEqual({ stage: "ingest", detail: "the topic carwatch/3/readings is car 3's, the reading says car_id 5" });
     const cars = await app.deps.lakehouse.select<{ event_id: string; car_id: number }>(
       `SELECT event_id, car_id FROM telemetry.cars_enriched WHERE event_id IN (${fromTopic.map(() => "?").join(",")})`,
       fromTopic.map((r) => r.event_id),
     );
-    expect(Object.fromEntries(cars.map((c) => [c.event_id, Number(c.car_id)]))).toEqual({ [fromTopic[0]!.event_id]: 2, [fromTopic[1]!.event_id]: 7, [fromTopic[2]!.event_id]: 7 });
+    expect(Object.fromEntries(cars.map((c) => [c.event_id, Number(c.car_id)]))).toEqual({
+      [fromTopic[0]!.event_id]: 2,
+      [fromTopic[1]!.event_id]: 7,
+      [fromTopic[2]!.event_id]: 7,
+    });
     const s = app.mqtt!.status();
-    expect([s.messages - s0.messages, s.acked - s0.acked, s.accepted - s0.accepted, s.rejected - s0.rejected, s.duplicates - s0.duplicates]).toEqual([14, 14, 5, 11, 0]);
+    expect([s.messages - s0.messages, s.acked - s0.acked, s.accepted - s0.accepted, s.rejected - s0.rejected, s.duplicates - s0.duplicates]).toEqual([
+      14, 14, 5, 11, 0,
+    ]);
     expect(s.connected).toBe(true);
   });
 
   it("stores a batch published twice (and again as an array) once", async () => {
-    const [raw0, enr0, dead0, s0] = [await count("telemetry.cars_raw"), await count("telemetry.cars_enriched"), await count("telemetry.dead_letters"), app.mqtt!.status()];
+    const [raw0, enr0, dead0, s0] = [
+      await count("telemetry.cars_raw"),
+      await count("telemetry.cars_enriched"),
+      await count("telemetry.dead_letters"),
+      app.mqtt!.status(),
+    ];
     const batch = Array.from({ length: 10 }, () => carless());
     const ndjson = batch.map((r) => JSON.stringify(r)).join("\n");
     await send("carwatch/9/readings", ndjson);
@@ -213,7 +260,18 @@ describeMosquitto("MQTT ingestion", () => {
         return real.accept(values);
       },
     };
-    const ingest = new MqttIngest({ url: broker.url, username: broker.username, password: broker.password, clientId: `gate-${process.pid}`, topics: ["gate/+/readings"], sessionExpirySeconds: 600 }, { intake, lakehouse: app.deps.lakehouse, log: silentLogger }, FAST);
+    const ingest = new MqttIngest(
+      {
+        url: broker.url,
+        username: broker.username,
+        password: broker.password,
+        clientId: `gate-${process.pid}`,
+        topics: ["gate/+/readings"],
+        sessionExpirySeconds: 600,
+      },
+      { intake, lakehouse: app.deps.lakehouse, log: silentLogger },
+      FAST,
+    );
     ingest.start();
     try {
       await ingest.subscribed();
@@ -237,7 +295,10 @@ describeMosquitto("MQTT ingestion", () => {
       await send("gate/4/readings", JSON.stringify(m2));
       await until("m2 acknowledged", () => ingest.status().acked === 2);
       expect(calls.map((c) => JSON.parse(c[0]!).event_id)).toEqual([m1.event_id, m1.event_id, m2.event_id]);
-      const stored = await app.deps.lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_raw WHERE event_id IN (?, ?)", [m1.event_id, m2.event_id]);
+      const stored = await app.deps.lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_raw WHERE event_id IN (?, ?)", [
+        m1.event_id,
+        m2.event_id,
+      ]);
       expect(Number(stored[0]!.n)).toBe(2);
     } finally {
       release();
@@ -257,7 +318,18 @@ describeMosquitto("MQTT ingestion", () => {
         return real.accept(values);
       },
     };
-    const ingest = new MqttIngest({ url: broker.url, username: broker.username, password: broker.password, clientId: `busy-${process.pid}`, topics: ["busy/+/readings"], sessionExpirySeconds: 600 }, { intake, lakehouse: app.deps.lakehouse, log: silentLogger }, FAST);
+    const ingest = new MqttIngest(
+      {
+        url: broker.url,
+        username: broker.username,
+        password: broker.password,
+        clientId: `busy-${process.pid}`,
+        topics: ["busy/+/readings"],
+        sessionExpirySeconds: 600,
+      },
+      { intake, lakehouse: app.deps.lakehouse, log: silentLogger },
+      FAST,
+    );
     ingest.start();
     try {
       await ingest.subscribed();
@@ -297,7 +369,11 @@ describeMosquitto("MQTT ingestion", () => {
     ];
     try {
       for (const c of cases) {
-        const ingest = new MqttIngest({ url: c.url, username: broker.username, password: c.password, clientId: `refused-${process.pid}`, topics: ["x/+/y"], sessionExpirySeconds: 60 }, { intake, lakehouse: app.deps.lakehouse, log: silentLogger }, FAST);
+        const ingest = new MqttIngest(
+          { url: c.url, username: broker.username, password: c.password, clientId: `refused-${process.pid}`, topics: ["x/+/y"], sessionExpirySeconds: 60 },
+          { intake, lakehouse: app.deps.lakehouse, log: silentLogger },
+          FAST,
+        );
         ingest.start();
         await until(`${c.url}: a connection attempt`, () => c.attempted(ingest));
         expect(ingest.status().connected).toBe(false);
@@ -350,7 +426,10 @@ describeMosquitto("MQTT ingestion", () => {
     let found = 0;
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      const [row] = await a.deps.lakehouse.select<{ n: number; d: number }>(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM ${table} WHERE event_id IN (${chunk.map(() => "?").join(",")})`, chunk);
+      const [row] = await a.deps.lakehouse.select<{ n: number; d: number }>(
+        `SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM ${table} WHERE event_id IN (${chunk.map(() => "?").join(",")})`,
+        chunk,
+      );
       expect(Number(row!.n)).toBe(Number(row!.d));
       found += Number(row!.n);
     }
@@ -374,7 +453,9 @@ describeMosquitto("MQTT ingestion", () => {
     await until("every reading in cars_enriched", async () => (await count("telemetry.cars_enriched")) >= enr0 + sent.length);
     await (app.deps.transport as MemoryTransport).whenIdle();
     const s = app.mqtt!.status();
-    console.log(`stop/start: ${sent.length} published, ${sent.length - atStop} after the stop; after the start ${s.messages} messages, ${s.duplicates} duplicates`);
+    console.log(
+      `stop/start: ${sent.length} published, ${sent.length - atStop} after the stop; after the start ${s.messages} messages, ${s.duplicates} duplicates`,
+    );
     expect(await count("telemetry.cars_raw")).toBe(raw0 + sent.length);
     expect(await count("telemetry.cars_enriched")).toBe(enr0 + sent.length);
     await expectEachOnce(app, "telemetry.cars_raw", sent);
@@ -383,7 +464,16 @@ describeMosquitto("MQTT ingestion", () => {
 
   it("loses and doubles nothing when carwatch is killed (SIGKILL) mid-stream", async () => {
     const crashDir = mkdtempSync(join(tmpdir(), "carwatch-mqtt-crash-"));
-    const env = { DATA_DIR: crashDir, CARWATCH_ROLES: "enrich,alert,aggregate", LOG_LEVEL: "silent", MQTT_URL: broker.url, MQTT_USERNAME: broker.username, MQTT_PASSWORD: broker.password, MQTT_CLIENT_ID: `crash-${process.pid}`, MQTT_TOPICS: "crash/+/readings" };
+    const env = {
+      DATA_DIR: crashDir,
+      CARWATCH_ROLES: "enrich,alert,aggregate",
+      LOG_LEVEL: "silent",
+      MQTT_URL: broker.url,
+      MQTT_USERNAME: broker.username,
+      MQTT_PASSWORD: broker.password,
+      MQTT_CLIENT_ID: `crash-${process.pid}`,
+      MQTT_TOPICS: "crash/+/readings",
+    };
     const child = spawnChild(["--import", "tsx", join(import.meta.dirname, "support/mqtt-child.ts")], { ...process.env, ...env });
     let again: App | null = null;
     try {
@@ -403,7 +493,9 @@ describeMosquitto("MQTT ingestion", () => {
       await until("every reading in cars_enriched", async () => (await stored("telemetry.cars_enriched")) >= sent.length);
       await (again.deps.transport as MemoryTransport).whenIdle();
       const s = again.mqtt!.status();
-      console.log(`kill -9: ${sent.length} published, ${sent.length - atKill} after the kill; after the restart ${s.messages} messages, ${s.duplicates} duplicates`);
+      console.log(
+        `kill -9: ${sent.length} published, ${sent.length - atKill} after the kill; after the restart ${s.messages} messages, ${s.duplicates} duplicates`,
+      );
       expect(await stored("telemetry.cars_raw")).toBe(sent.length);
       expect(await stored("telemetry.cars_enriched")).toBe(sent.length);
       await expectEachOnce(again, "telemetry.cars_raw", sent);

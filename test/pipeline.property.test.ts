@@ -56,10 +56,23 @@ const spec: fc.Arbitrary<Spec> = fc.record({
   car: fc.integer({ min: 1, max: FLEET + 3 }),
   at: fc.oneof(
     { weight: 8, arbitrary: fc.integer({ min: 0, max: 600_000 }).map((ms) => new Date(BASE + ms).toISOString()) },
-    { weight: 1, arbitrary: fc.constantFrom("+1d", "9999-12-31T23:59:59.000Z", "0000-01-01T00:00:00.000Z", "1990-01-01T00:00:00.000Z", "2026-11-28T12:00:00+05:30", "2026-02-30T12:00:00Z") },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "+1d",
+        "9999-12-31T23:59:59.000Z",
+        "0000-01-01T00:00:00.000Z",
+        "1990-01-01T00:00:00.000Z",
+        "2026-11-28T12:00:00+05:30",
+        "2026-02-30T12:00:00Z",
+      ),
+    },
   ),
   speed: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 200 }) }, { weight: 1, arbitrary: fc.constantFrom(-1, 401, 1e308, "fast", null) }),
-  mutation: fc.oneof({ weight: 8, arbitrary: fc.constant("none" as const) }, { weight: 3, arbitrary: fc.constantFrom("truncate", "drop_time", "text_rpm", "huge", "array", "extra") }),
+  mutation: fc.oneof(
+    { weight: 8, arbitrary: fc.constant("none" as const) },
+    { weight: 3, arbitrary: fc.constantFrom("truncate", "drop_time", "text_rpm", "huge", "array", "extra") },
+  ),
   batch: fc.boolean(),
 });
 
@@ -114,8 +127,12 @@ async function drive(specs: readonly Spec[]): Promise<void> {
   await p.transport.whenIdle();
 
   const want = oracle(values, now);
-  const raw = p.lakehouse.selectSync<{ event_id: string; event_time: string }>("SELECT event_id, event_time FROM telemetry.cars_raw ORDER BY event_id, event_time");
-  const enriched = p.lakehouse.selectSync<{ event_id: string; event_time: string }>("SELECT event_id, event_time FROM telemetry.cars_enriched ORDER BY event_id, event_time");
+  const raw = p.lakehouse.selectSync<{ event_id: string; event_time: string }>(
+    "SELECT event_id, event_time FROM telemetry.cars_raw ORDER BY event_id, event_time",
+  );
+  const enriched = p.lakehouse.selectSync<{ event_id: string; event_time: string }>(
+    "SELECT event_id, event_time FROM telemetry.cars_enriched ORDER BY event_id, event_time",
+  );
   // Never half-stored: every raw row has its enriched row, each key once.
   expect(enriched).toEqual(raw);
   const rawKeys = raw.map((r) => keyOf({ event_id: r.event_id, event_time: p!.lakehouse.toMillis(r.event_time) }));
@@ -140,6 +157,8 @@ describe("generated drives through the embedded pipeline", () => {
     await fc.assert(fc.asyncProperty(fc.array(spec, { minLength: 1, maxLength: 40 }), drive), { seed: 1313, numRuns: 30 });
   });
 
-  const corpus = JSON.parse(readFileSync(new URL("./corpus/pipeline/readings.json", import.meta.url), "utf8")) as { cases: { name: string; readings: Spec[] }[] };
+  const corpus = JSON.parse(readFileSync(new URL("./corpus/pipeline/readings.json", import.meta.url), "utf8")) as {
+    cases: { name: string; readings: Spec[] }[];
+  };
   it.each(corpus.cases.map((c) => [c.name, c.readings] as const))("corpus: %s", async (_name, readings) => drive(readings));
 });

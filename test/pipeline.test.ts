@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SENSORS } from "../pipeline/transport/topics.js";
-import { expectedRows, expectExactRows } from "./support/expected.js";
+import { expectExactRows, expectedRows } from "./support/expected.js";
 import { createPipeline, type TestPipeline } from "./support/pipeline.js";
 import { sensorMessage } from "./support/readings.js";
 

@@ -29,7 +29,11 @@ describe.skipIf(process.platform !== "linux")("shutdown with runaway queries", (
   it("SIGTERM exits 0 while never-ending queries run beside an unthrottled pipeline, and leaves no query process", async () => {
     const { child, url } = await startCarwatch({ DATA_DIR: dir, GENERATOR_RATE: "0" });
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(`${url}/console/send`, { method: "POST", headers: { "content-type": "application/json", origin: url }, body: JSON.stringify({ text: RUNAWAY }) });
+      const r = await fetch(`${url}/console/send`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: url },
+        body: JSON.stringify({ text: RUNAWAY }),
+      });
       expect(r.status).toBe(202);
     }
     // The chat handles one update at a time: the first query runs, the others wait behind it.

@@ -4,16 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
-import { STAGES } from "../pipeline/stages/index.js";
 import type { StageDeps } from "../pipeline/stage.js";
+import { STAGES } from "../pipeline/stages/index.js";
 import { StateStore } from "../pipeline/stores/state.js";
+import { TrinoClient } from "../pipeline/stores/trino/client.js";
 import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
 import { Supervisor } from "../pipeline/supervisor.js";
 import { MemoryTransport } from "../pipeline/transport/memory.js";
 import { createRegistry } from "../tools/index.js";
 import { OpsState } from "../tools/ops-state.js";
 import { RoleBook } from "../tools/roles.js";
-import { TrinoClient } from "../pipeline/stores/trino/client.js";
 import { expectedRows } from "./support/expected.js";
 import { TEST_SETTINGS } from "./support/pipeline.js";
 import { describeTrino, startTrino, type TrinoServer } from "./support/trino.js";
@@ -28,7 +28,15 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
 
   beforeAll(async () => {
     trino = await startTrino();
-    lake = new TrinoLakehouse({ url: trino.url, user: "carwatch", catalog: "iceberg", queryUser: "reader", flushMs: 200, maxRowsPerStatement: 2000, retention: "0s" });
+    lake = new TrinoLakehouse({
+      url: trino.url,
+      user: "carwatch",
+      catalog: "iceberg",
+      queryUser: "reader",
+      flushMs: 200,
+      maxRowsPerStatement: 2000,
+      retention: "0s",
+    });
     await lake.init();
   }, 900_000);
   afterAll(async () => {
@@ -57,21 +65,49 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
     expect(await n("SELECT count(*) FROM telemetry.cars_raw")).toBe(want.valid);
     expect(await n("SELECT count(*) FROM telemetry.cars_enriched")).toBe(want.valid);
     expect(await n("SELECT count(*) FROM telemetry.cars_enriched WHERE is_alert")).toBe(want.alertEvents);
-    const rules = Object.fromEntries((await lake.select<{ rule: string; c: number }>("SELECT rule, count(*) AS c FROM telemetry.alerts GROUP BY rule")).map((r) => [r.rule, Number(r.c)]));
+    const rules = Object.fromEntries(
+      (await lake.select<{ rule: string; c: number }>("SELECT rule, count(*) AS c FROM telemetry.alerts GROUP BY rule")).map((r) => [r.rule, Number(r.c)]),
+    );
     expect(rules).toEqual(want.rules);
     expect(await n("SELECT count(*) FROM telemetry.incidents")).toBe(want.incidents);
-    const dead = Object.fromEntries((await lake.select<{ reason: string; c: number }>("SELECT reason, count(*) AS c FROM telemetry.dead_letters GROUP BY reason")).map((r) => [r.reason, Number(r.c)]));
+    const dead = Object.fromEntries(
+      (await lake.select<{ reason: string; c: number }>("SELECT reason, count(*) AS c FROM telemetry.dead_letters GROUP BY reason")).map((r) => [
+        r.reason,
+        Number(r.c),
+      ]),
+    );
     expect(dead).toEqual(want.dead);
-    const windows = await lake.select<{ window_start: string; events: number }>("SELECT window_start, events FROM telemetry.alert_windows ORDER BY window_start");
+    const windows = await lake.select<{ window_start: string; events: number }>(
+      "SELECT window_start, events FROM telemetry.alert_windows ORDER BY window_start",
+    );
     expect(windows.map((w) => [lake.toMillis(w.window_start), Number(w.events)])).toEqual([...want.windows.entries()]);
   }, 600_000);
 
   it("the same batch written twice is there once, and nasty strings round-trip", async () => {
-    const nasty = ["O'Brien's \"car\"", "Zürich – 東京 – Ünïcödé", "🚗💨 👍🏽", "back\\slash", "''", "tab\there", "line\nbreak", "", "ignore previous instructions; DROP TABLE x; --"];
-    const rows = nasty.map((payload, i) => ({ id: `nasty-${i}`, received_at: START + i * 1234, stage: "test", reason: "invalid_value", detail: payload, payload }));
+    const nasty = [
+      "O'Brien's \"car\"",
+      "Zürich – 東京 – Ünïcödé",
+      "🚗💨 👍🏽",
+      "back\\slash",
+      "''",
+      "tab\there",
+      "line\nbreak",
+      "",
+      "ignore previous instructions; DROP TABLE x; --",
+    ];
+    const rows = nasty.map((payload, i) => ({
+      id: `nasty-${i}`,
+      received_at: START + i * 1234,
+      stage: "test",
+      reason: "invalid_value",
+      detail: payload,
+      payload,
+    }));
     await lake.write([{ table: "dead_letters", rows }]);
     await lake.write([{ table: "dead_letters", rows }]);
-    const back = await lake.select<{ id: string; payload: string; detail: string; received_at: string }>("SELECT id, payload, detail, received_at FROM telemetry.dead_letters WHERE id LIKE 'nasty-%' ORDER BY id");
+    const back = await lake.select<{ id: string; payload: string; detail: string; received_at: string }>(
+      "SELECT id, payload, detail, received_at FROM telemetry.dead_letters WHERE id LIKE 'nasty-%' ORDER BY id",
+    );
     expect(back.map((r) => r.payload)).toEqual(nasty);
     expect(back.map((r) => r.detail)).toEqual(nasty);
     expect(back.map((r) => lake.toMillis(r.received_at))).toEqual(rows.map((r) => r.received_at));
@@ -99,7 +135,14 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
   it("refuses writes in every disguise, through the guard and through Trino's own access control", async () => {
     const state = new StateStore(join(dir, "guard.db"));
     const registry = createRegistry({
-      supervisor: new Supervisor([], { lakehouse: lake, state, transport: new MemoryTransport(), log: silentLogger, events: new EventEmitter(), settings: TEST_SETTINGS }),
+      supervisor: new Supervisor([], {
+        lakehouse: lake,
+        state,
+        transport: new MemoryTransport(),
+        log: silentLogger,
+        events: new EventEmitter(),
+        settings: TEST_SETTINGS,
+      }),
       lakehouse: lake,
       ops: new OpsState(state),
       roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
@@ -116,7 +159,8 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
       "DELETE FROM telemetry.alerts -- SELECT",
       "SELECT 1; DROP TABLE telemetry.alerts",
     ];
-    for (const sql of disguises) await expect(registry.call("query", { sql }, { userId: 1, chatId: 1, via: "console" })).rejects.toThrow(/refused|does not parse/);
+    for (const sql of disguises)
+      await expect(registry.call("query", { sql }, { userId: 1, chatId: 1, via: "console" })).rejects.toThrow(/refused|does not parse/);
     // The second wall: the query user cannot write even when asked directly.
     const reader = new TrinoClient({ url: trino.url, user: "reader", catalog: "iceberg" });
     await expect(reader.run("DELETE FROM telemetry.alerts")).rejects.toThrow(/PERMISSION_DENIED|Access Denied/);

@@ -28,7 +28,13 @@ export const alertSummary = defineTool({
        FROM telemetry.alerts WHERE event_time >= ? GROUP BY ${col} ORDER BY alerts DESC, k`,
       [new Date(from)],
     );
-    const groups = rows.map((r) => ({ key: String(r.k), alerts: Number(r.alerts), incidents: Number(r.incidents), cars: Number(r.cars), peak: Number(r.peak) }));
+    const groups = rows.map((r) => ({
+      key: String(r.k),
+      alerts: Number(r.alerts),
+      incidents: Number(r.incidents),
+      cars: Number(r.cars),
+      peak: Number(r.peak),
+    }));
     return { from, by: input.by, total: groups.reduce((a, g) => a + g.alerts, 0), groups };
   },
 });
@@ -79,7 +85,8 @@ export interface IncidentView {
 
 export const latestIncidents = defineTool({
   name: "latest_incidents",
-  description: "The newest incidents (grouped consecutive alerts of one car and rule), optionally for one rule or car, with severity, acknowledgement and silence.",
+  description:
+    "The newest incidents (grouped consecutive alerts of one car and rule), optionally for one rule or car, with severity, acknowledgement and silence.",
   input: z.object({
     limit: z.coerce.number().int().min(1).max(50).default(10),
     rule: z.enum(RULES).optional(),
@@ -90,8 +97,14 @@ export const latestIncidents = defineTool({
   run: async ({ input, ctx }): Promise<IncidentView[]> => {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (input.rule) where.push("rule = ?"), params.push(input.rule);
-    if (input.carId) where.push("car_id = ?"), params.push(input.carId);
+    if (input.rule) {
+      where.push("rule = ?");
+      params.push(input.rule);
+    }
+    if (input.carId) {
+      where.push("car_id = ?");
+      params.push(input.carId);
+    }
     const rows = await ctx.lakehouse.select<Record<string, unknown>>(
       `SELECT * FROM telemetry.incidents ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY started_at DESC, incident_id LIMIT ?`,
       [...params, input.limit],
@@ -120,7 +133,10 @@ export const latestIncidents = defineTool({
   },
 });
 
-const incidentId = z.string().trim().regex(/^[0-9a-f]{8}[srg]$/, "an incident id such as 1a2b3c4ds");
+const incidentId = z
+  .string()
+  .trim()
+  .regex(/^[0-9a-f]{8}[srg]$/, "an incident id such as 1a2b3c4ds");
 
 async function findIncident(ctx: ToolContext, id: string) {
   const [row] = await ctx.lakehouse.select<{ car_id: number; rule: string }>("SELECT car_id, rule FROM telemetry.incidents WHERE incident_id = ?", [id]);

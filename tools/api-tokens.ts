@@ -40,7 +40,16 @@ const MIGRATIONS = [
      last_used_at INTEGER)`,
 ];
 
-type Row = { id: number; name: string; role: TokenRole; car_ids: string | null; created_by: number; created_at: number; revoked_at: number | null; last_used_at: number | null };
+type Row = {
+  id: number;
+  name: string;
+  role: TokenRole;
+  car_ids: string | null;
+  created_by: number;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+};
 const toToken = (r: Row): ApiToken => ({
   id: r.id,
   name: r.name,

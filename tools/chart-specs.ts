@@ -27,7 +27,14 @@ export interface SeriesPoint {
 
 const size = { width: 620, height: 260 } as const;
 
-export function timeSeriesSpec(o: { title: string; points: readonly SeriesPoint[]; keyTitle: string; yTitle: string; keys?: readonly string[]; stacked?: boolean }): TopLevelSpec {
+export function timeSeriesSpec(o: {
+  title: string;
+  points: readonly SeriesPoint[];
+  keyTitle: string;
+  yTitle: string;
+  keys?: readonly string[];
+  stacked?: boolean;
+}): TopLevelSpec {
   const keys = o.keys ?? [...new Set(o.points.map((p) => p.key))];
   const ruleScale = keys.every((k) => (RULES as readonly string[]).includes(k))
     ? { domain: [...keys], range: keys.map((k) => RULE_COLORS[k as keyof typeof RULE_COLORS]) }
@@ -47,7 +54,13 @@ export function timeSeriesSpec(o: { title: string; points: readonly SeriesPoint[
   } as TopLevelSpec;
 }
 
-export function barSpec(o: { title: string; bars: readonly { key: string; value: number }[]; xTitle: string; yTitle: string; carColors?: boolean }): TopLevelSpec {
+export function barSpec(o: {
+  title: string;
+  bars: readonly { key: string; value: number }[];
+  xTitle: string;
+  yTitle: string;
+  carColors?: boolean;
+}): TopLevelSpec {
   const values = o.bars.map((b) => ({ ...b }));
   return {
     ...size,
@@ -58,7 +71,14 @@ export function barSpec(o: { title: string; bars: readonly { key: string; value:
       x: { field: "key", type: "nominal", title: o.xTitle, sort: "-y", axis: { labelAngle: 0 } },
       y: { field: "value", type: "quantitative", title: o.yTitle },
       ...(o.carColors
-        ? { color: { field: "key", type: "nominal", legend: null, scale: { domain: values.map((v) => v.key), range: values.map((v) => CAR_COLOR_FILL[v.key] ?? "#4c78a8") } } }
+        ? {
+            color: {
+              field: "key",
+              type: "nominal",
+              legend: null,
+              scale: { domain: values.map((v) => v.key), range: values.map((v) => CAR_COLOR_FILL[v.key] ?? "#4c78a8") },
+            },
+          }
         : { color: { value: "#4c78a8" } }),
     },
   } as TopLevelSpec;
@@ -76,7 +96,13 @@ export function histogramSpec(o: { title: string; bins: readonly { from: number;
           x: { field: "from", type: "quantitative", bin: { binned: true, step: o.bins[0] ? o.bins[0].to - o.bins[0].from : 10 }, title: o.xTitle },
           x2: { field: "to" },
           y: { field: "count", type: "quantitative", title: "readings", scale: { type: "symlog" } },
-          color: { field: "over", type: "nominal", title: null, scale: { domain: ["within", "over the limit"], range: ["#4c78a8", "#d62728"] }, legend: { orient: "top" } },
+          color: {
+            field: "over",
+            type: "nominal",
+            title: null,
+            scale: { domain: ["within", "over the limit"], range: ["#4c78a8", "#d62728"] },
+            legend: { orient: "top" },
+          },
         },
       },
       {

@@ -30,31 +30,31 @@ export const alertTimeseries = defineTool({
 });
 
 async function alertSeries(ctx: ToolContext, since: number, by: keyof typeof SERIES_COLUMNS) {
-    const input = { since, by };
-    const to = ctx.clock();
-    const bucketMs = bucketFor(input.since);
-    const from = floorTo(to - input.since, bucketMs);
-    const rows = await ctx.lakehouse.select<{ t: unknown; k: string }>(
-      `SELECT event_time AS t, ${SERIES_COLUMNS[input.by]} AS k FROM telemetry.alerts WHERE event_time >= ? AND event_time <= ? LIMIT ${MAX_ROWS}`,
-      [new Date(from), new Date(to)],
-    );
-    const counts = new Map<string, number>();
-    const keys = new Set<string>(input.by === "rule" ? RULES : []);
-    for (const r of rows) {
-      const key = String(r.k);
-      keys.add(key);
-      const id = `${floorTo(ctx.lakehouse.toMillis(r.t), bucketMs)}|${key}`;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    const points: SeriesPoint[] = [];
-    for (let t = from; t <= to; t += bucketMs) for (const key of keys) points.push({ t, key, value: counts.get(`${t}|${key}`) ?? 0 });
-    return { from, to, bucketMs, by: input.by, keys: [...keys], total: rows.length, truncated: rows.length === MAX_ROWS, points };
+  const input = { since, by };
+  const to = ctx.clock();
+  const bucketMs = bucketFor(input.since);
+  const from = floorTo(to - input.since, bucketMs);
+  const rows = await ctx.lakehouse.select<{ t: unknown; k: string }>(
+    `SELECT event_time AS t, ${SERIES_COLUMNS[input.by]} AS k FROM telemetry.alerts WHERE event_time >= ? AND event_time <= ? LIMIT ${MAX_ROWS}`,
+    [new Date(from), new Date(to)],
+  );
+  const counts = new Map<string, number>();
+  const keys = new Set<string>(input.by === "rule" ? RULES : []);
+  for (const r of rows) {
+    const key = String(r.k);
+    keys.add(key);
+    const id = `${floorTo(ctx.lakehouse.toMillis(r.t), bucketMs)}|${key}`;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  const points: SeriesPoint[] = [];
+  for (let t = from; t <= to; t += bucketMs) for (const key of keys) points.push({ t, key, value: counts.get(`${t}|${key}`) ?? 0 });
+  return { from, to, bucketMs, by: input.by, keys: [...keys], total: rows.length, truncated: rows.length === MAX_ROWS, points };
 }
 
 export const windowTimeseries = defineTool({
   name: "window_timeseries",
   description:
-    "The pipeline's throughput per closed 1-minute window over the last period (default 1h): readings, readings with alerts, new incidents, late alerts. Use for \"how many readings per minute\" or whether data flows.",
+    'The pipeline\'s throughput per closed 1-minute window over the last period (default 1h): readings, readings with alerts, new incidents, late alerts. Use for "how many readings per minute" or whether data flows.',
   input: z.object({ since: durationSchema.default(3_600_000) }),
   role: "viewer",
   destructive: false,
@@ -62,28 +62,29 @@ export const windowTimeseries = defineTool({
 });
 
 async function windowSeries(ctx: ToolContext, since: number) {
-    const to = ctx.clock();
-    const from = to - since;
-    const rows = await ctx.lakehouse.select<Record<string, unknown>>(
-      `SELECT window_start, events, alert_events, new_incidents, late_events FROM telemetry.alert_windows WHERE window_start >= ? AND window_start <= ? ORDER BY window_start LIMIT 5000`,
-      [new Date(from), new Date(to)],
-    );
-    return {
-      from,
-      to,
-      windows: rows.map((r) => ({
-        start: ctx.lakehouse.toMillis(r.window_start),
-        events: Number(r.events),
-        alertEvents: Number(r.alert_events),
-        newIncidents: Number(r.new_incidents),
-        lateEvents: Number(r.late_events),
-      })),
-    };
+  const to = ctx.clock();
+  const from = to - since;
+  const rows = await ctx.lakehouse.select<Record<string, unknown>>(
+    `SELECT window_start, events, alert_events, new_incidents, late_events FROM telemetry.alert_windows WHERE window_start >= ? AND window_start <= ? ORDER BY window_start LIMIT 5000`,
+    [new Date(from), new Date(to)],
+  );
+  return {
+    from,
+    to,
+    windows: rows.map((r) => ({
+      start: ctx.lakehouse.toMillis(r.window_start),
+      events: Number(r.events),
+      alertEvents: Number(r.alert_events),
+      newIncidents: Number(r.new_incidents),
+      lateEvents: Number(r.late_events),
+    })),
+  };
 }
 
 export const speedDistribution = defineTool({
   name: "speed_distribution",
-  description: "How the fleet's speeds were distributed over the last period (default 1h): counts of readings per 10 km/h bin, and how many were over the speed limit.",
+  description:
+    "How the fleet's speeds were distributed over the last period (default 1h): counts of readings per 10 km/h bin, and how many were over the speed limit.",
   input: z.object({ since: durationSchema.default(3_600_000), binKmh: z.coerce.number().int().min(1).max(50).default(10) }),
   role: "viewer",
   destructive: false,
@@ -139,7 +140,14 @@ export async function chartSpec(ctx: ToolContext, kind: ChartKind, since: number
       }
       const per = RULES.map((r) => `${r} ${s.points.filter((p) => p.key === r).reduce((a, p) => a + p.value, 0)}`).join(", ");
       return {
-        spec: timeSeriesSpec({ title: `Alerts per ${step} by rule, last ${period}`, points: s.points, keys: s.keys, keyTitle: "rule", yTitle: `alerts per ${step}`, stacked: true }),
+        spec: timeSeriesSpec({
+          title: `Alerts per ${step} by rule, last ${period}`,
+          points: s.points,
+          keys: s.keys,
+          keyTitle: "rule",
+          yTitle: `alerts per ${step}`,
+          stacked: true,
+        }),
         caption: `Alerts per ${step} by rule, last ${period}: ${s.total} in all (${per}).`,
       };
     }

@@ -101,12 +101,21 @@ export const query = defineTool({
     });
     switch (guarded.kind) {
       case "show_schemas":
-        return table(["schema"], SCHEMAS.map((s) => [s]));
+        return table(
+          ["schema"],
+          SCHEMAS.map((s) => [s]),
+        );
       case "show_tables":
-        return table(["table", "doc"], TABLE_LIST.filter((t) => !guarded.schema || t.schema === guarded.schema).map((t) => [qualifiedName(t), t.doc]));
+        return table(
+          ["table", "doc"],
+          TABLE_LIST.filter((t) => !guarded.schema || t.schema === guarded.schema).map((t) => [qualifiedName(t), t.doc]),
+        );
       case "describe": {
         const t = await tableInfo(ctx, guarded.table);
-        return table(["column", "type", "doc"], t.columns.map((c) => [c.name, c.type, c.doc ?? ""]));
+        return table(
+          ["column", "type", "doc"],
+          t.columns.map((c) => [c.name, c.type, c.doc ?? ""]),
+        );
       }
       case "sql": {
         const result = await ctx.lakehouse.query(guarded.sql, { maxRows: input.maxRows, timeoutMs: QUERY_TIMEOUT_MS });

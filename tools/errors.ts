@@ -3,7 +3,10 @@ import type { Role } from "./roles.js";
 
 /** The caller's role does not allow the tool; the message is safe to show. */
 export class PermissionError extends CarwatchError {
-  constructor(readonly tool: string, readonly needed: Role) {
+  constructor(
+    readonly tool: string,
+    readonly needed: Role,
+  ) {
     super("permission", `${tool} needs the ${needed} role`);
     this.name = "PermissionError";
   }
@@ -11,7 +14,10 @@ export class PermissionError extends CarwatchError {
 
 /** A destructive tool was called without a confirmation; callers ask the user, then call again confirmed. */
 export class ConfirmationRequired extends CarwatchError {
-  constructor(readonly tool: string, readonly input: unknown) {
+  constructor(
+    readonly tool: string,
+    readonly input: unknown,
+  ) {
     super("tool", `${tool} changes the running system and needs a confirmation`);
     this.name = "ConfirmationRequired";
   }

@@ -32,7 +32,14 @@ export function parseFleet(content: string, format: "csv" | "json"): { rows: Fle
       if (!Array.isArray(body)) throw new Error("a JSON fleet is an array of cars");
       records = body.map((value, i) => ({ line: i + 1, value }));
     } else {
-      const parsed = parse(content, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, info: true, bom: true, relax_column_count: true }) as {
+      const parsed = parse(content, {
+        columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+        skip_empty_lines: true,
+        trim: true,
+        info: true,
+        bom: true,
+        relax_column_count: true,
+      }) as {
         record: Record<string, string>;
         info: { lines: number };
       }[];
@@ -73,9 +80,15 @@ type Dims = {
 
 async function readDims(ctx: ToolContext): Promise<Dims> {
   const lh = ctx.lakehouse;
-  const cars = await lh.select<{ car_id: number; driver_id: number; model_id: number; color_id: number; name: string | null; plate: string | null; retired_at: unknown }>(
-    "SELECT car_id, driver_id, model_id, color_id, name, plate, retired_at FROM dims.cars",
-  );
+  const cars = await lh.select<{
+    car_id: number;
+    driver_id: number;
+    model_id: number;
+    color_id: number;
+    name: string | null;
+    plate: string | null;
+    retired_at: unknown;
+  }>("SELECT car_id, driver_id, model_id, color_id, name, plate, retired_at FROM dims.cars");
   return {
     models: await lh.select("SELECT model_id, brand_name, model_name FROM dims.car_models"),
     colors: await lh.select("SELECT color_id, color_name FROM dims.car_colors"),
@@ -113,10 +126,25 @@ function plan(dims: Dims, rows: readonly FleetRow[], now: number) {
   let changedCars = 0;
   const cars = [];
   for (const r of rows) {
-    const row = { car_id: r.car_id, driver_id: r.driver_id, model_id: modelId(r.brand, r.model), color_id: colorId(r.color), name: r.name ?? null, plate: r.plate ?? null };
+    const row = {
+      car_id: r.car_id,
+      driver_id: r.driver_id,
+      model_id: modelId(r.brand, r.model),
+      color_id: colorId(r.color),
+      name: r.name ?? null,
+      plate: r.plate ?? null,
+    };
     const old = dims.cars.get(r.car_id);
     if (!old) newCars++;
-    else if (old.driver_id === row.driver_id && old.model_id === row.model_id && old.color_id === row.color_id && old.name === row.name && old.plate === row.plate && old.retired_at == null) continue;
+    else if (
+      old.driver_id === row.driver_id &&
+      old.model_id === row.model_id &&
+      old.color_id === row.color_id &&
+      old.name === row.name &&
+      old.plate === row.plate &&
+      old.retired_at == null
+    )
+      continue;
     else changedCars++;
     cars.push({ ...row, origin: "fleet", retired_at: null, updated_at: now });
   }
@@ -135,7 +163,11 @@ async function apply(ctx: ToolContext, p: ReturnType<typeof plan>): Promise<void
 
 const fileInput = z.object({
   format: z.enum(["csv", "json"]).default("csv"),
-  content: z.string().min(1).max(8 << 20).describe("CSV with a header row car_id,brand,model,color,driver_id[,name,plate], or a JSON array of such objects"),
+  content: z
+    .string()
+    .min(1)
+    .max(8 << 20)
+    .describe("CSV with a header row car_id,brand,model,color,driver_id[,name,plate], or a JSON array of such objects"),
 });
 
 function summary(rows: readonly FleetRow[], errors: RowError[], p: ReturnType<typeof plan>): FleetPlan {
@@ -174,7 +206,9 @@ export const importFleet = defineTool({
   run: async ({ input, ctx }): Promise<FleetPlan> => {
     const { rows, errors } = parseFleet(input.content, input.format);
     if (errors.length > 0 && !input.applyGoodRows) {
-      throw new InputError(`${errors.length} rows have errors (first: line ${errors[0]!.line}, ${errors[0]!.reason}); nothing was applied. Fix them, or apply the ${rows.length} good rows (applyGoodRows).`);
+      throw new InputError(
+        `${errors.length} rows have errors (first: line ${errors[0]!.line}, ${errors[0]!.reason}); nothing was applied. Fix them, or apply the ${rows.length} good rows (applyGoodRows).`,
+      );
     }
     const p = plan(await readDims(ctx), rows, ctx.clock());
     await apply(ctx, p);
@@ -184,7 +218,8 @@ export const importFleet = defineTool({
 
 export const upsertCars = defineTool({
   name: "upsert_cars",
-  description: "Adds or updates cars of the fleet (each: car_id, brand, model, color, driver_id, optional name and plate); models and colors are created as needed; a retired car listed here is active again.",
+  description:
+    "Adds or updates cars of the fleet (each: car_id, brand, model, color, driver_id, optional name and plate); models and colors are created as needed; a retired car listed here is active again.",
   input: z.object({ cars: z.array(fleetRowSchema).min(1).max(1000) }),
   role: "operator",
   destructive: false,

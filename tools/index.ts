@@ -10,7 +10,17 @@ import { STAGE_TOOLS } from "./stages.js";
 import { TOKEN_TOOLS } from "./tokens.js";
 
 /** Every tool, in the order menus and the agent list them. */
-export const TOOLS = [...STAGE_TOOLS, ...DATA_TOOLS, ...FLEET_TOOLS, ...ALERT_TOOLS, ...CHART_TOOLS, ...DASHBOARD_TOOLS, ...MAINTENANCE_TOOLS, ...SESSION_TOOLS, ...TOKEN_TOOLS] as const;
+export const TOOLS = [
+  ...STAGE_TOOLS,
+  ...DATA_TOOLS,
+  ...FLEET_TOOLS,
+  ...ALERT_TOOLS,
+  ...CHART_TOOLS,
+  ...DASHBOARD_TOOLS,
+  ...MAINTENANCE_TOOLS,
+  ...SESSION_TOOLS,
+  ...TOKEN_TOOLS,
+] as const;
 export type Tools = typeof TOOLS;
 export type Registry = ToolRegistry<Tools>;
 

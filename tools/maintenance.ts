@@ -40,8 +40,15 @@ export const listJobs = defineTool({
 
 export const runJob = defineTool({
   name: "run_job",
-  description: "Runs a maintenance job now (compaction, retention or watchdog) and returns the finished run. Retention deletes old rows. Destructive: asks for a confirmation.",
-  input: z.object({ job: z.string().trim().toLowerCase().regex(/^[a-z][a-z0-9_-]{0,30}$/, "a job name such as compaction") }),
+  description:
+    "Runs a maintenance job now (compaction, retention or watchdog) and returns the finished run. Retention deletes old rows. Destructive: asks for a confirmation.",
+  input: z.object({
+    job: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^[a-z][a-z0-9_-]{0,30}$/, "a job name such as compaction"),
+  }),
   role: "operator",
   destructive: true,
   run: ({ input, ctx }) => schedulerOf(ctx).run(input.job),

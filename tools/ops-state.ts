@@ -100,7 +100,18 @@ export class OpsState {
       userId === undefined
         ? this.db.prepare(`SELECT * FROM audit_log ORDER BY id DESC LIMIT ?`).all(limit)
         : this.db.prepare(`SELECT * FROM audit_log WHERE user_id = ? ORDER BY id DESC LIMIT ?`).all(userId, limit)
-    ) as { id: number; at: number; user_id: number; chat_id: number | null; via: string; tool: string; args: string; outcome: AuditOutcome; message: string | null; duration_ms: number }[];
+    ) as {
+      id: number;
+      at: number;
+      user_id: number;
+      chat_id: number | null;
+      via: string;
+      tool: string;
+      args: string;
+      outcome: AuditOutcome;
+      message: string | null;
+      duration_ms: number;
+    }[];
     return rows.map((r) => ({
       id: r.id,
       at: r.at,
@@ -132,7 +143,8 @@ export class OpsState {
 
   silence(kind: Silence["kind"], value: string, until: number, userId: number, now: number): Silence {
     const id = Number(
-      this.db.prepare(`INSERT INTO silences (kind, value, until, user_id, created_at) VALUES (?, ?, ?, ?, ?)`).run(kind, value, until, userId, now).lastInsertRowid,
+      this.db.prepare(`INSERT INTO silences (kind, value, until, user_id, created_at) VALUES (?, ?, ?, ?, ?)`).run(kind, value, until, userId, now)
+        .lastInsertRowid,
     );
     return { id, kind, value, until, userId };
   }
@@ -165,7 +177,9 @@ export class OpsState {
   subscribeIfAbsent(chatId: number, now: number): boolean {
     return (
       this.db
-        .prepare(`INSERT OR IGNORE INTO chat_subscriptions (chat_id, thread_id, digests, include_empty, incidents_min, created_at) VALUES (?, 0, 1, 0, NULL, ?)`)
+        .prepare(
+          `INSERT OR IGNORE INTO chat_subscriptions (chat_id, thread_id, digests, include_empty, incidents_min, created_at) VALUES (?, 0, 1, 0, NULL, ?)`,
+        )
         .run(chatId, now).changes === 1
     );
   }

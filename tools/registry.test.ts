@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../core/errors.js";
-import { ADMIN, type BotPipeline, botPipeline, generate, OPERATOR, startConsumers, STRANGER, VIEWER } from "../test/support/bot-pipeline.js";
+import { ADMIN, type BotPipeline, botPipeline, generate, OPERATOR, STRANGER, startConsumers, VIEWER } from "../test/support/bot-pipeline.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
 import type { Caller } from "./registry.js";
 
@@ -19,7 +19,14 @@ describe("the registry's permission checks and audit", () => {
     await expect(p.registry.call("stop_stage", { stage: "enrich" }, as(VIEWER), { confirmed: true })).rejects.toThrow(PermissionError);
     expect(p.supervisor.status("enrich").state).toBe("running");
     const [entry] = p.ops.recentAudit(1);
-    expect(entry).toMatchObject({ userId: VIEWER, chatId: 77, tool: "stop_stage", outcome: "denied", message: "stop_stage needs the operator role", args: { stage: "enrich" } });
+    expect(entry).toMatchObject({
+      userId: VIEWER,
+      chatId: 77,
+      tool: "stop_stage",
+      outcome: "denied",
+      message: "stop_stage needs the operator role",
+      args: { stage: "enrich" },
+    });
   });
 
   it("refuses a stranger every tool, even whoami", async () => {
@@ -121,7 +128,11 @@ describe("data tools", () => {
   });
 
   it("answers SHOW, DESCRIBE and EXPLAIN", async () => {
-    expect((await p.registry.call("query", { sql: "SHOW TABLES FROM dims" }, as(VIEWER))).rows.map((r) => r[0])).toEqual(["dims.car_models", "dims.car_colors", "dims.cars"]);
+    expect((await p.registry.call("query", { sql: "SHOW TABLES FROM dims" }, as(VIEWER))).rows.map((r) => r[0])).toEqual([
+      "dims.car_models",
+      "dims.car_colors",
+      "dims.cars",
+    ]);
     const d = await p.registry.call("query", { sql: "DESCRIBE dims.car_colors" }, as(VIEWER));
     expect(d.rows.map((r) => r[0])).toEqual(["color_id", "color_name"]);
     const e = await p.registry.call("query", { sql: "EXPLAIN SELECT * FROM dims.cars WHERE car_id = 1" }, as(VIEWER));

@@ -1,5 +1,5 @@
 import type { EventEmitter } from "node:events";
-import { z } from "zod";
+import type { z } from "zod";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
@@ -69,6 +69,7 @@ export function defineTool<const N extends string, S extends z.ZodType, R>(def: 
 }
 
 // `any` output: one list holds tools of every result type; call() recovers each one by name.
+// biome-ignore lint/suspicious/noExplicitAny: deliberate, see above
 type AnyTool = ToolDef<string, z.ZodType, any>;
 export type ToolName<T extends readonly AnyTool[]> = T[number]["name"];
 export type ToolOutput<T extends readonly AnyTool[], N extends string> = Awaited<ReturnType<Extract<T[number], { name: N }>["run"]>>;

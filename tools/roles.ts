@@ -31,8 +31,14 @@ export class RoleBook {
     for (const id of lists.admins) this.roles.set(id, "admin");
   }
 
-  static fromConfig(config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">, tokens?: { roleOf(tokenId: number): Role | null }): RoleBook {
-    return new RoleBook({ admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS }, tokens);
+  static fromConfig(
+    config: Pick<Config, "TELEGRAM_ADMINS" | "TELEGRAM_OPERATORS" | "TELEGRAM_VIEWERS">,
+    tokens?: { roleOf(tokenId: number): Role | null },
+  ): RoleBook {
+    return new RoleBook(
+      { admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS },
+      tokens,
+    );
   }
 
   roleOf(userId: number): Role | null {

@@ -50,24 +50,72 @@ const catalogTables = [...TABLE_LIST.map((t) => `${t.schema}.${t.name}`), "cars"
 const SQLITE: Pieces = {
   tables: catalogTables,
   badTables: [
-    "sqlite_master", "sqlite_schema", "sqlite_temp_master", "SQLITE_MASTER", '"sqlite_schema"', "main.sqlite_master", "temp.sqlite_schema",
-    "dims.sqlite_master", "telemetry.sqlite_schema", "dbstat", "pragma_database_list", "pragma_table_list", '"pragma_function_list"',
-    "main.secrets", "temp.cars", "main.cars", "evil.cars", '"dims.cars"',
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "SQLITE_MASTER",
+    '"sqlite_schema"',
+    "main.sqlite_master",
+    "temp.sqlite_schema",
+    "dims.sqlite_master",
+    "telemetry.sqlite_schema",
+    "dbstat",
+    "pragma_database_list",
+    "pragma_table_list",
+    '"pragma_function_list"',
+    "main.secrets",
+    "temp.cars",
+    "main.cars",
+    "evil.cars",
+    '"dims.cars"',
   ],
   tableFunctions: ["json_each('[1,2]')", `json_tree('{"a":[1]}')`, "JSON_EACH('[]')"],
   badTableFunctions: [
-    "pragma_table_info('cars')", "pragma_index_list('alerts')", "pragma_table_xinfo('cars')", "pragma_foreign_key_list('cars')",
-    "PRAGMA_TABLE_INFO('cars')", "dbstat('dims')", "generate_series(1, 3)",
+    "pragma_table_info('cars')",
+    "pragma_index_list('alerts')",
+    "pragma_table_xinfo('cars')",
+    "pragma_foreign_key_list('cars')",
+    "PRAGMA_TABLE_INFO('cars')",
+    "dbstat('dims')",
+    "generate_series(1, 3)",
   ],
   calls: [
-    "upper('a')", "abs(-1)", "coalesce(NULL, 2)", "round(1.5)", `json_extract('{"a":1}', '$.a')`, "date('now')", "printf('%d', 1)",
-    "Length('abc')", "iif(1, 2, 3)", "strftime('%Y', 'now')", "CURRENT_TIMESTAMP", "substr('abc', 2)", "typeof(1)", "sqrt(4)",
+    "upper('a')",
+    "abs(-1)",
+    "coalesce(NULL, 2)",
+    "round(1.5)",
+    `json_extract('{"a":1}', '$.a')`,
+    "date('now')",
+    "printf('%d', 1)",
+    "Length('abc')",
+    "iif(1, 2, 3)",
+    "strftime('%Y', 'now')",
+    "CURRENT_TIMESTAMP",
+    "substr('abc', 2)",
+    "typeof(1)",
+    "sqrt(4)",
   ],
   badCalls: [
-    "sqlite_version()", "SQLITE_VERSION()", "sqlite_source_id()", "sqlite_compileoption_get(0)", "sqlite_compileoption_used('DEBUG')",
-    "load_extension('x')", `"load_extension"('x')`, "`load_extension`('x')", "randomblob(4)", "zeroblob(4)", "changes()",
-    "total_changes()", "last_insert_rowid()", "fts3_tokenizer('simple')", "readfile('/etc/passwd')", "main.upper('a')",
-    "sqlite_log(1, 'x')", "subtype(1)", "1 IN pragma_table_info('cars')", "upper(sqlite_version())",
+    "sqlite_version()",
+    "SQLITE_VERSION()",
+    "sqlite_source_id()",
+    "sqlite_compileoption_get(0)",
+    "sqlite_compileoption_used('DEBUG')",
+    "load_extension('x')",
+    `"load_extension"('x')`,
+    "`load_extension`('x')",
+    "randomblob(4)",
+    "zeroblob(4)",
+    "changes()",
+    "total_changes()",
+    "last_insert_rowid()",
+    "fts3_tokenizer('simple')",
+    "readfile('/etc/passwd')",
+    "main.upper('a')",
+    "sqlite_log(1, 'x')",
+    "subtype(1)",
+    "1 IN pragma_table_info('cars')",
+    "upper(sqlite_version())",
   ],
   aggregates: ["count(*)", "max(1)", "sum(1)", "row_number() OVER (PARTITION BY 1)"],
   parenthesizedJoins: false,
@@ -76,8 +124,14 @@ const SQLITE: Pieces = {
 const TRINO: Pieces = {
   tables: catalogTables,
   badTables: [
-    "system.runtime.queries", "system.metadata.catalogs", "information_schema.tables", 'telemetry."alerts$files"',
-    'telemetry."cars_raw$snapshots"', "iceberg.telemetry.alerts", "telemetry.alerts.evil", "sqlite_master",
+    "system.runtime.queries",
+    "system.metadata.catalogs",
+    "information_schema.tables",
+    'telemetry."alerts$files"',
+    'telemetry."cars_raw$snapshots"',
+    "iceberg.telemetry.alerts",
+    "telemetry.alerts.evil",
+    "sqlite_master",
   ],
   tableFunctions: ["UNNEST(ARRAY[1, 2])"],
   badTableFunctions: ["TABLE(system.query('SELECT 1'))", "TABLE(query('SELECT 1'))"],
@@ -137,7 +191,8 @@ class Grammar {
     const order = ordered ? fc.option(this.expr(depth, scope), { nil: undefined }) : fc.constant(undefined);
     return fc.tuple(item, sources, join, this.expr(depth, scope), where, order).map(([it, from, j, on, w, o]) => {
       const aliased = from.map((s, i) => `${s.sql} AS s${i}`);
-      const fromSql = aliased.length === 0 ? "" : ` FROM ${aliased[0]}${aliased[1] === undefined ? "" : j === ", " ? `, ${aliased[1]}` : `${j}${aliased[1]} ON ${on.sql}`}`;
+      const fromSql =
+        aliased.length === 0 ? "" : ` FROM ${aliased[0]}${aliased[1] === undefined ? "" : j === ", " ? `, ${aliased[1]}` : `${j}${aliased[1]} ON ${on.sql}`}`;
       const used = [it, ...from, ...(aliased.length === 2 && j !== ", " ? [on] : []), ...(w ? [w] : []), ...(o ? [o] : [])];
       return all(used, `SELECT ${it.sql} AS v${fromSql}${w ? ` WHERE ${w.sql}` : ""}${o ? ` ORDER BY ${o.sql}` : ""}`);
     });
@@ -190,12 +245,28 @@ class Grammar {
 }
 
 const WRITES = [
-  "INSERT INTO dims.car_colors VALUES (99, 'Pink')", "REPLACE INTO dims.car_colors VALUES (1, 'Pink')", "UPDATE dims.cars SET driver_id = 0",
-  "DELETE FROM telemetry.alerts", "DROP TABLE dims.cars", "CREATE TABLE dims.x (a)", "CREATE TEMP VIEW v AS SELECT 1",
-  "ATTACH DATABASE '/tmp/evil.db' AS evil", "DETACH DATABASE dims", "PRAGMA writable_schema = ON", "PRAGMA dims.journal_mode = DELETE",
-  "VACUUM", "VACUUM INTO '/tmp/copy.db'", "ALTER TABLE dims.cars ADD COLUMN x", "REINDEX", "ANALYZE", "BEGIN IMMEDIATE", "SAVEPOINT s",
-  "WITH a AS (SELECT 1) DELETE FROM dims.cars", "WITH a AS (SELECT 1) INSERT INTO dims.car_colors SELECT 1, 'x' FROM a",
-  "EXPLAIN DELETE FROM dims.cars", "EXPLAIN QUERY PLAN UPDATE dims.cars SET car_id = 1",
+  "INSERT INTO dims.car_colors VALUES (99, 'Pink')",
+  "REPLACE INTO dims.car_colors VALUES (1, 'Pink')",
+  "UPDATE dims.cars SET driver_id = 0",
+  "DELETE FROM telemetry.alerts",
+  "DROP TABLE dims.cars",
+  "CREATE TABLE dims.x (a)",
+  "CREATE TEMP VIEW v AS SELECT 1",
+  "ATTACH DATABASE '/tmp/evil.db' AS evil",
+  "DETACH DATABASE dims",
+  "PRAGMA writable_schema = ON",
+  "PRAGMA dims.journal_mode = DELETE",
+  "VACUUM",
+  "VACUUM INTO '/tmp/copy.db'",
+  "ALTER TABLE dims.cars ADD COLUMN x",
+  "REINDEX",
+  "ANALYZE",
+  "BEGIN IMMEDIATE",
+  "SAVEPOINT s",
+  "WITH a AS (SELECT 1) DELETE FROM dims.cars",
+  "WITH a AS (SELECT 1) INSERT INTO dims.car_colors SELECT 1, 'x' FROM a",
+  "EXPLAIN DELETE FROM dims.cars",
+  "EXPLAIN QUERY PLAN UPDATE dims.cars SET car_id = 1",
 ];
 
 /** A generated statement as it may arrive: dressed harmlessly, or as a write hidden behind comments and semicolons. */
@@ -203,7 +274,11 @@ function statements(pieces: Pieces): fc.Arbitrary<Case> {
   const base = fc.oneof(new Grammar(pieces, false).select(2, new Set()), new Grammar(pieces, true).select(2, new Set()));
   const write = fc.constantFrom(...WRITES);
   const dressed = fc
-    .tuple(base, fc.constantFrom("", "-- note\n", "/* note */ ", "\n  ", "EXPLAIN ", "EXPLAIN QUERY PLAN "), fc.constantFrom("", ";", " ;", " -- ; DROP TABLE dims.cars", " /* ; DELETE FROM dims.cars */"))
+    .tuple(
+      base,
+      fc.constantFrom("", "-- note\n", "/* note */ ", "\n  ", "EXPLAIN ", "EXPLAIN QUERY PLAN "),
+      fc.constantFrom("", ";", " ;", " -- ; DROP TABLE dims.cars", " /* ; DELETE FROM dims.cars */"),
+    )
     .map(([b, pre, post]) => ({ sql: pre + b.sql + post, bad: b.bad }));
   const hostile = fc.oneof(
     write.map((sql) => ({ sql, bad: true })),
@@ -238,12 +313,63 @@ const HIDERS: readonly ((leak: string) => string)[] = [
 
 /** Token soup: mostly not SQL at all, for "never anything but an InputError". */
 const TOKENS = [
-  "SELECT", "FROM", "WHERE", "WITH", "RECURSIVE", "AS", "(", ")", ",", ";", "--", "/*", "*/", "\n", "'", '"', "`", "[", "]", "UNION", "JOIN",
-  "ON", "IN", "EXISTS", "EXPLAIN", "1", "x", "*", "sqlite_master", "pragma_table_info", "pragma_database_list", "dims.cars", "cars",
-  "json_each", "upper", "count", "DELETE", "INSERT", "PRAGMA", "ATTACH", "#", "$path", "\u212A", "\u0000", "\u00e9", "TABLE", "system",
-  "\\", "'x\\'", "$$", "\r",
+  "SELECT",
+  "FROM",
+  "WHERE",
+  "WITH",
+  "RECURSIVE",
+  "AS",
+  "(",
+  ")",
+  ",",
+  ";",
+  "--",
+  "/*",
+  "*/",
+  "\n",
+  "'",
+  '"',
+  "`",
+  "[",
+  "]",
+  "UNION",
+  "JOIN",
+  "ON",
+  "IN",
+  "EXISTS",
+  "EXPLAIN",
+  "1",
+  "x",
+  "*",
+  "sqlite_master",
+  "pragma_table_info",
+  "pragma_database_list",
+  "dims.cars",
+  "cars",
+  "json_each",
+  "upper",
+  "count",
+  "DELETE",
+  "INSERT",
+  "PRAGMA",
+  "ATTACH",
+  "#",
+  "$path",
+  "\u212A",
+  "\u0000",
+  "\u00e9",
+  "TABLE",
+  "system",
+  "\\",
+  "'x\\'",
+  "$$",
+  "\r",
 ];
-const soup = fc.oneof(fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join(" ")), fc.string({ unit: fc.constantFrom(...TOKENS), maxLength: 40 }), fc.string({ maxLength: 80 }));
+const soup = fc.oneof(
+  fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join(" ")),
+  fc.string({ unit: fc.constantFrom(...TOKENS), maxLength: 40 }),
+  fc.string({ maxLength: 80 }),
+);
 
 /** Runs the guard; anything thrown but an InputError, or a slow answer, fails the property. */
 function outcome(sql: string, dialect: Dialect): ReturnType<typeof guardSql> | InputError {
@@ -268,8 +394,28 @@ interface Op {
 
 // VDBE opcodes that change a file or read the engine's own state rather than a table.
 const FORBIDDEN_OPS = new Set([
-  "OpenWrite", "VUpdate", "VCreate", "VDestroy", "Destroy", "Clear", "CreateBtree", "DropTable", "DropIndex", "DropTrigger", "ParseSchema",
-  "SqlExec", "Vacuum", "IncrVacuum", "JournalMode", "Checkpoint", "Pagecount", "MaxPgcnt", "ReadCookie", "SetCookie", "IntegrityCk", "Offset",
+  "OpenWrite",
+  "VUpdate",
+  "VCreate",
+  "VDestroy",
+  "Destroy",
+  "Clear",
+  "CreateBtree",
+  "DropTable",
+  "DropIndex",
+  "DropTrigger",
+  "ParseSchema",
+  "SqlExec",
+  "Vacuum",
+  "IncrVacuum",
+  "JournalMode",
+  "Checkpoint",
+  "Pagecount",
+  "MaxPgcnt",
+  "ReadCookie",
+  "SetCookie",
+  "IntegrityCk",
+  "Offset",
 ]);
 const CALL_OPS = new Set(["Function", "PureFunc", "AggStep", "AggStep1", "AggFinal", "AggValue", "AggInverse"]);
 const FORBIDDEN_FUNCTIONS = /^(load_extension|sqlite_\w+|randomblob|zeroblob|changes|total_changes|last_insert_rowid|fts3_tokenizer|subtype)\(/;
@@ -300,7 +446,8 @@ class Lakehouse {
     this.db.pragma("query_only = ON");
     for (const { seq, name } of this.db.pragma("database_list") as { seq: number; name: string }[]) {
       if (!(SCHEMAS as readonly string[]).includes(name)) continue;
-      for (const root of this.db.prepare(`SELECT rootpage FROM ${name}.sqlite_master WHERE rootpage > 0`).pluck().all()) this.roots.add(`${seq}:${String(root)}`);
+      for (const root of this.db.prepare(`SELECT rootpage FROM ${name}.sqlite_master WHERE rootpage > 0`).pluck().all())
+        this.roots.add(`${seq}:${String(root)}`);
     }
     // Eponymous virtual tables live as long as the connection: their addresses identify them in VOpen.
     this.jsonTables = new Set(["json_each", "json_tree"].map((f) => this.program(`SELECT * FROM ${f}('[]')`).find((op) => op.opcode === "VOpen")?.p4));
@@ -333,7 +480,8 @@ class Lakehouse {
     expect(readonly, body).toBe(true);
     for (const op of program) {
       expect(FORBIDDEN_OPS.has(op.opcode), `${op.opcode} in ${body}`).toBe(false);
-      if (op.opcode === "OpenRead" || op.opcode === "ReopenIdx") expect(this.roots.has(`${op.p3}:${op.p2}`), `root page ${op.p3}:${op.p2} in ${body}`).toBe(true);
+      if (op.opcode === "OpenRead" || op.opcode === "ReopenIdx")
+        expect(this.roots.has(`${op.p3}:${op.p2}`), `root page ${op.p3}:${op.p2} in ${body}`).toBe(true);
       if (op.opcode === "VOpen") expect(this.jsonTables.has(op.p4), `virtual table in ${body}`).toBe(true);
       if (op.opcode === "Transaction") expect(op.p2, `write transaction in ${body}`).toBe(0);
       if (CALL_OPS.has(op.opcode)) expect(String(op.p4), body).not.toMatch(FORBIDDEN_FUNCTIONS);

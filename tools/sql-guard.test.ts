@@ -74,7 +74,10 @@ describe("guardSql, Trino dialect", () => {
   it("allows Trino SELECTs and EXPLAIN (ANALYZE) of a SELECT", () => {
     const sql = "SELECT rule, count(*) FROM telemetry.alerts WHERE event_time >= current_timestamp - INTERVAL '1' HOUR GROUP BY rule";
     expect(guardSql(sql, "trino")).toEqual({ kind: "sql", sql });
-    expect(guardSql("EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts", "trino")).toEqual({ kind: "sql", sql: "EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts" });
+    expect(guardSql("EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts", "trino")).toEqual({
+      kind: "sql",
+      sql: "EXPLAIN ANALYZE SELECT count(*) FROM telemetry.alerts",
+    });
   });
 
   it.each([
@@ -110,12 +113,12 @@ describe("guardSql, Trino dialect", () => {
     expect(guardSql(sql, "trino")).toEqual({ kind: "sql", sql });
   });
 
-  it.each(["SELECT x FROM UNNEST(ARRAY[1, 2]) AS u(x)", "SELECT x, approx_distinct(rule) FROM telemetry.alerts CROSS JOIN UNNEST(ARRAY[1, 2]) AS u(x) GROUP BY x"])(
-    "allows UNNEST and ordinary functions: %s",
-    (sql) => {
-      expect(guardSql(sql, "trino")).toEqual({ kind: "sql", sql });
-    },
-  );
+  it.each([
+    "SELECT x FROM UNNEST(ARRAY[1, 2]) AS u(x)",
+    "SELECT x, approx_distinct(rule) FROM telemetry.alerts CROSS JOIN UNNEST(ARRAY[1, 2]) AS u(x) GROUP BY x",
+  ])("allows UNNEST and ordinary functions: %s", (sql) => {
+    expect(guardSql(sql, "trino")).toEqual({ kind: "sql", sql });
+  });
 });
 
 describe("guardSql, CTE scopes (issue #13)", () => {
@@ -126,7 +129,9 @@ describe("guardSql, CTE scopes (issue #13)", () => {
     );
     expect(refusal("SELECT (WITH sqlite_master AS (SELECT 1) SELECT 1), sql FROM sqlite_master")).toMatch(/^unknown table "sqlite_master"/);
     expect(refusal("SELECT 1 WHERE EXISTS (WITH dbstat AS (SELECT 1) SELECT 1) AND 1 IN (SELECT pgno FROM dbstat)")).toMatch(/^unknown table "dbstat"/);
-    expect(refusal("WITH a AS (WITH sqlite_schema AS (SELECT 1) SELECT * FROM sqlite_schema) SELECT * FROM a, sqlite_schema")).toMatch(/^unknown table "sqlite_schema"/);
+    expect(refusal("WITH a AS (WITH sqlite_schema AS (SELECT 1) SELECT * FROM sqlite_schema) SELECT * FROM a, sqlite_schema")).toMatch(
+      /^unknown table "sqlite_schema"/,
+    );
   });
 
   it("lets a CTE body see only the earlier CTEs of its WITH, and itself when RECURSIVE", () => {
@@ -160,7 +165,9 @@ describe("guardSql, functions (issue #13)", () => {
     `refused: the function ${fn}() is not allowed; only SQLite's built-in scalar, aggregate, window, date, math and JSON functions are`;
 
   it("refuses table-valued pragma functions, in FROM and after IN", () => {
-    expect(refusal("SELECT * FROM pragma_table_info('cars')")).toBe("refused: the table function pragma_table_info() is not allowed in FROM; allowed: json_each(), json_tree()");
+    expect(refusal("SELECT * FROM pragma_table_info('cars')")).toBe(
+      "refused: the table function pragma_table_info() is not allowed in FROM; allowed: json_each(), json_tree()",
+    );
     expect(refusal("SELECT * FROM dims.cars, pragma_index_list('cars') p")).toMatch(/^refused: the table function pragma_index_list\(\)/);
     expect(refusal("SELECT 1 WHERE 'cars' IN pragma_table_info('cars')")).toBe(notAllowed("pragma_table_info"));
   });

@@ -1,11 +1,16 @@
 import { z } from "zod";
 import { defineTool } from "./registry.js";
 
-const stageName = z.string().trim().toLowerCase().regex(/^[a-z][a-z0-9_-]{0,30}$/, "a stage name such as generator or enrich");
+const stageName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z][a-z0-9_-]{0,30}$/, "a stage name such as generator or enrich");
 
 export const listStages = defineTool({
   name: "list_stages",
-  description: "Lists every pipeline stage (seed, generator, enrich, alert, aggregate) with its state, rate, queue depth and counters. Use it to see what runs.",
+  description:
+    "Lists every pipeline stage (seed, generator, enrich, alert, aggregate) with its state, rate, queue depth and counters. Use it to see what runs.",
   input: z.object({}),
   role: "viewer",
   destructive: false,

@@ -54,7 +54,14 @@ function requestReadings(text: string, contentType: string, max: number): string
  * TokenBook (401 without a valid one); the role checks are the registry's,
  * with `via: "api"`, and for readings the token's (ingest, operator, admin).
  */
-export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: ReadingIntake | null; log: Logger; limits?: ApiLimits; clock?: () => number }): Hono<Env> {
+export function apiRoutes(o: {
+  registry: Registry;
+  tokens: TokenBook;
+  intake: ReadingIntake | null;
+  log: Logger;
+  limits?: ApiLimits;
+  clock?: () => number;
+}): Hono<Env> {
   const limits = o.limits ?? API_LIMITS;
   const clock = o.clock ?? Date.now;
   const app = new Hono<Env>();
@@ -99,7 +106,9 @@ export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: Re
           bytes = gunzipSync(bytes, { maxOutputLength: limits.inflatedBytes });
         } catch (err) {
           const tooBig = (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
-          throw tooBig ? new HttpRefusal(413, `the body inflates to more than ${limits.inflatedBytes} bytes`) : new HttpRefusal(400, `the gzip body does not inflate: ${errorMessage(err)}`);
+          throw tooBig
+            ? new HttpRefusal(413, `the body inflates to more than ${limits.inflatedBytes} bytes`)
+            : new HttpRefusal(400, `the gzip body does not inflate: ${errorMessage(err)}`);
         }
       } else if (encoding !== "identity") throw new HttpRefusal(415, `Content-Encoding ${encoding} is not supported; gzip is`);
       const values = requestReadings(bytes.toString("utf8"), c.req.header("content-type") ?? "application/json", limits.readings);
@@ -111,7 +120,7 @@ export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: Re
     const name = c.req.param("name");
     if (!o.registry.get(name)) throw new HttpRefusal(404, `no tool "${name}"; GET /api/v1/openapi.json lists them`);
     const body = (await c.req.json().catch(() => {
-      throw new HttpRefusal(400, "the body must be a JSON object: the tool's input, plus \"confirm\": true for a destructive tool");
+      throw new HttpRefusal(400, 'the body must be a JSON object: the tool\'s input, plus "confirm": true for a destructive tool');
     })) as unknown;
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpRefusal(400, "the body must be a JSON object");
     const { confirm, ...input } = body as Record<string, unknown>;
@@ -131,7 +140,13 @@ export function apiRoutes(o: { registry: Registry; tokens: TokenBook; intake: Re
       const applyGoodRows = c.req.query("apply") === "good-rows";
       const preview = await o.registry.call("preview_fleet_import", { format, content }, apiCaller(c));
       if (preview.errors.length > 0 && !applyGoodRows) {
-        return c.json({ error: `${preview.errors.length} rows have errors; nothing was applied (send again with ?apply=good-rows to apply the ${preview.rows} good rows)`, preview }, 422);
+        return c.json(
+          {
+            error: `${preview.errors.length} rows have errors; nothing was applied (send again with ?apply=good-rows to apply the ${preview.rows} good rows)`,
+            preview,
+          },
+          422,
+        );
       }
       return c.json({ result: await o.registry.call("import_fleet", { format, content, applyGoodRows }, apiCaller(c), { confirmed: true }) });
     },

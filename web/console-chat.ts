@@ -1,5 +1,5 @@
-import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { InputFile } from "grammy";
 import type { Message, MessageEntity, Update, UserFromGetMe } from "grammy/types";
 import { HtmlParseError, parseTelegramHtml, type RichNode } from "./telegram-html.js";
@@ -162,7 +162,7 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
   /** The operator pressed an inline button: the Update Telegram would send, or null when that message has no such button. */
   press(messageId: number, data: string): Update | null {
     const m = this.messages.get(messageId);
-    if (!m || m.from !== "bot" || !m.buttons.flat().some((b) => b.data === data)) return null;
+    if (m?.from !== "bot" || !m.buttons.flat().some((b) => b.data === data)) return null;
     const id = `${this.chatId}-${randomBytes(6).toString("hex")}`;
     this.callbacks.add(id);
     return {
@@ -187,7 +187,8 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
   }
 
   private rich(text: string, parseMode: unknown, limit: number): RichNode[] {
-    if ([...text].length > limit) throw new ApiRefusal(limit === CAPTION_LIMIT ? "Bad Request: message caption is too long" : "Bad Request: message is too long");
+    if ([...text].length > limit)
+      throw new ApiRefusal(limit === CAPTION_LIMIT ? "Bad Request: message caption is too long" : "Bad Request: message is too long");
     if (parseMode === undefined) return [text];
     if (parseMode !== "HTML") throw new ApiRefusal(`Bad Request: unsupported parse_mode ${String(parseMode)} (the console speaks HTML)`);
     try {
@@ -200,7 +201,9 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
 
   private buttonsOf(markup: unknown): ConsoleButton[][] {
     const rows = (markup as { inline_keyboard?: { text: string; callback_data?: string; url?: string }[][] } | undefined)?.inline_keyboard;
-    return (rows ?? []).map((row) => row.map((b) => ({ text: b.text, ...(b.callback_data ? { data: b.callback_data } : {}), ...(b.url ? { url: b.url } : {}) })));
+    return (rows ?? []).map((row) =>
+      row.map((b) => ({ text: b.text, ...(b.callback_data ? { data: b.callback_data } : {}), ...(b.url ? { url: b.url } : {}) })),
+    );
   }
 
   /** A reply keyboard, or its removal, applies to the chat; an inline keyboard to the message. */
@@ -298,7 +301,11 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
       case "sendDocument": {
         this.checkChat(p);
         const photo = method === "sendPhoto";
-        const f = await this.storeFile(photo ? p.photo : p.document, photo ? "photo.png" : "file", photo ? "image/png" : mimeOf(String((p.document as InputFile)?.filename ?? "")));
+        const f = await this.storeFile(
+          photo ? p.photo : p.document,
+          photo ? "photo.png" : "file",
+          photo ? "image/png" : mimeOf(String((p.document as InputFile)?.filename ?? "")),
+        );
         const caption = typeof p.caption === "string" ? p.caption : "";
         const nodes = caption ? this.rich(caption, p.parse_mode, CAPTION_LIMIT) : [];
         const markup = this.applyReplyMarkup(p.reply_markup);
@@ -318,7 +325,7 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
         if (p.inline_message_id !== undefined) throw new ApiRefusal("Bad Request: inline messages are not supported by the console");
         this.checkChat(p);
         const m = this.messages.get(Number(p.message_id));
-        if (!m || m.from !== "bot") throw new ApiRefusal("Bad Request: message to edit not found");
+        if (m?.from !== "bot") throw new ApiRefusal("Bad Request: message to edit not found");
         // As in Telegram: an edit without reply_markup removes the inline keyboard.
         const markup = (p.reply_markup as { inline_keyboard?: unknown } | undefined)?.inline_keyboard ? p.reply_markup : undefined;
         let nodes = m.nodes;
@@ -332,9 +339,15 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
         }
         const buttons = this.buttonsOf(markup);
         if (JSON.stringify(nodes) === JSON.stringify(m.nodes) && JSON.stringify(buttons) === JSON.stringify(m.buttons)) {
-          throw new ApiRefusal("Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message");
+          throw new ApiRefusal(
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+          );
         }
-        const raw = { ...m.raw, edit_date: Math.floor(this.clock() / 1000), ...(m.photo || m.document ? { caption: plain(nodes) } : { text: plain(nodes) }) } as Message;
+        const raw = {
+          ...m.raw,
+          edit_date: Math.floor(this.clock() / 1000),
+          ...(m.photo || m.document ? { caption: plain(nodes) } : { text: plain(nodes) }),
+        } as Message;
         if (markup) (raw as { reply_markup?: unknown }).reply_markup = markup;
         else delete (raw as { reply_markup?: unknown }).reply_markup;
         this.keep({ ...m, nodes, buttons, edited: true, raw, markup });

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { z } from "zod";
 import { CSP, guard, type WebAccess } from "./access.js";
-import type { ConsoleEvent } from "./console-chat.js";
 import type { RunningConsole } from "./console.js";
+import type { ConsoleEvent } from "./console-chat.js";
 import { SseHub } from "./sse.js";
 
 const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url), "utf8");

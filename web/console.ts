@@ -4,7 +4,7 @@ import type { UserFromGetMe } from "grammy/types";
 import type { ChatAgent } from "../agent/agent.js";
 import { createBot } from "../bot/bot.js";
 import { COMMANDS } from "../bot/commands.js";
-import { startDigests, type Digests } from "../bot/digests.js";
+import { type Digests, startDigests } from "../bot/digests.js";
 import { esc } from "../bot/format.js";
 import { SendQueue } from "../bot/send-queue.js";
 import type { Logger } from "../core/log.js";

@@ -44,14 +44,19 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
     }
     case "alerts_by_color": {
       const s = await registry.call("alert_summary", { since: "1h", by: "color" }, CALLER);
-      const svg = await renderSvg(barSpec({ title: "", bars: s.groups.map((g) => ({ key: g.key, value: g.alerts })), xTitle: "color", yTitle: "alerts", carColors: true }));
+      const svg = await renderSvg(
+        barSpec({ title: "", bars: s.groups.map((g) => ({ key: g.key, value: g.alerts })), xTitle: "color", yTitle: "alerts", carColors: true }),
+      );
       return { ...base, svg, note: s.total ? `${s.total} alerts, ${s.groups.length} colors` : "no alerts in the last hour" };
     }
     case "top_cars": {
       const t = await registry.call("top_cars", { since: "1h", limit: 10 }, CALLER);
       return {
         ...base,
-        table: { columns: ["car", "model", "color", "alerts", "incidents", "max km/h", "max rpm"], rows: t.cars.map((c) => [c.carId, c.model, c.color, c.alerts, c.incidents, Math.round(c.maxSpeed), c.maxRpm]) },
+        table: {
+          columns: ["car", "model", "color", "alerts", "incidents", "max km/h", "max rpm"],
+          rows: t.cars.map((c) => [c.carId, c.model, c.color, c.alerts, c.incidents, Math.round(c.maxSpeed), c.maxRpm]),
+        },
         note: t.cars.length ? undefined : "no alerts in the last hour",
       };
     }
@@ -61,7 +66,16 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
         ...base,
         table: {
           columns: ["incident", "car", "rule", "severity", "peak", "alerts", "started", "status"],
-          rows: list.map((i) => [i.incidentId, i.carId, i.rule, i.severity, Math.round(i.peak), i.events, hhmm(i.startedAt), i.ackedBy !== null ? "acknowledged" : i.silenced ? "silenced" : "open"]),
+          rows: list.map((i) => [
+            i.incidentId,
+            i.carId,
+            i.rule,
+            i.severity,
+            Math.round(i.peak),
+            i.events,
+            hhmm(i.startedAt),
+            i.ackedBy !== null ? "acknowledged" : i.silenced ? "silenced" : "open",
+          ]),
         },
         note: list.length ? undefined : "no incidents yet",
       };
@@ -73,11 +87,19 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
         { t: x.start, key: "with alerts", value: x.alertEvents },
       ]);
       const svg = await renderSvg(timeSeriesSpec({ title: "", points, keyTitle: "", yTitle: "per minute" }));
-      return { ...base, svg, note: w.windows.length ? `${w.windows.reduce((a, x) => a + x.events, 0)} readings in ${w.windows.length} closed windows` : "no window has closed yet (the first closes a minute after start)" };
+      return {
+        ...base,
+        svg,
+        note: w.windows.length
+          ? `${w.windows.reduce((a, x) => a + x.events, 0)} readings in ${w.windows.length} closed windows`
+          : "no window has closed yet (the first closes a minute after start)",
+      };
     }
     case "stage_rates": {
       const stages = await registry.call("list_stages", {}, CALLER);
-      const svg = await renderSvg(barSpec({ title: "", bars: stages.map((s) => ({ key: s.name, value: s.ratePerSec })), xTitle: "stage", yTitle: "events per second" }));
+      const svg = await renderSvg(
+        barSpec({ title: "", bars: stages.map((s) => ({ key: s.name, value: s.ratePerSec })), xTitle: "stage", yTitle: "events per second" }),
+      );
       return { ...base, svg, note: `${stages.filter((s) => s.state === "running").length} of ${stages.length} stages running` };
     }
     case "stages": {
@@ -86,7 +108,17 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
         ...base,
         table: {
           columns: ["stage", "state", "ev/s", "queue", "in", "out", "errors", "dead letters", "restarts"],
-          rows: stages.map((s) => [s.name, s.state, s.ratePerSec, s.queueDepth, s.counters.in, s.counters.out, s.counters.errors, s.counters.deadLetters, s.restarts]),
+          rows: stages.map((s) => [
+            s.name,
+            s.state,
+            s.ratePerSec,
+            s.queueDepth,
+            s.counters.in,
+            s.counters.out,
+            s.counters.errors,
+            s.counters.deadLetters,
+            s.restarts,
+          ]),
         },
       };
     }
@@ -157,6 +189,8 @@ export function dashboardRoutes(o: { registry: Registry; access: WebAccess; log:
       })();
     });
   });
-  app.get("/dashboards/:id", (c) => (find(c.req.param("id")) ? c.html(html(), 200, { "content-security-policy": CSP, "cache-control": "no-store" }) : c.notFound()));
+  app.get("/dashboards/:id", (c) =>
+    find(c.req.param("id")) ? c.html(html(), 200, { "content-security-policy": CSP, "cache-control": "no-store" }) : c.notFound(),
+  );
   return { app, close: () => hub.closeAll() };
 }

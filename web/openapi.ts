@@ -38,7 +38,10 @@ export function openApiDocument(registry: Registry, limits: ApiLimits) {
                     duplicates: { type: "integer" },
                     rejected: {
                       type: "array",
-                      items: { type: "object", properties: { index: { type: "integer" }, reason: { enum: [...DEAD_LETTER_REASONS] }, detail: { type: "string" } } },
+                      items: {
+                        type: "object",
+                        properties: { index: { type: "integer" }, reason: { enum: [...DEAD_LETTER_REASONS] }, detail: { type: "string" } },
+                      },
                     },
                   },
                 },
@@ -56,7 +59,9 @@ export function openApiDocument(registry: Registry, limits: ApiLimits) {
   };
   for (const t of registry.tools) {
     const input = z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as { properties?: Record<string, unknown> };
-    const body = t.destructive ? { ...input, properties: { ...input.properties, confirm: { type: "boolean", description: "must be true: this tool changes the running system" } } } : input;
+    const body = t.destructive
+      ? { ...input, properties: { ...input.properties, confirm: { type: "boolean", description: "must be true: this tool changes the running system" } } }
+      : input;
     paths[`/api/v1/tools/${t.name}`] = {
       post: {
         operationId: t.name,

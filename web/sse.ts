@@ -17,6 +17,7 @@ export class SseHub {
   }
 
   /** Streams to one client: `run` sends, and may return a cleanup; the stream ends when the client leaves or closeAll is called. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: `run` may be an async function that returns nothing
   stream(c: Context, run: (send: Send, closed: Promise<void>) => Promise<(() => void) | void>): Response {
     return streamSSE(c, async (s) => {
       let done!: () => void;
@@ -28,7 +29,7 @@ export class SseHub {
         await s.writeSSE({ event, data: JSON.stringify(data) }).catch(() => done());
       };
       const heartbeat = setInterval(() => void s.write(": ping\n\n").catch(() => done()), this.heartbeatMs);
-      let cleanup: (() => void) | void = undefined;
+      let cleanup: Awaited<ReturnType<typeof run>> | undefined;
       try {
         cleanup = await run(send, closed);
         await closed;

@@ -87,7 +87,8 @@ export function parseTelegramHtml(text: string): RichNode[] {
     if (raw.startsWith("/")) {
       const name = raw.slice(1).trim().toLowerCase();
       const top = stack.pop();
-      if (!top || top.name !== name) throw new HtmlParseError(`Unmatched end tag at byte offset ${close}, expected "</${top?.name ?? ""}>", found "</${name}>"`);
+      if (!top || top.name !== name)
+        throw new HtmlParseError(`Unmatched end tag at byte offset ${close}, expected "</${top?.name ?? ""}>", found "</${name}>"`);
       continue;
     }
     const m = /^([a-z][a-z0-9-]*)([\s\S]*)$/i.exec(raw);
@@ -96,7 +97,8 @@ export function parseTelegramHtml(text: string): RichNode[] {
     const tag = TAGS[name];
     if (!tag) throw new HtmlParseError(`Unsupported start tag "${name}" at byte offset ${i}`);
     const attrs = new Map<string, string>();
-    for (const a of m[2]!.matchAll(/([a-z-]+)\s*=\s*("([^"]*)"|'([^']*)'|([^\s"'>]+))/gi)) attrs.set(a[1]!.toLowerCase(), unescapeAttr(a[3] ?? a[4] ?? a[5] ?? ""));
+    for (const a of m[2]!.matchAll(/([a-z-]+)\s*=\s*("([^"]*)"|'([^']*)'|([^\s"'>]+))/gi))
+      attrs.set(a[1]!.toLowerCase(), unescapeAttr(a[3] ?? a[4] ?? a[5] ?? ""));
     const node: Exclude<RichNode, string> = { tag, children: [] };
     if (tag === "a") {
       const href = attrs.get("href") ?? "";

@@ -9,11 +9,7 @@ export const LIMITS = { speed: 400, rpm: 12000, gear: 8 } as const;
  * bounds them to the server's clock (`EventTimeBounds` in parse.ts).
  */
 export const EVENT_TIME_RANGE = { min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) } as const;
-const eventTimeMs = z
-  .number()
-  .int()
-  .min(EVENT_TIME_RANGE.min, "event_time before 2000-01-01")
-  .max(EVENT_TIME_RANGE.max, "event_time after 2100-01-01");
+const eventTimeMs = z.number().int().min(EVENT_TIME_RANGE.min, "event_time before 2000-01-01").max(EVENT_TIME_RANGE.max, "event_time after 2100-01-01");
 
 /**
  * A sensor reading as it arrives on `sensors-sample` (JSON). Parsed once, at

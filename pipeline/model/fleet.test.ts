@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { expectedGear } from "./gear.js";
 import { Fleet } from "./fleet.js";
+import { expectedGear } from "./gear.js";
 
 const ids = Array.from({ length: 20 }, (_, i) => i + 1);
 const run = (rates: Partial<ConstructorParameters<typeof Fleet>[1]>, n: number, seed = 7) => {

@@ -36,10 +36,18 @@ describe("parseSensorMessage", () => {
 
   it("bounds event times to the server's clock at intake, each side with its own reason", () => {
     expect(at("2026-11-28T12:02:00.000Z").ok).toBe(true); // exactly the allowed skew
-    expect(at("2026-11-28T12:02:00.001Z")).toEqual({ ok: false, reason: "event_time_future", detail: "event_time 2026-11-28T12:02:00.001Z is 120 s ahead of the server's clock (at most 120 s)" });
+    expect(at("2026-11-28T12:02:00.001Z")).toEqual({
+      ok: false,
+      reason: "event_time_future",
+      detail: "event_time 2026-11-28T12:02:00.001Z is 120 s ahead of the server's clock (at most 120 s)",
+    });
     expect(at("2026-11-29T12:00:00.000Z")).toMatchObject({ ok: false, reason: "event_time_future" });
     expect(at("2026-11-21T12:00:00.000Z").ok).toBe(true);
-    expect(at("2026-11-21T11:59:59.999Z")).toEqual({ ok: false, reason: "event_time_past", detail: "event_time 2026-11-21T11:59:59.999Z is older than 7 days" });
+    expect(at("2026-11-21T11:59:59.999Z")).toEqual({
+      ok: false,
+      reason: "event_time_past",
+      detail: "event_time 2026-11-21T11:59:59.999Z is older than 7 days",
+    });
   });
 
   it.each(["0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z"])(

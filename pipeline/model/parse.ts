@@ -31,7 +31,11 @@ export function parseSensorMessage(raw: string, bounds?: EventTimeBounds, now = 
   if (result.success) {
     const t = result.data.event_time;
     if (bounds && t > now + bounds.maxFutureMs) {
-      return { ok: false, reason: "event_time_future", detail: `event_time ${iso(t)} is ${Math.round((t - now) / 1000)} s ahead of the server's clock (at most ${bounds.maxFutureMs / 1000} s)` };
+      return {
+        ok: false,
+        reason: "event_time_future",
+        detail: `event_time ${iso(t)} is ${Math.round((t - now) / 1000)} s ahead of the server's clock (at most ${bounds.maxFutureMs / 1000} s)`,
+      };
     }
     if (bounds && t < now - bounds.maxAgeMs) {
       return { ok: false, reason: "event_time_past", detail: `event_time ${iso(t)} is older than ${bounds.maxAgeMs / 86_400_000} days` };

@@ -10,7 +10,8 @@ import { computeWindow } from "./window-row.js";
 export const aggregateStage = defineStage({
   name: "aggregate",
   kind: "streaming",
-  description: "Closes tumbling 1-minute event-time windows behind a watermark, writes one telemetry.alert_windows row per window, and announces it for the digests.",
+  description:
+    "Closes tumbling 1-minute event-time windows behind a watermark, writes one telemetry.alert_windows row per window, and announces it for the digests.",
   params: z.object({
     watermarkSeconds: z.number().min(0).max(3600).optional().describe("how long to wait for late readings; default WATERMARK_SECONDS"),
     idleSeconds: z.number().positive().default(30).describe("a partition silent this long (wall time) stops holding windows open"),
@@ -22,8 +23,7 @@ export const aggregateStage = defineStage({
     const watermarkMs = ctx.params.watermarkSeconds !== undefined ? ctx.params.watermarkSeconds * 1000 : deps.settings.watermarkMs;
     const [closed] = await lakehouse.select<{ t: unknown }>("SELECT max(window_start) AS t FROM telemetry.alert_windows");
     const [first] = await lakehouse.select<{ t: unknown }>("SELECT min(event_time) AS t FROM telemetry.cars_enriched");
-    const nextStart =
-      closed?.t != null ? lakehouse.toMillis(closed.t) + WINDOW_MS : first?.t != null ? windowStart(lakehouse.toMillis(first.t)) : null;
+    const nextStart = closed?.t != null ? lakehouse.toMillis(closed.t) + WINDOW_MS : first?.t != null ? windowStart(lakehouse.toMillis(first.t)) : null;
     const clock = new WindowClock(watermarkMs, nextStart, ctx.params.idleSeconds * 1000);
     let late = 0;
 

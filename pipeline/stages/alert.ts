@@ -38,7 +38,8 @@ function enrichedRow(e: EnrichedEvent, hits: RuleResult[], source: number) {
 export const alertStage = defineStage({
   name: "alert",
   kind: "streaming",
-  description: "Applies the alert rules (speed, rpm, wrong gear) to enriched readings, writes telemetry.cars_enriched and telemetry.alerts, groups alerts into incidents, and sends alerts to alert-data.",
+  description:
+    "Applies the alert rules (speed, rpm, wrong gear) to enriched readings, writes telemetry.cars_enriched and telemetry.alerts, groups alerts into incidents, and sends alerts to alert-data.",
   params: z.object({
     speedLimit: z.number().positive().optional().describe("km/h; default SPEED_LIMIT"),
     rpmLimit: z.number().positive().optional().describe("rpm; default RPM_LIMIT"),
@@ -139,7 +140,13 @@ export const alertStage = defineStage({
         for (const r of again) {
           const hits: RuleHit[] = stored
             .filter((a) => a.event_id === r.event_id && lakehouse.toMillis(a.event_time) === r.event_time)
-            .map((a) => ({ rule: a.rule, value: Number(a.value), threshold: Number(a.threshold), incident_id: a.incident_id, opened: a.incident_id.startsWith(r.event_id.slice(0, 8)) }));
+            .map((a) => ({
+              rule: a.rule,
+              value: Number(a.value),
+              threshold: Number(a.threshold),
+              incident_id: a.incident_id,
+              opened: a.incident_id.startsWith(r.event_id.slice(0, 8)),
+            }));
           if (hits.length > 0 && r.scored) messages.push({ key: String(r.car_id), value: { kind: "alert", event: r.scored, hits } });
         }
       }
@@ -159,7 +166,10 @@ export const alertStage = defineStage({
       const alertCount = messages.length;
       for (const [source, s] of spans) {
         const times = alertTimes.get(source);
-        messages.push({ key: "progress", value: { kind: "progress", minEventTime: s.min, maxEventTime: s.max, source, sources, ...(times ? { alertTimes: times } : {}) } });
+        messages.push({
+          key: "progress",
+          value: { kind: "progress", minEventTime: s.min, maxEventTime: s.max, source, sources, ...(times ? { alertTimes: times } : {}) },
+        });
       }
       await transport.publish(ALERTS, messages);
       counters.out += alertCount;

@@ -29,7 +29,14 @@ export async function consumeUntilStopped<T>(
     await ctx.deps.lakehouse.write([
       {
         table: "dead_letters",
-        rows: letters.map((l) => ({ id: `${l.topic}-${l.partition}-${l.offset}`, received_at: l.received_at, stage: group, reason: l.reason, detail: l.detail, payload: storedPayload(l.payload) })),
+        rows: letters.map((l) => ({
+          id: `${l.topic}-${l.partition}-${l.offset}`,
+          received_at: l.received_at,
+          stage: group,
+          reason: l.reason,
+          detail: l.detail,
+          payload: storedPayload(l.payload),
+        })),
       },
     ]);
     ctx.counters.deadLetters += letters.length;

@@ -38,7 +38,9 @@ export class DimsCache {
         WHERE c.retired_at IS NULL`,
     );
     this.version = await this.currentVersion();
-    this.cars = new Map(rows.map((r) => [Number(r.car_id), { driver_id: Number(r.driver_id), brand_name: r.brand_name, model_name: r.model_name, color_name: r.color_name }]));
+    this.cars = new Map(
+      rows.map((r) => [Number(r.car_id), { driver_id: Number(r.driver_id), brand_name: r.brand_name, model_name: r.model_name, color_name: r.color_name }]),
+    );
     this.loadedAt = Date.now();
     this.stale = false;
   }

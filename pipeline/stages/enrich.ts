@@ -8,7 +8,11 @@ import type { DimsCache } from "./dims-cache.js";
 import { Enricher, join } from "./enricher.js";
 
 const params = z.object({
-  recoveryHorizonMinutes: z.number().positive().default(60).describe("at start: replay accepted readings of this many recent minutes that never reached cars_enriched"),
+  recoveryHorizonMinutes: z
+    .number()
+    .positive()
+    .default(60)
+    .describe("at start: replay accepted readings of this many recent minutes that never reached cars_enriched"),
 });
 
 /**
@@ -40,7 +44,8 @@ async function replayUnprocessed(ctx: StageContext<z.output<typeof params>>, dim
 export const enrichStage = defineStage({
   name: "enrich",
   kind: "streaming",
-  description: "Validates readings from sensors-sample, joins car, driver, model and color, adds expected_gear, keeps a raw copy in telemetry.cars_raw; bad messages go to telemetry.dead_letters.",
+  description:
+    "Validates readings from sensors-sample, joins car, driver, model and color, adds expected_gear, keeps a raw copy in telemetry.cars_raw; bad messages go to telemetry.dead_letters.",
   params,
   input: { topic: SENSORS, group: "enrich" },
   async run(ctx) {

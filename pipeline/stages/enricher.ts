@@ -79,7 +79,8 @@ export class Enricher {
       if (!p.ok) return this.reject(c, i, p.reason, p.detail);
       const car = this.dims.get(p.event.car_id);
       if (!car) return this.reject(c, i, "unknown_car", `car ${p.event.car_id} is not in dims.cars`);
-      if (allowedCars && !allowedCars.has(p.event.car_id)) return this.reject(c, i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
+      if (allowedCars && !allowedCars.has(p.event.car_id))
+        return this.reject(c, i, "car_not_allowed", `this token may not send readings of car ${p.event.car_id}`);
       const key = readingKey(p.event);
       const seen = c.first.get(key);
       if (!seen) c.first.set(key, { i, event: p.event, car });
@@ -129,11 +130,21 @@ export class Enricher {
   async store(batch: readonly Envelope<string>[], now: number, allowedCars?: ReadonlySet<number>): Promise<EnrichedBatch> {
     const { lakehouse } = this.deps;
     const c = await this.classify(batch, now, allowedCars);
-    const raw = [...c.first.values()].map(({ i, event }) => ({ event_id: event.event_id, event_time: event.event_time, received_at: now, json: batch[i]!.value }));
+    const raw = [...c.first.values()].map(({ i, event }) => ({
+      event_id: event.event_id,
+      event_time: event.event_time,
+      received_at: now,
+      json: batch[i]!.value,
+    }));
     // Insert-once by (event_time, event_id): a redelivered or resent reading adds no row.
     const dead = [...c.dead];
-    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => `${r.event_time}/${r.event_id}`));
-    const conflicts = await this.checkStored(c, [...c.first.keys()].filter((k) => !fresh.has(k)));
+    const fresh = new Set(
+      (await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => `${r.event_time}/${r.event_id}`),
+    );
+    const conflicts = await this.checkStored(
+      c,
+      [...c.first.keys()].filter((k) => !fresh.has(k)),
+    );
     if (conflicts.length > 0) await lakehouse.write([{ table: "dead_letters", rows: conflicts }]);
     for (const [k, { i }] of c.first) c.outcomes[i] ??= fresh.has(k) ? { kind: "accepted" } : { kind: "duplicate" };
     this.countDuplicates(c.outcomes);

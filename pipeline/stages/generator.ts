@@ -1,9 +1,9 @@
 import { setImmediate as nextTick } from "node:timers/promises";
 import { z } from "zod";
 import { StageError } from "../../core/errors.js";
+import { tsWorker } from "../../core/ts-module.js";
 import { anomalyRatesSchema } from "../model/fleet.js";
 import { defineStage } from "../stage.js";
-import { tsWorker } from "../../core/ts-module.js";
 import { SENSORS } from "../transport/topics.js";
 
 const BATCH = 1000;
@@ -13,7 +13,8 @@ type Batch = { keys: string[]; values: string[] };
 export const generatorStage = defineStage({
   name: "generator",
   kind: "streaming",
-  description: "Fleet simulator: every car drives (parked, accelerating, cruising, braking) and sends readings to sensors-sample, with injected anomalies and malformed messages.",
+  description:
+    "Fleet simulator: every car drives (parked, accelerating, cruising, braking) and sends readings to sensors-sample, with injected anomalies and malformed messages.",
   params: z.object({
     rate: z.number().min(0).max(1_000_000).optional().describe("events per second; 0 = as fast as the pipeline takes them; default GENERATOR_RATE"),
     maxEvents: z.number().int().positive().optional().describe("stop after this many events"),

@@ -23,6 +23,9 @@ export const seedStage = defineStage({
     ]);
     counters.out = CAR_MODELS.length + CAR_COLORS.length + cars.length;
     deps.events.emit("dims-changed");
-    log.info({ models: CAR_MODELS.length, colors: CAR_COLORS.length, cars: cars.length, imported }, imported ? "dimensions seeded; the imported fleet is kept" : "dimensions seeded");
+    log.info(
+      { models: CAR_MODELS.length, colors: CAR_COLORS.length, cars: cars.length, imported },
+      imported ? "dimensions seeded; the imported fleet is kept" : "dimensions seeded",
+    );
   },
 });

@@ -9,18 +9,12 @@ import type { Lakehouse } from "../stores/lakehouse.js";
  */
 export async function computeWindow(lakehouse: Lakehouse, start: number, lateEvents: number): Promise<AlertWindow> {
   const range = [new Date(start), new Date(start + WINDOW_MS)];
-  const [events] = await lakehouse.select<{ n: number }>(
-    "SELECT count(*) AS n FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time < ?",
-    range,
-  );
+  const [events] = await lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time < ?", range);
   const alerts = await lakehouse.select<{ event_id: string; rule: string; car_id: number; color_name: string; speed: number; rpm: number; gear: number }>(
     "SELECT event_id, rule, car_id, color_name, speed, rpm, gear FROM telemetry.alerts WHERE event_time >= ? AND event_time < ?",
     range,
   );
-  const [incidents] = await lakehouse.select<{ n: number }>(
-    "SELECT count(*) AS n FROM telemetry.incidents WHERE started_at >= ? AND started_at < ?",
-    range,
-  );
+  const [incidents] = await lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.incidents WHERE started_at >= ? AND started_at < ?", range);
   const colors = await lakehouse.select<{ color_name: string }>("SELECT color_name FROM dims.car_colors ORDER BY color_id");
 
   const ruleCounts: Record<string, number> = Object.fromEntries(RULES.map((r) => [r, 0]));

@@ -128,8 +128,13 @@ export class StateStore {
    * share a data directory) are left alone.
    */
   closeAbandonedRuns(now = Date.now()): number {
-    const open = this.db.prepare(`SELECT run_id, pid FROM stage_runs WHERE state IN ('running', 'queued') AND host = ?`).all(hostname()) as { run_id: number; pid: number }[];
-    const close = this.db.prepare(`UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE run_id = ?`);
+    const open = this.db.prepare(`SELECT run_id, pid FROM stage_runs WHERE state IN ('running', 'queued') AND host = ?`).all(hostname()) as {
+      run_id: number;
+      pid: number;
+    }[];
+    const close = this.db.prepare(
+      `UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE run_id = ?`,
+    );
     let closed = 0;
     for (const r of open) {
       if (r.pid === process.pid || isAlive(r.pid)) continue;

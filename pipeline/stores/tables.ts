@@ -212,6 +212,13 @@ export interface TableRows {
 }
 
 /** The catalog as the lakehouse interface describes it, with each engine's type names. */
-export function catalogOf(typeName: (c: ColumnSpec) => string): { schema: string; name: string; doc: string; columns: { name: string; type: string; doc: string }[] }[] {
-  return TABLE_LIST.map((t) => ({ schema: t.schema, name: t.name, doc: t.doc, columns: t.columns.map((c) => ({ name: c.name, type: typeName(c), doc: c.doc })) }));
+export function catalogOf(
+  typeName: (c: ColumnSpec) => string,
+): { schema: string; name: string; doc: string; columns: { name: string; type: string; doc: string }[] }[] {
+  return TABLE_LIST.map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    doc: t.doc,
+    columns: t.columns.map((c) => ({ name: c.name, type: typeName(c), doc: c.doc })),
+  }));
 }

@@ -30,7 +30,13 @@ export async function createTransport(config: Config, log: Logger): Promise<Tran
     throw err;
   }
   log.info(
-    { brokers: config.KAFKA_BROKERS, prefix: config.KAFKA_TOPIC_PREFIX, partitions: config.KAFKA_PARTITIONS, tls: config.KAFKA_SSL || !!config.KAFKA_SSL_CA_FILE, sasl: config.KAFKA_SASL_MECHANISM ?? "none" },
+    {
+      brokers: config.KAFKA_BROKERS,
+      prefix: config.KAFKA_TOPIC_PREFIX,
+      partitions: config.KAFKA_PARTITIONS,
+      tls: config.KAFKA_SSL || !!config.KAFKA_SSL_CA_FILE,
+      sasl: config.KAFKA_SASL_MECHANISM ?? "none",
+    },
     "Kafka transport connected",
   );
   return transport;

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import {
   type Admin,
   type Consumer,
@@ -10,8 +12,6 @@ import {
   type Producer,
   type SASLOptions,
 } from "kafkajs";
-import { isIP } from "node:net";
-import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { CarwatchError, errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
@@ -99,10 +99,13 @@ async function checkCertificate(broker: string, ssl: true | ConnectionOptions): 
   const at = broker.lastIndexOf(":");
   const host = broker.slice(0, at);
   const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-    const socket = tlsConnect({ host, port: Number(broker.slice(at + 1)), servername: isIP(host) ? undefined : host, ...(ssl === true ? {} : ssl), timeout: 3000 }, () => {
-      socket.end();
-      resolve(null);
-    });
+    const socket = tlsConnect(
+      { host, port: Number(broker.slice(at + 1)), servername: isIP(host) ? undefined : host, ...(ssl === true ? {} : ssl), timeout: 3000 },
+      () => {
+        socket.end();
+        resolve(null);
+      },
+    );
     socket.once("error", (e) => {
       socket.destroy();
       resolve(e);
@@ -281,7 +284,8 @@ export class KafkaTransport implements Transport {
 
     // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
     consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart && !stopping) void finish(new TransportError(`consumer ${groupId} on ${name} crashed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }));
+      if (!e.payload.restart && !stopping)
+        void finish(new TransportError(`consumer ${groupId} on ${name} crashed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }));
     });
 
     /**

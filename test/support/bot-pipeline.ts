@@ -26,14 +26,29 @@ export interface BotPipeline extends TestPipeline {
 export async function botPipeline(env: Record<string, string> = {}): Promise<BotPipeline> {
   const config = loadConfig(
     // EVENT_MAX_AGE_DAYS: the drive is dated 2025-01-01 (GEN_START).
-    { TELEGRAM_ADMINS: String(ADMIN), TELEGRAM_OPERATORS: String(OPERATOR), TELEGRAM_VIEWERS: String(VIEWER), WATERMARK_SECONDS: "0", EVENT_MAX_AGE_DAYS: "3650", ...env },
+    {
+      TELEGRAM_ADMINS: String(ADMIN),
+      TELEGRAM_OPERATORS: String(OPERATOR),
+      TELEGRAM_VIEWERS: String(VIEWER),
+      WATERMARK_SECONDS: "0",
+      EVENT_MAX_AGE_DAYS: "3650",
+      ...env,
+    },
     "/nonexistent/.env",
   );
   const base = await createPipeline({ settings: settingsFrom(config) });
   const ops = new OpsState(base.state);
   const roles = RoleBook.fromConfig(config);
   const p: BotPipeline = { ...base, ops, roles, now: GEN_START + 30 * 60_000, registry: null as unknown as Registry };
-  p.registry = createRegistry({ supervisor: base.supervisor, lakehouse: base.lakehouse, ops, roles, thresholds: base.deps.settings.thresholds, clock: () => p.now, log: silentLogger });
+  p.registry = createRegistry({
+    supervisor: base.supervisor,
+    lakehouse: base.lakehouse,
+    ops,
+    roles,
+    thresholds: base.deps.settings.thresholds,
+    clock: () => p.now,
+    log: silentLogger,
+  });
   return p;
 }
 

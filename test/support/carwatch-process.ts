@@ -7,16 +7,24 @@ import { type Child, spawnChild } from "./child.js";
  * Telegram token, model key, Kafka or MQTT unless `env` sets them.
  */
 export async function startCarwatch(env: Record<string, string>): Promise<{ child: Child; url: string }> {
-  const child = spawnChild([...(process.env.CARWATCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CARWATCH_PROFILE_DIR}`] : []), "--import", "tsx", join(import.meta.dirname, "../../main.ts")], {
-    ...process.env,
-    HTTP_PORT: "0",
-    LOG_LEVEL: "info",
-    TELEGRAM_BOT_TOKEN: "",
-    OPENAI_API_KEY: "",
-    KAFKA_BROKERS: "",
-    MQTT_URL: "",
-    ...env,
-  });
+  const child = spawnChild(
+    [
+      ...(process.env.CARWATCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CARWATCH_PROFILE_DIR}`] : []),
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "../../main.ts"),
+    ],
+    {
+      ...process.env,
+      HTTP_PORT: "0",
+      LOG_LEVEL: "info",
+      TELEGRAM_BOT_TOKEN: "",
+      OPENAI_API_KEY: "",
+      KAFKA_BROKERS: "",
+      MQTT_URL: "",
+      ...env,
+    },
+  );
   const up = await child.line((l) => l.includes("carwatch is up"));
   return { child, url: /(http:\/\/[^"]+)\/healthz/.exec(up)![1]! };
 }

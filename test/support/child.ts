@@ -17,10 +17,11 @@ export function spawnChild(args: string[], env: NodeJS.ProcessEnv): Child {
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   createInterface({ input: proc.stdout! }).on("line", (l) => {
     lines.push(l);
-    for (const w of waiters) if (w.match(l)) {
-      waiters.delete(w);
-      w.resolve(l);
-    }
+    for (const w of waiters)
+      if (w.match(l)) {
+        waiters.delete(w);
+        w.resolve(l);
+      }
   });
   void exited.then((code) => {
     for (const w of waiters) w.reject(new Error(`child exited (${code}) before the expected line; last: ${lines.slice(-3).join(" | ")}`));

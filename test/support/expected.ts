@@ -1,10 +1,10 @@
 import { expect } from "vitest";
+import { seedCars } from "../../pipeline/model/dims.js";
 import { Fleet } from "../../pipeline/model/fleet.js";
 import { expectedGear } from "../../pipeline/model/gear.js";
-import { seedCars } from "../../pipeline/model/dims.js";
 import type { PipelineSettings } from "../../pipeline/stage.js";
-import { fromSqliteTime } from "../../pipeline/stores/sqlite/values.js";
 import type { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
+import { fromSqliteTime } from "../../pipeline/stores/sqlite/values.js";
 import { TEST_SETTINGS } from "./pipeline.js";
 
 /** A simulated drive: `n` readings from the seeded fleet on a virtual clock of `rate` readings per second. */
@@ -23,7 +23,12 @@ export interface Drive {
  */
 export function expectedRows(d: Drive) {
   const s = d.settings ?? TEST_SETTINGS;
-  const fleet = new Fleet(seedCars(s.fleetSize).map((c) => c.car_id), s.anomalies, d.seed, d.start);
+  const fleet = new Fleet(
+    seedCars(s.fleetSize).map((c) => c.car_id),
+    s.anomalies,
+    d.seed,
+    d.start,
+  );
   const at = (i: number) => d.start + (i * 1000) / d.rate;
   const out = Array.from({ length: d.n }, (_, i) => ({ t: at(i), o: fleet.next(at(i)) }));
   const valid = out.flatMap(({ t, o }) => (o.kind === "event" ? [{ t, ...o }] : []));

@@ -9,11 +9,7 @@ export interface ChatRequest {
 }
 
 /** What the scripted model answers next: text, tool calls, or an HTTP error. */
-export type Step =
-  | { text: string }
-  | { calls: { name: string; args: unknown }[] }
-  | { status: number; body?: unknown }
-  | { raw: string };
+export type Step = { text: string } | { calls: { name: string; args: unknown }[] } | { status: number; body?: unknown } | { raw: string };
 export type Script = Step | ((req: ChatRequest) => Step);
 
 /**
@@ -40,9 +36,12 @@ export class ScriptedOpenAI {
       const body = JSON.parse(await read(req)) as ChatRequest;
       this.requests.push(body);
       const next = this.script.shift();
-      const step: Step = next === undefined ? { status: 500, body: { error: { message: "script exhausted" } } } : typeof next === "function" ? next(body) : next;
+      const step: Step =
+        next === undefined ? { status: 500, body: { error: { message: "script exhausted" } } } : typeof next === "function" ? next(body) : next;
       if ("status" in step) {
-        res.writeHead(step.status, { "content-type": "application/json" }).end(JSON.stringify(step.body ?? { error: { message: `HTTP ${step.status}`, type: "test" } }));
+        res
+          .writeHead(step.status, { "content-type": "application/json" })
+          .end(JSON.stringify(step.body ?? { error: { message: `HTTP ${step.status}`, type: "test" } }));
         return;
       }
       if ("raw" in step) {
@@ -56,14 +55,25 @@ export class ScriptedOpenAI {
           : {
               role: "assistant",
               content: null,
-              tool_calls: step.calls.map((c, i) => ({ id: `call_${this.n}_${i}`, type: "function", function: { name: c.name, arguments: JSON.stringify(c.args) } })),
+              tool_calls: step.calls.map((c, i) => ({
+                id: `call_${this.n}_${i}`,
+                type: "function",
+                function: { name: c.name, arguments: JSON.stringify(c.args) },
+              })),
             };
       const finish = "text" in step ? "stop" : "tool_calls";
       if (body.stream) {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        const delta = "text" in step ? { role: "assistant", content: step.text } : { role: "assistant", tool_calls: message.tool_calls!.map((t, index) => ({ index, ...t })) };
-        res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 0, model: body.model, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`);
-        res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 0, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: finish }] })}\n\n`);
+        const delta =
+          "text" in step
+            ? { role: "assistant", content: step.text }
+            : { role: "assistant", tool_calls: message.tool_calls!.map((t, index) => ({ index, ...t })) };
+        res.write(
+          `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 0, model: body.model, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`,
+        );
+        res.write(
+          `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 0, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: finish }] })}\n\n`,
+        );
         res.end("data: [DONE]\n\n");
         return;
       }

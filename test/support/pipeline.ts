@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../core/log.js";
-import { STAGES } from "../../pipeline/stages/index.js";
 import type { PipelineSettings, StageDefinition, StageDeps } from "../../pipeline/stage.js";
+import { STAGES } from "../../pipeline/stages/index.js";
 import { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
 import { StateStore } from "../../pipeline/stores/state.js";
 import { Supervisor } from "../../pipeline/supervisor.js";
@@ -67,7 +67,7 @@ export async function createPipeline(options: PipelineOptions & { transport?: Tr
     transport,
     supervisor,
     deps,
-    count: (table, where = "1=1") => (lakehouse.selectSync<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)[0]!.n),
+    count: (table, where = "1=1") => lakehouse.selectSync<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)[0]!.n,
     async close() {
       await supervisor.stopAll();
       await transport.close();

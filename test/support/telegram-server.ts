@@ -102,11 +102,15 @@ export class TelegramServer extends EventEmitter {
         return;
       }
       result = { file_id: id, file_unique_id: id, file_size: bytes.length, file_path: id };
-    }
-    else if (SENDS.has(method)) {
+    } else if (SENDS.has(method)) {
       call.messageId = this.nextMessageId++;
       const chatId = Number(payload.chat_id);
-      result = { message_id: call.messageId, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: chatId < 0 ? "supergroup" : "private" }, text: payload.text };
+      result = {
+        message_id: call.messageId,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: chatId, type: chatId < 0 ? "supergroup" : "private" },
+        text: payload.text,
+      };
     } else if (method === "editMessageText") {
       result = { message_id: Number(payload.message_id), date: 0, chat: { id: Number(payload.chat_id), type: "private" }, text: payload.text };
     } else if (!["answerCallbackQuery", "sendChatAction", "setMyCommands", "setWebhook"].includes(method)) {

@@ -19,7 +19,11 @@ export const BOT_INFO: UserFromGetMe = {
 let nextId = 1;
 
 /** A user's message as Telegram delivers it; commands get their bot_command entity. */
-export function textUpdate(userId: number, text: string, chat: { id: number; type: "private" | "group" | "supergroup" } = { id: userId, type: "private" }): Update {
+export function textUpdate(
+  userId: number,
+  text: string,
+  chat: { id: number; type: "private" | "group" | "supergroup" } = { id: userId, type: "private" },
+): Update {
   const id = nextId++;
   const command = /^\/\S+/.exec(text);
   return {

@@ -30,7 +30,8 @@ async function showList() {
     main.appendChild(a);
   }
   if (data.superset.configured && !data.superset.ok) main.appendChild(el("div", "card error", data.superset.error));
-  if (!data.superset.configured) main.appendChild(el("div", "updated", "Set SUPERSET_URL (with SUPERSET_USER and SUPERSET_PASSWORD) to list Superset's dashboards here too."));
+  if (!data.superset.configured)
+    main.appendChild(el("div", "updated", "Set SUPERSET_URL (with SUPERSET_USER and SUPERSET_PASSWORD) to list Superset's dashboards here too."));
   document.body.dataset.ready = "1";
 }
 

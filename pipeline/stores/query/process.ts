@@ -6,7 +6,7 @@
  * free: when the parent dies, it kills this process at once instead of
  * leaving a runaway statement behind.
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { tsWorker } from "../../../core/ts-module.js";
 import { RESULT_LIMITS, tooLarge } from "./limits.js";
 import type { QueryReply, QueryRequest, ToQueryProcess } from "./protocol.js";

@@ -1,10 +1,8 @@
-import type { TrinoConnection } from "../trino/client.js";
 import type { QueryResult } from "../lakehouse.js";
+import type { TrinoConnection } from "../trino/client.js";
 
 /** Where the query process runs users' SQL: the SQLite files (read-only), or Trino as the query user. */
-export type QueryEngine =
-  | { kind: "sqlite"; mainPath: string; attach: Record<string, string> }
-  | { kind: "trino"; connection: TrinoConnection };
+export type QueryEngine = { kind: "sqlite"; mainPath: string; attach: Record<string, string> } | { kind: "trino"; connection: TrinoConnection };
 
 export interface QueryRequest {
   id: number;

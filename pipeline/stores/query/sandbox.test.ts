@@ -26,13 +26,20 @@ describe("users' queries in the query process", () => {
     const heapBefore = process.memoryUsage().heapUsed;
     const err = await p.lakehouse.query("SELECT printf('%.*c', 300000000, 'x') AS big", { maxRows: 10, timeoutMs: 20_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/^result too large: the query needed more than 512 MiB\. Limits: 10000 characters per cell, 1 MiB per result, 512 MiB of memory per query/);
+    expect((err as Error).message).toMatch(
+      /^result too large: the query needed more than 512 MiB\. Limits: 10000 characters per cell, 1 MiB per result, 512 MiB of memory per query/,
+    );
     // Nothing of the cell reached this process.
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 << 20);
-    const cell = await p.lakehouse.query(`SELECT printf('%.*c', ${RESULT_LIMITS.cellChars + 1}, 'x')`, { maxRows: 1, timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const cell = await p.lakehouse
+      .query(`SELECT printf('%.*c', ${RESULT_LIMITS.cellChars + 1}, 'x')`, { maxRows: 1, timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
     expect((cell as Error).message).toMatch(/^result too large: a cell has 10001 characters\./);
     const total = await p.lakehouse
-      .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT printf('%.*c', 9000, 'y') FROM c", { maxRows: 1000, timeoutMs: 20_000 })
+      .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT printf('%.*c', 9000, 'y') FROM c", {
+        maxRows: 1000,
+        timeoutMs: 20_000,
+      })
       .catch((e: unknown) => e);
     expect((total as Error).message).toMatch(/^result too large: more than 1048576 bytes\./);
     expect((await p.lakehouse.query("SELECT 1 + 1 AS two", { maxRows: 1, timeoutMs: 20_000 })).rows).toEqual([[2]]);
@@ -44,7 +51,15 @@ describe("users' queries in the query process", () => {
     await p.supervisor.start("seed");
     await p.supervisor.waitFor("seed");
     for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
-    await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: Date.UTC(2026, 10, 28, 12), virtualRate: 1000, seed: 3, maxEvents: 30_000, anomalies: { malformed: 0 } });
+    await p.supervisor.start("generator", {
+      rate: 0,
+      clock: "virtual",
+      startTime: Date.UTC(2026, 10, 28, 12),
+      virtualRate: 1000,
+      seed: 3,
+      maxEvents: 30_000,
+      anomalies: { malformed: 0 },
+    });
     const queries = [1, 2, 3].map(() => p.lakehouse.query(RUNAWAY, { maxRows: 10, timeoutMs: 1500 }).catch((e: unknown) => e));
     await new Promise((r) => setImmediate(r));
     const pids = sandbox.pids();

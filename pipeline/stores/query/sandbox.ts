@@ -51,7 +51,9 @@ export class QuerySandbox {
   run(sql: string, { maxRows, timeoutMs }: QueryOptions): Promise<QueryResult> {
     if (this.closed) return Promise.reject(new StoreError("the lakehouse is closed"));
     if (this.waiting.length >= this.options.queue) {
-      return Promise.reject(new StoreError(`${this.busy.size + this.waiting.length} queries are already running or waiting; try again shortly`, { retriable: true }));
+      return Promise.reject(
+        new StoreError(`${this.busy.size + this.waiting.length} queries are already running or waiting; try again shortly`, { retriable: true }),
+      );
     }
     return new Promise<QueryResult>((resolve, reject) => {
       const job: Job = { id: this.nextId++, sql, maxRows, timeoutMs, resolve, reject, timer: setTimeout(() => this.expire(job), timeoutMs) };
@@ -97,7 +99,11 @@ export class QuerySandbox {
       clearTimeout(job.timer);
       // Killed by the kernel or aborted by V8: it ran out of memory, almost always on a too large result.
       const oom = signal === "SIGABRT" || signal === "SIGSEGV" || signal === "SIGTRAP" || code === 134;
-      job.reject(oom ? tooLarge(`the query needed more than ${RESULT_LIMITS.memoryMb} MiB`) : new StoreError(`the query process ended (${signal ?? `code ${code}`}) before answering`, { retriable: true }));
+      job.reject(
+        oom
+          ? tooLarge(`the query needed more than ${RESULT_LIMITS.memoryMb} MiB`)
+          : new StoreError(`the query process ended (${signal ?? `code ${code}`}) before answering`, { retriable: true }),
+      );
       this.pump();
     });
     child.send({ engine: this.engine } satisfies ToQueryProcess);

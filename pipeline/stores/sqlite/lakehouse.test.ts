@@ -32,7 +32,9 @@ describe("SqliteLakehouse", () => {
     const fresh = await p.lakehouse.insertNew("cars_raw", [raw(499), raw(500), raw(501)]);
     expect(fresh.map((r) => r.event_id)).toEqual([raw(500).event_id, raw(501).event_id]);
     expect(p.count("telemetry.cars_raw")).toBe(502);
-    const [row] = await p.lakehouse.select<{ json: string; event_time: string }>("SELECT json, event_time FROM telemetry.cars_raw WHERE event_id = ?", [raw(7).event_id]);
+    const [row] = await p.lakehouse.select<{ json: string; event_time: string }>("SELECT json, event_time FROM telemetry.cars_raw WHERE event_id = ?", [
+      raw(7).event_id,
+    ]);
     expect(row).toEqual({ json: raw(7).json, event_time: "2026-11-28 12:00:07.000" });
   });
 
@@ -53,7 +55,9 @@ describe("SqliteLakehouse", () => {
         { name: "event_time", pk: 1 },
         { name: "event_id", pk: 2 },
       ]);
-      expect(lakehouse.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw'")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }]);
+      expect(lakehouse.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw'")).toEqual([
+        { name: "sqlite_autoindex_cars_raw_1" },
+      ]);
       expect(lakehouse.selectSync("SELECT count(*) AS n, count(DISTINCT json) AS j FROM telemetry.cars_raw")).toEqual([{ n: 300, j: 300 }]);
       // Still idempotent on the new key: rows it holds are not added again.
       expect((await lakehouse.insertNew("cars_raw", [raw(5), raw(300)])).map((r) => r.event_id)).toEqual([raw(300).event_id]);
@@ -71,7 +75,11 @@ describe("SqliteLakehouse", () => {
     p = await createPipeline();
     // The same id at another time is another reading; the same key again is not.
     const later = { ...raw(1), event_time: raw(1).event_time + 3_600_000, json: "{}" };
-    expect((await p.lakehouse.insertNew("cars_raw", [raw(1), later, raw(2), { ...raw(1), json: "[]" }])).map((r) => r.event_time)).toEqual([raw(1).event_time, later.event_time, raw(2).event_time]);
+    expect((await p.lakehouse.insertNew("cars_raw", [raw(1), later, raw(2), { ...raw(1), json: "[]" }])).map((r) => r.event_time)).toEqual([
+      raw(1).event_time,
+      later.event_time,
+      raw(2).event_time,
+    ]);
     expect(p.lakehouse.selectSync("SELECT event_id, json FROM telemetry.cars_raw ORDER BY event_time")).toEqual([
       { event_id: raw(1).event_id, json: raw(1).json },
       { event_id: raw(2).event_id, json: raw(2).json },
@@ -85,7 +93,9 @@ describe("SqliteLakehouse", () => {
     const reopened = new SqliteLakehouse(p.dir);
     try {
       await reopened.init();
-      expect(reopened.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw' ORDER BY name")).toEqual([{ name: "sqlite_autoindex_cars_raw_1" }]);
+      expect(reopened.selectSync("SELECT name FROM telemetry.sqlite_master WHERE type = 'index' AND tbl_name = 'cars_raw' ORDER BY name")).toEqual([
+        { name: "sqlite_autoindex_cars_raw_1" },
+      ]);
       expect(reopened.selectSync("SELECT count(*) AS n FROM telemetry.cars_raw")).toEqual([{ n: 2 }]);
     } finally {
       await reopened.close();
@@ -110,8 +120,12 @@ describe("SqliteLakehouse", () => {
     expect(r.rows).toHaveLength(10);
     expect(r.truncated).toBe(true);
     expect(r.columns).toEqual(["event_id"]);
-    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(/only statements that return rows|readonly/);
-    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw RETURNING event_id", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(/readonly|query_only/i);
+    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(
+      /only statements that return rows|readonly/,
+    );
+    await expect(p.lakehouse.query("DELETE FROM telemetry.cars_raw RETURNING event_id", { maxRows: 10, timeoutMs: 5000 })).rejects.toThrow(
+      /readonly|query_only/i,
+    );
     const slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
     await expect(p.lakehouse.query(slow, { maxRows: 10, timeoutMs: 300 })).rejects.toThrow(/longer than 300 ms/);
     // The query process is killed at the deadline and another takes its place: the next query still works.
@@ -125,7 +139,7 @@ describe("SqliteLakehouse", () => {
     const before = await p.lakehouse.tableStats("cars_raw");
     expect(before.rows).toBe(5000);
     let deleted = 0;
-    for (let n; (n = await p.lakehouse.deleteBefore("cars_raw", Date.UTC(2026, 10, 28, 12, 0, 30), 1000)) > 0; ) deleted += n;
+    for (let n: number; (n = await p.lakehouse.deleteBefore("cars_raw", Date.UTC(2026, 10, 28, 12, 0, 30), 1000)) > 0; ) deleted += n;
     expect(deleted).toBe(2510); // 83 minutes × 30 s + 20
     const file = p.lakehouse.fileBytes("telemetry");
     const report = await p.lakehouse.maintain("cars_raw");

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
-import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { QuerySandbox } from "../query/sandbox.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { createTableSql, insertSql, secondaryIndexes } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 
@@ -116,19 +116,26 @@ export class SqliteLakehouse implements Lakehouse {
   private primaryKey(t: TableSpec): string[] | null {
     const cols = this.db.prepare("SELECT name, pk FROM pragma_table_info(?, ?)").all(t.name, t.schema) as { name: string; pk: number }[];
     if (cols.length === 0) return null;
-    return cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    return cols
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
   }
 
   /** Rebuilds a table made with another key (an older carwatch) under the current one, keeping every row; inside init's transaction. */
   private rebuild(t: TableSpec): void {
     const old = `${t.name}_before_rebuild`;
     const cols = t.columns.map((c) => c.name).join(", ");
-    const indexes = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as { name: string }[];
+    const indexes = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as {
+      name: string;
+    }[];
     for (const { name } of indexes) this.db.exec(`DROP INDEX ${t.schema}.${name}`);
     this.db.exec(`ALTER TABLE ${t.schema}.${t.name} RENAME TO ${old}`);
     for (const sql of createTableSql(t)) this.db.exec(sql);
     // "WHERE true": SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT.
-    this.db.exec(`INSERT INTO ${t.schema}.${t.name} (${cols}) SELECT ${cols} FROM ${t.schema}.${old} WHERE true ORDER BY ${t.key.join(", ")} ON CONFLICT DO NOTHING`);
+    this.db.exec(
+      `INSERT INTO ${t.schema}.${t.name} (${cols}) SELECT ${cols} FROM ${t.schema}.${old} WHERE true ORDER BY ${t.key.join(", ")} ON CONFLICT DO NOTHING`,
+    );
     this.db.exec(`DROP TABLE ${t.schema}.${old}`);
     this.rebuilt.push(`${t.schema}.${t.name}`);
   }
@@ -140,7 +147,9 @@ export class SqliteLakehouse implements Lakehouse {
    */
   private dropStaleIndexes(t: TableSpec): void {
     const keep = new Set(secondaryIndexes(t));
-    const have = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as { name: string }[];
+    const have = this.db.prepare(`SELECT name FROM ${t.schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t.name) as {
+      name: string;
+    }[];
     for (const { name } of have) if (!keep.has(name)) this.db.exec(`DROP INDEX ${t.schema}.${name}`);
   }
 

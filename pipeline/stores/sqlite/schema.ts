@@ -20,7 +20,6 @@ export const secondaryIndexes = (t: TableSpec): string[] => (t.timeColumn && t.k
 export function insertSql(t: TableSpec): string {
   const cols = t.columns.map((c) => c.name);
   const rest = cols.filter((c) => !t.key.includes(c));
-  const onConflict =
-    t.onConflict === "replace" && rest.length > 0 ? `DO UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(", ")}` : "DO NOTHING";
+  const onConflict = t.onConflict === "replace" && rest.length > 0 ? `DO UPDATE SET ${rest.map((c) => `${c} = excluded.${c}`).join(", ")}` : "DO NOTHING";
   return `INSERT INTO ${t.schema}.${t.name} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")}) ON CONFLICT (${t.key.join(", ")}) ${onConflict}`;
 }

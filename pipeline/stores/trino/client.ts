@@ -42,7 +42,7 @@ export class TrinoClient {
     const { maxRows = Number.POSITIVE_INFINITY, timeoutMs, accept = (row) => row } = options;
     let queryId: string | null = null;
     const work = (async (): Promise<Rows> => {
-      let iter;
+      let iter: Awaited<ReturnType<Trino["query"]>>;
       try {
         iter = await this.trino.query(sql);
       } catch (err) {

@@ -1,7 +1,7 @@
 import { StoreError } from "../../../core/errors.js";
 import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
-import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { QuerySandbox } from "../query/sandbox.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { TrinoClient, type TrinoConnection } from "./client.js";
 import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";
@@ -173,7 +173,9 @@ export class TrinoLakehouse implements Lakehouse {
   async tableStats(table: TableName): Promise<TableStats> {
     const t = TABLES[table];
     const one = async (sql: string) => Number((await this.writer.run(sql)).rows[0]?.[0] ?? 0);
-    const [files] = (await this.writer.run(`SELECT count(*), coalesce(sum(file_size_in_bytes), 0), coalesce(sum(record_count), 0) FROM ${this.metadata(t, "files")}`)).rows;
+    const [files] = (
+      await this.writer.run(`SELECT count(*), coalesce(sum(file_size_in_bytes), 0), coalesce(sum(record_count), 0) FROM ${this.metadata(t, "files")}`)
+    ).rows;
     return {
       table: `${t.schema}.${t.name}`,
       rows: Number(files?.[2] ?? 0),

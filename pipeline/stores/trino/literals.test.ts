@@ -4,7 +4,10 @@ import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./li
 
 describe("Trino literals", () => {
   it("packs a batch into one JSON literal with quotes doubled, times as text and typed columns", () => {
-    const sql = jsonSource(TABLES.car_colors, [{ color_id: 1, color_name: "O'Brien 🚗\nZürich" }, { color_id: 2, color_name: null }]);
+    const sql = jsonSource(TABLES.car_colors, [
+      { color_id: 1, color_name: "O'Brien 🚗\nZürich" },
+      { color_id: 2, color_name: null },
+    ]);
     expect(sql).toBe(
       `SELECT color_id, color_name FROM UNNEST(CAST(json_parse('[[1,"O''Brien 🚗\\nZürich"],[2,null]]') AS array(row(color_id integer, color_name varchar)))) AS u(color_id, color_name)`,
     );
