@@ -2,13 +2,13 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { ChatAgent } from "./agent/agent.js";
+import type { ChatAgent } from "./agent/agent.js";
 import { type RunningBot, startBot } from "./bot/start.js";
 import type { Config } from "./core/config.js";
 import type { Logger } from "./core/log.js";
 import { Metrics } from "./core/metrics.js";
 import { ReadingIntake } from "./pipeline/intake.js";
-import { type MqttIngest, startMqttIngest } from "./pipeline/mqtt-ingest.js";
+import type { MqttIngest } from "./pipeline/mqtt-ingest.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
@@ -124,8 +124,9 @@ export async function startApp(config: Config, log: Logger, options: { transport
     charts,
     dashboards,
   });
+  // LangChain, MQTT, Kafka and Trino clients load only when configured: each costs start-up time and memory.
   const agent = config.OPENAI_API_KEY
-    ? new ChatAgent({
+    ? new (await import("./agent/agent.js")).ChatAgent({
         registry,
         dialect: lakehouse.dialect,
         state,
@@ -182,7 +183,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
 
   // Readings are taken where they can be stored at once (enrich here) or handed to Kafka: over HTTP and MQTT, by one intake.
   const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
-  const mqtt = startMqttIngest(config, { intake, lakehouse, log });
+  const mqtt = config.MQTT_URL ? (await import("./pipeline/mqtt-ingest.js")).startMqttIngest(config, { intake, lakehouse, log }) : null;
 
   let server: ServerType | null = null;
   const closeStreams: (() => void)[] = [];

@@ -2,13 +2,12 @@ import type { Config } from "../../core/config.js";
 import type { Logger } from "../../core/log.js";
 import type { Lakehouse } from "./lakehouse.js";
 import { SqliteLakehouse } from "./sqlite/lakehouse.js";
-import { TrinoLakehouse } from "./trino/lakehouse.js";
 
 /** The lakehouse the configuration asks for, with its schemas and tables created if missing. */
 export async function createLakehouse(config: Config, log: Logger): Promise<Lakehouse> {
   const lakehouse: Lakehouse =
     config.STORE === "trino"
-      ? new TrinoLakehouse({
+      ? new (await import("./trino/lakehouse.js")).TrinoLakehouse({
           url: config.TRINO_URL!,
           user: config.TRINO_USER,
           password: config.TRINO_PASSWORD,

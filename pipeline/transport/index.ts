@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Config } from "../../core/config.js";
 import type { Logger } from "../../core/log.js";
-import { KafkaTransport } from "./kafka.js";
 import { MemoryTransport } from "./memory.js";
 import type { Transport } from "./transport.js";
 
@@ -11,6 +10,8 @@ import type { Transport } from "./transport.js";
  */
 export async function createTransport(config: Config, log: Logger): Promise<Transport> {
   if (!config.KAFKA_BROKERS) return new MemoryTransport();
+  // kafkajs loads only when configured.
+  const { KafkaTransport } = await import("./kafka.js");
   const transport = new KafkaTransport({
     brokers: config.KAFKA_BROKERS,
     log,
