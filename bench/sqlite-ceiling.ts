@@ -18,7 +18,7 @@ export function insertCeiling(lines: string[]): { rate: number } {
   db.prepare("ATTACH DATABASE ? AS telemetry").run(join(dir, "telemetry.db"));
   db.pragma("telemetry.journal_mode = WAL");
   db.pragma("telemetry.synchronous = NORMAL");
-  db.pragma("telemetry.cache_size = -65536");
+  db.pragma("telemetry.cache_size = -16384");
   for (const t of [TABLES.cars_raw, TABLES.cars_enriched]) for (const sql of createTableSql(t)) db.exec(sql);
   const raw = db.prepare(insertSql(TABLES.cars_raw));
   const enr = db.prepare(insertSql(TABLES.cars_enriched));

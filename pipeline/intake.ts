@@ -63,10 +63,13 @@ export class ReadingIntake {
       this.loaded ??= this.enricher.dims.load();
       await this.loaded;
       // Ids from the content: a resent request (an HTTP retry, an MQTT redelivery) writes its dead letters once.
+      // Hashed only when asked for, for a dead letter: most readings never need one.
       const batch: Envelope<string>[] = values.map((value) => ({
-        id: `ingest-${createHash("sha256").update(value).digest("hex").slice(0, 32)}`,
         key: "",
         value,
+        get id() {
+          return `ingest-${createHash("sha256").update(value).digest("hex").slice(0, 32)}`;
+        },
       }));
       const now = Date.now();
       let outcomes: Outcome[];

@@ -63,7 +63,9 @@ export class MemoryTransport implements Transport {
     if (t.groups.size === 0) return;
     while (t.maxLag() >= this.capacity) await new Promise<void>((r) => t.waitingPublishers.push(r));
     for (const m of messages) t.messages.push({ id: `${this.runId}-${++this.seq}`, key: m.key, value: m.value });
-    for (const g of t.groups.values()) g.wake?.();
+    // Consumers wake on the next turn of the event loop, not inside the publisher's microtasks: the publisher
+    // (an HTTP request that stored readings) finishes and answers before a stage's batch runs.
+    for (const g of t.groups.values()) if (g.wake) setImmediate(g.wake);
   }
 
   async subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
