@@ -17,7 +17,7 @@ import { Supervisor } from "./pipeline/supervisor.js";
 import { createTransport } from "./pipeline/transport/index.js";
 import { WINDOWS } from "./pipeline/transport/topics.js";
 import type { Subscription, Transport } from "./pipeline/transport/transport.js";
-import { compactionJob, retentionJob, watchdogJob } from "./scheduler/jobs.js";
+import { compactionJob, jobCalls, retentionJob, watchdogJob } from "./scheduler/jobs.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { TokenBook } from "./tools/api-tokens.js";
 import { ChartStore } from "./tools/chart-store.js";
@@ -95,7 +95,13 @@ export async function startApp(config: Config, log: Logger, options: { transport
         { job: retentionJob, schedule: config.RETENTION_SCHEDULE },
         { job: watchdogJob(), schedule: config.WATCHDOG_SCHEDULE },
       ],
-      { lakehouse, supervisor, log, notifyAdmins: (t) => admins.notify(t), retentionDays: config.RETENTION_DAYS, now: Date.now },
+      {
+        // Jobs are the scheduler's tool calls, through the registry (made below, before any job can run).
+        call: (tool, input, options) => jobCalls(registry)(tool, input, options),
+        log,
+        notifyAdmins: (t) => admins.notify(t),
+        now: Date.now,
+      },
       state,
       config.SCHEDULE_TIMEZONE,
       metrics,
@@ -120,7 +126,8 @@ export async function startApp(config: Config, log: Logger, options: { transport
     clock: Date.now,
     log,
     metrics,
-    scheduler,
+    jobs: scheduler,
+    retention: { readingsDays: config.RETENTION_DAYS, auditDays: config.AUDIT_RETENTION_DAYS },
     charts,
     dashboards,
   });

@@ -1,16 +1,17 @@
-import { type BaseMessage, HumanMessage, RemoveMessage, ToolMessage, trimMessages } from "@langchain/core/messages";
+import { AIMessage, type BaseMessage, HumanMessage, RemoveMessage, ToolMessage, trimMessages } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { Command } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { ChatOpenAI } from "@langchain/openai";
-import { createAgent, createMiddleware, type HITLRequest, humanInTheLoopMiddleware, modelCallLimitMiddleware } from "langchain";
+import { createAgent, createMiddleware, dynamicSystemPromptMiddleware, type HITLRequest, humanInTheLoopMiddleware, modelCallLimitMiddleware } from "langchain";
 import { z } from "zod";
 import { CarwatchError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { StateStore } from "../pipeline/stores/state.js";
 import type { Caller, ToolRegistry } from "../tools/registry.js";
+import { hasRole, type Role } from "../tools/roles.js";
 import { LlmError, toLlmError } from "./errors.js";
-import { systemPrompt } from "./prompt.js";
+import { type PromptFacts, systemPrompt } from "./prompt.js";
 
 export interface AgentModelConfig {
   apiKey: string;
@@ -47,6 +48,12 @@ export interface AgentDeps {
   clock?: () => number;
 }
 
+/** What each turn brings to the role's agent: who asks, and the facts of the moment. */
+interface TurnContext {
+  caller: Caller;
+  facts: PromptFacts;
+}
+
 const threadOf = (chatId: number | null, userId: number) => ({ configurable: { thread_id: `chat:${chatId ?? `user:${userId}`}` } });
 const approxTokens = (messages: BaseMessage[]) => messages.reduce((n, m) => n + Math.ceil(JSON.stringify(m.content).length / 4) + 4, 0);
 
@@ -61,6 +68,9 @@ export class ChatAgent {
   private readonly chat: ChatOpenAI;
   private readonly limits: AgentLimits;
   private readonly clock: () => number;
+  private readonly agents = new Map<Role | "none", ReturnType<typeof createAgent>>();
+  /** Tool call ids the user approved with the button, until they run. */
+  private readonly approved = new Set<string>();
 
   constructor(private readonly deps: AgentDeps) {
     this.saver = new SqliteSaver(deps.state.db);
@@ -77,20 +87,33 @@ export class ChatAgent {
     });
   }
 
-  private async build(caller: Caller) {
+  /**
+   * One agent per role, built on first use: the tools a role may call, the
+   * middleware and the prompt template never change between turns. Who is
+   * asking and the facts of the moment come with each turn (its runtime
+   * context).
+   */
+  private agentFor(role: Role | null) {
+    const key = role ?? "none";
+    const built = this.agents.get(key);
+    if (built) return built;
     const { registry } = this.deps;
-    const allowed = registry.allowedFor(caller.userId, "agent");
+    const allowed = registry.tools.filter((t) => hasRole(role, t.role) && (!t.via || t.via.includes("agent")));
     const limit = this.limits.maxToolResultChars;
     /**
      * Every tool call the model makes runs here, through the registry, which
      * parses the arguments once (so the model reads the registry's own
-     * validation message), checks the role and audits. Offered destructive
-     * tools only get here after the user's button (the interrupt below); a
-     * tool never offered is refused by the registry.
+     * validation message), checks the role, asks for a confirmation and
+     * audits. Only a call the user approved with the button (the interrupt
+     * below) is passed as confirmed; any other destructive call is refused
+     * by the registry, whatever the middleware list says.
      */
-    const run = async (name: string, args: unknown, offered: boolean): Promise<string> => {
+    const run = async (request: { toolCall: { name: string; args: unknown; id?: string }; runtime: { context?: unknown } }): Promise<string> => {
+      const { caller } = request.runtime.context as TurnContext;
+      const id = request.toolCall.id ?? "";
+      const confirmed = this.approved.delete(id);
       try {
-        const result = await registry.call(name, args, { ...caller, via: "agent" }, { confirmed: offered });
+        const result = await registry.call(request.toolCall.name, request.toolCall.args, { ...caller, via: "agent" }, { confirmed });
         const text = JSON.stringify(result) ?? "null";
         return text.length > limit ? `${text.slice(0, limit)} [truncated: ${text.length - limit} more characters]` : text;
       } catch (err) {
@@ -100,12 +123,17 @@ export class ChatAgent {
       }
     };
     const tools = allowed.map((t) =>
-      tool((args: unknown) => run(t.name, args, true), {
-        name: t.name,
-        description: t.description,
-        // The model sees the input side of each schema (transforms cannot be described).
-        schema: z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as never,
-      }),
+      tool(
+        () => {
+          throw new Error(`${t.name} runs through the RegistryGuard middleware`);
+        },
+        {
+          name: t.name,
+          description: t.description,
+          // The model sees the input side of each schema (transforms cannot be described).
+          schema: z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as never,
+        },
+      ),
     );
     const interruptOn = Object.fromEntries(
       allowed.filter((t) => t.destructive).map((t) => [t.name, { allowedDecisions: ["approve", "reject"] as ("approve" | "reject")[] }]),
@@ -113,12 +141,7 @@ export class ChatAgent {
     // Calls go straight to the registry, not through LangChain's own JSON-schema check of the arguments.
     const guard = createMiddleware({
       name: "RegistryGuard",
-      wrapToolCall: async (request) =>
-        new ToolMessage({
-          content: await run(request.toolCall.name, request.toolCall.args, request.tool !== undefined),
-          tool_call_id: request.toolCall.id ?? "",
-          name: request.toolCall.name,
-        }),
+      wrapToolCall: async (request) => new ToolMessage({ content: await run(request), tool_call_id: request.toolCall.id ?? "", name: request.toolCall.name }),
     });
     const budget = this.limits.memoryTokens;
     const memory = createMiddleware({
@@ -136,32 +159,55 @@ export class ChatAgent {
         return { messages: state.messages.filter((m) => !keep.has(m.id)).map((m) => new RemoveMessage({ id: m.id! })) };
       },
     });
-    // What the prompt states comes through the registry too, as the user (not as the agent's own tool calls).
-    const facts = {
+    const agent = createAgent({
+      model: this.chat,
+      tools,
+      checkpointer: this.saver,
+      middleware: [
+        dynamicSystemPromptMiddleware((_state, runtime) => systemPrompt((runtime.context as TurnContext).facts)),
+        memory,
+        guard,
+        humanInTheLoopMiddleware({ interruptOn }),
+        modelCallLimitMiddleware({ runLimit: this.limits.maxSteps, exitBehavior: "end" }),
+      ],
+    });
+    this.agents.set(key, agent);
+    return agent;
+  }
+
+  /** What the prompt states, read through the registry as the user's own internal reads (not audited as actions). */
+  private async facts(caller: Caller): Promise<PromptFacts> {
+    const { registry } = this.deps;
+    return {
       dialect: this.deps.dialect,
-      tables: await registry.call("list_tables", { columns: true }, caller),
-      stages: await registry.call("list_stages", {}, caller),
+      tables: await registry.call("list_tables", { columns: true }, caller, { internal: true }),
+      stages: await registry.call("list_stages", {}, caller, { internal: true }),
       role: registry.roleOf(caller.userId) ?? "none",
       now: this.clock(),
     };
-    return createAgent({
-      model: this.chat,
-      tools,
-      systemPrompt: systemPrompt(facts),
-      checkpointer: this.saver,
-      middleware: [memory, guard, humanInTheLoopMiddleware({ interruptOn }), modelCallLimitMiddleware({ runLimit: this.limits.maxSteps, exitBehavior: "end" })],
-    });
+  }
+
+  /** The destructive calls waiting for this chat's button, with the ids of the model's tool calls. */
+  private async waiting(caller: Caller): Promise<{ tool: string; args: unknown; id: string | undefined }[] | null> {
+    const agent = this.agentFor(this.deps.registry.roleOf(caller.userId));
+    const snapshot = await agent.graph.getState(threadOf(caller.chatId, caller.userId));
+    for (const task of snapshot.tasks) {
+      const request = task.interrupts[0]?.value as HITLRequest | undefined;
+      if (!request) continue;
+      const messages = (snapshot.values as { messages?: BaseMessage[] }).messages ?? [];
+      const calls = [...messages].reverse().find((m) => AIMessage.isInstance(m))?.tool_calls ?? [];
+      return request.actionRequests.map((a) => ({
+        tool: a.name,
+        args: a.args,
+        id: calls.find((c) => c.name === a.name && JSON.stringify(c.args) === JSON.stringify(a.args))?.id,
+      }));
+    }
+    return null;
   }
 
   /** Whether a destructive call waits for this chat's button. */
   async pending(caller: Caller): Promise<{ tool: string; args: unknown }[] | null> {
-    const agent = await this.build(caller);
-    const snapshot = await agent.graph.getState(threadOf(caller.chatId, caller.userId));
-    for (const task of snapshot.tasks) {
-      const request = task.interrupts[0]?.value as HITLRequest | undefined;
-      if (request) return request.actionRequests.map((a) => ({ tool: a.name, args: a.args }));
-    }
-    return null;
+    return (await this.waiting(caller))?.map(({ tool, args }) => ({ tool, args })) ?? null;
   }
 
   /** One user turn. A confirmation still pending is declined first: the user moved on. */
@@ -172,8 +218,10 @@ export class ChatAgent {
 
   /** The user's answer to a pending confirmation; a decline is told to the model. */
   async decide(caller: Caller, approved: boolean, reason = "The user declined this action with the button."): Promise<AgentReply> {
-    const actions = await this.pending(caller);
+    const actions = await this.waiting(caller);
     if (!actions) return { kind: "error", text: "There is nothing waiting for a confirmation any more." };
+    // The registry runs a destructive call as confirmed only when its id is here: the ones the user approved.
+    if (approved) for (const a of actions) if (a.id) this.approved.add(a.id);
     const decision = approved ? { type: "approve" as const } : { type: "reject" as const, message: reason };
     return this.turn(caller, new Command({ resume: { decisions: actions.map(() => decision) } }));
   }
@@ -185,9 +233,11 @@ export class ChatAgent {
 
   private async turn(caller: Caller, input: { messages: BaseMessage[] } | Command): Promise<AgentReply> {
     try {
-      const agent = await this.build(caller);
+      const agent = this.agentFor(this.deps.registry.roleOf(caller.userId));
+      const context: TurnContext = { caller, facts: await this.facts(caller) };
       const result = await agent.invoke(input as never, {
         ...threadOf(caller.chatId, caller.userId),
+        context,
         signal: AbortSignal.timeout(this.limits.turnTimeoutMs),
         recursionLimit: this.limits.maxSteps * 4,
       });

@@ -11,6 +11,9 @@ export class LlmError extends CarwatchError {
 /** Turns whatever the OpenAI client or LangChain threw into one clear sentence. */
 export function toLlmError(err: unknown): LlmError {
   if (err instanceof LlmError) return err;
+  // A middleware (the dynamic system prompt's, among others) wraps the model client's error; LangChain brands
+  // the wrapper (MiddlewareError.isInstance checks the same, but importing it would load LangChain here).
+  if ((err as { "~brand"?: string } | null)?.["~brand"] === "MiddlewareError" && (err as Error).cause) return toLlmError((err as Error).cause);
   const e = err as { status?: number; name?: string; message?: string; code?: string; lc_error_code?: string };
   const status = typeof e?.status === "number" ? e.status : undefined;
   const text = `${e?.name ?? ""} ${e?.message ?? ""}`;

@@ -20,7 +20,8 @@ export interface PromptFacts {
 /** The system prompt, filled with what is true at this moment. */
 export function systemPrompt(f: PromptFacts): string {
   const values: Record<string, string> = {
-    now: new Date(f.now).toISOString(),
+    // To the minute: the prompt stays the same within a minute, so a server's prompt cache can reuse it.
+    now: `${new Date(f.now).toISOString().slice(0, 16)}Z`,
     role: f.role,
     dialect: DIALECTS[f.dialect],
     stages: f.stages.map((s) => `  - ${s.name} (${s.kind}): ${s.state}${s.lastError ? `, last error: ${s.lastError}` : ""}`).join("\n"),

@@ -9,7 +9,7 @@ import { decodeCallback } from "./callback-data.js";
 import { fleetPlanView } from "./fleet.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
-import { type BotEnv, callTool, failureText } from "./reply.js";
+import { type BotEnv, callTool, failureText, viaOf } from "./reply.js";
 import { describeView, jobRunView, maintenanceView, queryView, runsView, silenceView, stagesView, stageView, tableStatsView } from "./views.js";
 
 const STALE = "This button is no longer valid. Please open the menu again.";
@@ -87,7 +87,7 @@ export function registerCallbacks(bot: Bot, env: BotEnv): void {
           const out = await env.registry.call(
             pending.tool as "stop_stage",
             pending.input,
-            { userId, chatId: pending.chatId, via: "telegram" },
+            { userId, chatId: pending.chatId, via: viaOf(userId) },
             { confirmed: true },
           );
           await edit(confirmedText(pending.tool, out));

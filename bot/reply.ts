@@ -6,6 +6,7 @@ import type { ChartStore } from "../tools/chart-store.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
 import type { Registry, Tools } from "../tools/index.js";
 import type { Caller, ToolName, ToolOutput } from "../tools/registry.js";
+import { CONSOLE_USER_ID } from "../tools/roles.js";
 import type { Confirmations } from "./confirmations.js";
 import { esc, html, splitHtml } from "./format.js";
 import { confirmMenu } from "./keyboards.js";
@@ -23,13 +24,16 @@ export interface BotEnv {
   download(filePath: string): Promise<Buffer>;
 }
 
+/** The console speaks to the bot as its own user: its calls are the console's, not Telegram's. */
+export const viaOf = (userId: number): Caller["via"] => (userId === CONSOLE_USER_ID ? "console" : "telegram");
+
 export function callerOf(ctx: Context): Caller {
   const msg = ctx.msg;
   return {
     userId: ctx.from!.id,
     chatId: ctx.chat?.id ?? null,
     threadId: msg?.is_topic_message ? (msg.message_thread_id ?? null) : null,
-    via: "telegram",
+    via: viaOf(ctx.from!.id),
   };
 }
 

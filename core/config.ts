@@ -164,6 +164,7 @@ const envSchema = z.object({
   RETENTION_SCHEDULE: cron("30 3 * * *"),
   WATCHDOG_SCHEDULE: cron("* * * * *"),
   RETENTION_DAYS: z.coerce.number().positive().default(7),
+  AUDIT_RETENTION_DAYS: z.coerce.number().positive().default(90),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -6,7 +6,10 @@ import { consumeUntilStopped } from "../pipeline/stages/consume.js";
 import { STAGES } from "../pipeline/stages/index.js";
 import type { Topic } from "../pipeline/transport/transport.js";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
-import { compactionJob, type JobContext, retentionJob, watchdogJob } from "./jobs.js";
+import { createRegistry } from "../tools/index.js";
+import { OpsState } from "../tools/ops-state.js";
+import { RoleBook, SCHEDULER_USER_ID } from "../tools/roles.js";
+import { compactionJob, type JobContext, jobCalls, retentionJob, watchdogJob } from "./jobs.js";
 
 let p: TestPipeline;
 afterEach(async () => p?.close());
@@ -14,15 +17,19 @@ afterEach(async () => p?.close());
 const NOW = Date.UTC(2026, 10, 28, 12, 0, 0);
 const DAY = 86_400_000;
 
-function ctx(p: TestPipeline, notes: string[] = []): JobContext {
-  return {
-    lakehouse: p.lakehouse,
+/** The jobs' context over a real registry on the test pipeline, as app.ts builds it; `ops` holds its audit log. */
+function ctx(p: TestPipeline, notes: string[] = [], ops = new OpsState(p.state)): JobContext {
+  const registry = createRegistry({
     supervisor: p.supervisor,
+    lakehouse: p.lakehouse,
+    ops,
+    roles: new RoleBook({ admins: [SCHEDULER_USER_ID], operators: [], viewers: [] }),
+    thresholds: p.deps.settings.thresholds,
+    clock: () => NOW,
     log: silentLogger,
-    notifyAdmins: async (t) => void notes.push(t),
-    retentionDays: 7,
-    now: () => NOW,
-  };
+    retention: { readingsDays: 7, auditDays: 90 },
+  });
+  return { call: jobCalls(registry), log: silentLogger, notifyAdmins: async (t) => void notes.push(t), now: () => NOW };
 }
 
 const reading = (i: number, t: number) => ({
@@ -49,8 +56,21 @@ describe("maintenance jobs", () => {
       { table: "dead_letters", rows: letters },
     ]);
     const old = rows.filter((r) => r.event_time < NOW - 7 * DAY).length;
-    const details = await retentionJob.run(ctx(p));
-    expect(details).toEqual({ cutoff: new Date(NOW - 7 * DAY).toISOString(), deleted: { cars_raw: old, cars_enriched: 0, dead_letters: 3 } });
+    const ops = new OpsState(p.state);
+    const entry = { userId: 1, chatId: 1, via: "telegram", tool: "whoami", args: {}, outcome: "ok" as const, message: null, durationMs: 1 };
+    for (const age of [100, 91, 89, 1]) ops.audit({ ...entry, at: NOW - age * DAY });
+    const details = await retentionJob.run(ctx(p, [], ops));
+    expect(details).toEqual({
+      cutoff: new Date(NOW - 7 * DAY).toISOString(),
+      auditCutoff: new Date(NOW - 90 * DAY).toISOString(),
+      deleted: { cars_raw: old, cars_enriched: 0, dead_letters: 3, audit_log: 2 },
+    });
+    // One implementation, audited like a person's run: the scheduler's own call is in the log.
+    expect(ops.recentAudit(3).map((e) => [e.via, e.tool, e.outcome])).toEqual([
+      ["scheduler", "apply_retention", "ok"],
+      ["telegram", "whoami", "ok"],
+      ["telegram", "whoami", "ok"],
+    ]);
     expect(old).toBe(3600); // ages 7 d + 1 s, 8 d and 9 d: three in ten
     expect(p.count("telemetry.cars_raw")).toBe(12_000 - old);
     expect(p.count("telemetry.cars_raw", `event_time < '2026-11-21 12:00:00.000'`)).toBe(0);

@@ -1,18 +1,26 @@
-import { setImmediate as yieldToPipeline } from "node:timers/promises";
 import type { Logger } from "../core/log.js";
-import type { Lakehouse, MaintenanceReport } from "../pipeline/stores/lakehouse.js";
 import type { TableName } from "../pipeline/stores/tables.js";
-import type { Supervisor } from "../pipeline/supervisor.js";
+import type { ToolRegistry } from "../tools/registry.js";
+import { SCHEDULER_USER_ID } from "../tools/roles.js";
 import { Watchdog, type WatchdogNotice } from "./watchdog.js";
 
+/**
+ * What a job may do: call tools through the registry as the scheduler (a
+ * system caller, `via: "scheduler"`), so a cron run and a person's run are
+ * one implementation, audited alike. `internal`: a read for the job itself,
+ * not an action (not audited).
+ */
 export interface JobContext {
-  lakehouse: Lakehouse;
-  supervisor: Supervisor;
+  call(tool: string, input: unknown, options?: { internal?: boolean }): Promise<unknown>;
   log: Logger;
   /** Tells the admins (Telegram when configured, else the log). */
   notifyAdmins(text: string): Promise<void>;
-  retentionDays: number;
   now(): number;
+}
+
+/** Jobs' tool calls: as the scheduler's system user, confirmed (the schedule in the configuration is the confirmation). */
+export function jobCalls(registry: ToolRegistry): JobContext["call"] {
+  return (tool, input, options) => registry.call(tool, input, { userId: SCHEDULER_USER_ID, chatId: null, via: "scheduler" }, { confirmed: true, ...options });
 }
 
 export interface JobDefinition {
@@ -24,16 +32,20 @@ export interface JobDefinition {
 
 /** Fact tables, in the order compaction visits them. */
 export const FACT_TABLES: readonly TableName[] = ["cars_raw", "cars_enriched", "alerts", "incidents", "alert_windows", "dead_letters"];
-// Dead letters too: refused messages are for looking into, not for keeping for ever.
-const RETAINED: readonly TableName[] = ["cars_raw", "cars_enriched", "dead_letters"];
-const RETENTION_BATCH = 5000;
+
+interface CompactReport {
+  table: string;
+  before: { bytes: number };
+  after: { rows: number; bytes: number };
+  elapsedMs: number;
+}
 
 export const compactionJob: JobDefinition = {
   name: "compaction",
-  description: "Compacts the fact tables (SQLite: checkpoint, incremental vacuum, ANALYZE, optimize) and reports sizes before and after.",
-  async run({ lakehouse }) {
-    const reports: MaintenanceReport[] = [];
-    for (const t of FACT_TABLES) reports.push(await lakehouse.maintain(t));
+  description: "Compacts the fact tables (compact_table on each: SQLite checkpoint, incremental vacuum, ANALYZE, optimize) and reports sizes before and after.",
+  async run({ call }) {
+    const reports: CompactReport[] = [];
+    for (const t of FACT_TABLES) reports.push((await call("compact_table", { table: t })) as CompactReport);
     return {
       tables: reports.map((r) => ({ table: r.table, rows: r.after.rows, bytesBefore: r.before.bytes, bytesAfter: r.after.bytes, ms: Math.round(r.elapsedMs) })),
     };
@@ -42,20 +54,9 @@ export const compactionJob: JobDefinition = {
 
 export const retentionJob: JobDefinition = {
   name: "retention",
-  description: "Deletes raw and enriched readings older than RETENTION_DAYS, in small batches so the pipeline keeps flowing.",
-  async run({ lakehouse, retentionDays, now }) {
-    const cutoff = now() - retentionDays * 86_400_000;
-    const deleted: Record<string, number> = {};
-    for (const t of RETAINED) {
-      deleted[t] = 0;
-      for (let n = Number.POSITIVE_INFINITY; n > 0; ) {
-        n = await lakehouse.deleteBefore(t, cutoff, RETENTION_BATCH);
-        deleted[t] += n;
-        // Each batch is its own short transaction; the stages write in between.
-        await yieldToPipeline();
-      }
-    }
-    return { cutoff: new Date(cutoff).toISOString(), deleted };
+  description: "Runs apply_retention: readings and dead letters older than RETENTION_DAYS, audit entries older than AUDIT_RETENTION_DAYS.",
+  async run({ call }) {
+    return (await call("apply_retention", {})) as Record<string, unknown>;
   },
 };
 
@@ -64,8 +65,9 @@ export function watchdogJob(watchdog = new Watchdog()): JobDefinition {
   return {
     name: "watchdog",
     description: "Every minute: reports a stage that is failing, restarting in a loop or stalled to the admins, once per incident and once on recovery.",
-    async run({ supervisor, notifyAdmins }) {
-      const notices: WatchdogNotice[] = watchdog.check(supervisor.list());
+    async run({ call, notifyAdmins }) {
+      const stages = (await call("list_stages", {}, { internal: true })) as Parameters<Watchdog["check"]>[0];
+      const notices: WatchdogNotice[] = watchdog.check(stages);
       for (const n of notices) await notifyAdmins(n.kind === "recovered" ? `✅ ${n.message}` : `⚠️ ${n.message}`);
       return { notices };
     },

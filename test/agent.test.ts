@@ -53,6 +53,20 @@ describe("chat agent over the tool registry", () => {
     expect(system).toContain("The user's role: operator");
   });
 
+  it("audits what the user asked for, not the prompt's facts, and runs a destructive call once approved", async () => {
+    llm.answer({ calls: [{ name: "list_stages", args: {} }] }, { text: "all running" });
+    await agent.ask(op, "which stages run?");
+    llm.answer({ calls: [{ name: "stop_stage", args: { stage: "alert" } }] });
+    await agent.ask(op, "stop alert");
+    llm.answer({ text: "alert is stopped." });
+    await agent.decide(op, true);
+    const rows = p.state.db.prepare("SELECT via, tool, outcome FROM audit_log WHERE user_id = ? ORDER BY id").all(OPERATOR);
+    expect(rows).toEqual([
+      { via: "agent", tool: "list_stages", outcome: "ok" },
+      { via: "agent", tool: "stop_stage", outcome: "ok" },
+    ]);
+  });
+
   it("answers a two-step question: list stages, then a status", async () => {
     llm.answer({ calls: [{ name: "list_stages", args: {} }] }, { calls: [{ name: "stage_status", args: { stage: "alert" } }] }, (req) => ({
       text: `alert is ${JSON.parse(String(req.messages.at(-1)!.content)).state}`,

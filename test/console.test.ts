@@ -112,6 +112,11 @@ describe("the console is the same bot", () => {
     expect(text(done.at(-1))).toBe("✅ Done: enrich is stopped.");
     expect(done.at(-1)!.buttons).toEqual([]);
     expect(p.supervisor.status("enrich").state).toBe("stopped");
+    // Audited as the console's, not as Telegram's.
+    expect(p.ops.recentAudit(2).map((e) => [e.via, e.tool, e.outcome])).toEqual([
+      ["console", "stop_stage", "ok"],
+      ["console", "stop_stage", "needs_confirmation"],
+    ]);
     expect(con.press(ask!.id, yes)).toBeNull();
     const [started] = await say("/run enrich");
     expect(text(started)).toMatch(/^▶️ enrich is running \(run #\d+\)\.$/);

@@ -1,14 +1,18 @@
+import { setImmediate as yieldToPipeline } from "node:timers/promises";
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
 import type { TableName } from "../pipeline/stores/tables.js";
-import type { Scheduler } from "../scheduler/scheduler.js";
 import { knownTable, requireTable } from "./data.js";
-import { defineTool, type ToolContext } from "./registry.js";
+import { defineTool, type Jobs, type ToolContext } from "./registry.js";
 
-function schedulerOf(ctx: ToolContext): Scheduler {
-  if (!ctx.scheduler) throw new InputError("this process runs no scheduler (CARWATCH_ROLES has no 'scheduler')");
-  return ctx.scheduler;
+function jobsOf(ctx: ToolContext): Jobs {
+  if (!ctx.jobs) throw new InputError("this process runs no scheduler (CARWATCH_ROLES has no 'scheduler')");
+  return ctx.jobs;
 }
+
+// Dead letters too: refused messages are for looking into, not for keeping for ever.
+const RETAINED: readonly TableName[] = ["cars_raw", "cars_enriched", "dead_letters"];
+const RETENTION_BATCH = 5000;
 
 export const tableStats = defineTool({
   name: "table_stats",
@@ -35,7 +39,7 @@ export const listJobs = defineTool({
   input: z.object({}),
   role: "viewer",
   destructive: false,
-  run: ({ ctx }) => schedulerOf(ctx).list(),
+  run: ({ ctx }) => jobsOf(ctx).list(),
 });
 
 export const runJob = defineTool({
@@ -51,7 +55,34 @@ export const runJob = defineTool({
   }),
   role: "operator",
   destructive: true,
-  run: ({ input, ctx }) => schedulerOf(ctx).run(input.job),
+  run: ({ input, ctx }) => jobsOf(ctx).run(input.job),
 });
 
-export const MAINTENANCE_TOOLS = [tableStats, compactTable, listJobs, runJob] as const;
+export const applyRetention = defineTool({
+  name: "apply_retention",
+  description:
+    "Deletes readings, enriched readings and dead letters older than RETENTION_DAYS, and audit entries older than AUDIT_RETENTION_DAYS, in small batches so the pipeline keeps flowing; returns the cut-offs and the rows deleted per table. Destructive: asks for a confirmation.",
+  input: z.object({}),
+  role: "operator",
+  destructive: true,
+  async run({ ctx }) {
+    if (!ctx.retention) throw new InputError("this process has no retention settings");
+    const now = ctx.clock();
+    const cutoff = now - ctx.retention.readingsDays * 86_400_000;
+    const auditCutoff = now - ctx.retention.auditDays * 86_400_000;
+    const deleted: Record<string, number> = {};
+    for (const t of RETAINED) {
+      deleted[t] = 0;
+      for (let n = Number.POSITIVE_INFINITY; n > 0; ) {
+        n = await ctx.lakehouse.deleteBefore(t, cutoff, RETENTION_BATCH);
+        deleted[t] += n;
+        // Each batch is its own short transaction; the stages write in between.
+        await yieldToPipeline();
+      }
+    }
+    deleted.audit_log = ctx.ops.pruneAudit(auditCutoff);
+    return { cutoff: new Date(cutoff).toISOString(), auditCutoff: new Date(auditCutoff).toISOString(), deleted };
+  },
+});
+
+export const MAINTENANCE_TOOLS = [tableStats, compactTable, listJobs, runJob, applyRetention] as const;

@@ -95,6 +95,11 @@ export class OpsState {
       .run(e.at, e.userId, e.chatId, e.via, e.tool, JSON.stringify(e.args ?? null), e.outcome, e.message, Math.round(e.durationMs));
   }
 
+  /** Deletes audit entries older than `before` (epoch ms); returns how many. */
+  pruneAudit(before: number): number {
+    return this.db.prepare("DELETE FROM audit_log WHERE at < ?").run(before).changes;
+  }
+
   recentAudit(limit: number, userId?: number): AuditEntry[] {
     const rows = (
       userId === undefined

@@ -29,6 +29,17 @@ describe("the registry's permission checks and audit", () => {
     });
   });
 
+  it("leaves internal reads out of the audit log, checks them like any call, and never runs a destructive tool as one", async () => {
+    const before = p.ops.recentAudit(1)[0]?.id ?? 0;
+    await p.registry.call("list_stages", {}, as(OPERATOR), { internal: true });
+    await expect(p.registry.call("list_stages", {}, as(STRANGER), { internal: true })).rejects.toThrow(PermissionError);
+    await expect(p.registry.call("stop_stage", { stage: "enrich" }, as(OPERATOR), { internal: true, confirmed: true })).rejects.toThrow(
+      "stop_stage changes the system: it cannot run as an internal read",
+    );
+    expect(p.supervisor.status("enrich").state).toBe("running");
+    expect(p.ops.recentAudit(1)[0]?.id ?? 0).toBe(before);
+  });
+
   it("refuses a stranger every tool, even whoami", async () => {
     for (const name of ["whoami", "list_stages", "query"] as const) {
       await expect(p.registry.call(name, {}, as(STRANGER))).rejects.toThrow(PermissionError);

@@ -5,7 +5,8 @@ import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
-import type { Scheduler } from "../scheduler/scheduler.js";
+import type { JobRun } from "../scheduler/job-runs.js";
+import type { JobStatus } from "../scheduler/scheduler.js";
 import type { TokenBook } from "./api-tokens.js";
 import type { ChartStore } from "./chart-store.js";
 import type { DashboardsConfig } from "./dashboards.js";
@@ -22,6 +23,13 @@ export interface Caller {
   via: "telegram" | "console" | "agent" | "scheduler" | "api";
 }
 
+/** The maintenance jobs as tools see them (the Scheduler implements it). */
+export interface Jobs {
+  list(): JobStatus[];
+  /** Runs a job now; resolves with the finished run. */
+  run(name: string): Promise<JobRun>;
+}
+
 /** What tools may use. Built once per process. */
 export interface ToolContext {
   supervisor: Supervisor;
@@ -34,7 +42,9 @@ export interface ToolContext {
   /** Counts calls by tool and outcome, when the process exports metrics. */
   metrics?: Metrics;
   /** The maintenance jobs, when this process runs the scheduler. */
-  scheduler?: Scheduler | null;
+  jobs?: Jobs | null;
+  /** How long readings (and dead letters) and the audit log are kept, in days: RETENTION_DAYS, AUDIT_RETENTION_DAYS. */
+  retention?: { readingsDays: number; auditDays: number };
   /** Where render_chart leaves its pictures for the bot to send. */
   charts?: ChartStore;
   /** In-process notifications: fleet changes emit "dims-changed" for this process's enrich stage. */
@@ -77,6 +87,12 @@ export type ToolOutput<T extends readonly AnyTool[], N extends string> = Awaited
 export interface CallOptions {
   /** The user confirmed a destructive call. */
   confirmed?: boolean;
+  /**
+   * A read carwatch makes for the caller, not an action of theirs (the facts
+   * of an agent's prompt, a dashboard refreshing): checked like any call and
+   * counted in metrics, but not written to the audit log. Never destructive.
+   */
+  internal?: boolean;
 }
 
 /**
@@ -113,6 +129,7 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
     const started = performance.now();
     const audit = (outcome: AuditOutcome, message: string | null, args: unknown) => {
       this.ctx.metrics?.toolCalls.inc({ tool: name, outcome });
+      if (options.internal) return;
       this.ctx.ops.audit({
         at: this.ctx.clock(),
         userId: caller.userId,
@@ -147,6 +164,7 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
       audit("invalid", err.message, rawInput);
       throw err;
     }
+    if (tool.destructive && options.internal) throw new InputError(`${name} changes the system: it cannot run as an internal read`);
     if (tool.destructive && !options.confirmed) {
       audit("needs_confirmation", null, parsed.data);
       throw new ConfirmationRequired(name, parsed.data);

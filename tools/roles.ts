@@ -11,13 +11,16 @@ export type Role = (typeof ROLES)[number];
  */
 export const CONSOLE_USER_ID = 9_000_000_000_000_001;
 
+/** The scheduler's cron jobs, calling tools as a system caller (via "scheduler"); an admin, like the console. */
+export const SCHEDULER_USER_ID = 9_000_000_000_000_002;
+
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 export function hasRole(role: Role | null, needed: Role): boolean {
   return role !== null && RANK[role] >= RANK[needed];
 }
 
-/** Who may do what, from TELEGRAM_ADMINS / TELEGRAM_OPERATORS / TELEGRAM_VIEWERS (plus the console's operator, an admin); the highest listing wins. */
+/** Who may do what, from TELEGRAM_ADMINS / TELEGRAM_OPERATORS / TELEGRAM_VIEWERS (plus the console's operator and the scheduler, admins); the highest listing wins. */
 export class RoleBook {
   private readonly roles = new Map<number, Role>();
 
@@ -36,7 +39,7 @@ export class RoleBook {
     tokens?: { roleOf(tokenId: number): Role | null },
   ): RoleBook {
     return new RoleBook(
-      { admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS },
+      { admins: [...config.TELEGRAM_ADMINS, CONSOLE_USER_ID, SCHEDULER_USER_ID], operators: config.TELEGRAM_OPERATORS, viewers: config.TELEGRAM_VIEWERS },
       tokens,
     );
   }
