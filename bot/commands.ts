@@ -168,7 +168,7 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
   });
   bot.command("query", async (ctx) => {
     const sql = argText(ctx);
-    if (!sql) return ctx.reply("Usage: /query SELECT ... (read-only, SQLite dialect; at most 100 rows)");
+    if (!sql) return ctx.reply(`Usage: /query SELECT ... (read-only, ${env.registry.sqlDialect} dialect; at most 100 rows)`);
     await withProgress(ctx, env, "Running the query", async () => {
       const r = await callTool(ctx, env, "query", { sql });
       if (!r) return null;

@@ -150,6 +150,8 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
       clock: Date.now,
       log: silentLogger,
     });
+    // What /query's usage text names.
+    expect(registry.sqlDialect).toBe("Trino");
     const before = await n("SELECT count(*) FROM telemetry.alerts");
     const disguises = [
       "CREATE TABLE telemetry.stolen AS SELECT * FROM telemetry.alerts",

@@ -40,6 +40,18 @@ describe("the registry's permission checks and audit", () => {
     expect(p.ops.recentAudit(1)[0]?.id ?? 0).toBe(before);
   });
 
+  it("whoami returns the tools the caller's role may use through its entry point", async () => {
+    const viewer = await p.registry.call("whoami", {}, as(VIEWER));
+    expect(viewer.role).toBe("viewer");
+    expect(viewer.tools).toContain("list_stages");
+    expect(viewer.tools).not.toContain("stop_stage");
+    expect((await p.registry.call("whoami", {}, as(OPERATOR))).tools).toContain("stop_stage");
+    // create_token's secret never goes to a model's provider: not offered through the agent.
+    expect((await p.registry.call("whoami", {}, { ...as(ADMIN), via: "agent" })).tools).not.toContain("create_token");
+    expect((await p.registry.call("whoami", {}, as(ADMIN))).tools).toContain("create_token");
+    expect(p.registry.sqlDialect).toBe("SQLite");
+  });
+
   it("refuses a stranger every tool, even whoami", async () => {
     for (const name of ["whoami", "list_stages", "query"] as const) {
       await expect(p.registry.call(name, {}, as(STRANGER))).rejects.toThrow(PermissionError);

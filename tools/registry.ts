@@ -59,6 +59,8 @@ export interface ToolRun<I> {
   input: I;
   ctx: ToolContext;
   caller: Caller & { role: Role };
+  /** The names of the tools this caller may call through its entry point. */
+  available(): string[];
 }
 
 export interface ToolDef<N extends string = string, S extends z.ZodType = z.ZodType, R = unknown> {
@@ -125,6 +127,11 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
     return this.byName.get(name);
   }
 
+  /** The SQL dialect the query tool speaks (the lakehouse's), for usage texts. */
+  get sqlDialect(): "SQLite" | "Trino" {
+    return this.ctx.lakehouse.dialect === "trino" ? "Trino" : "SQLite";
+  }
+
   async call<N extends ToolName<T>>(name: N, rawInput: unknown, caller: Caller, options: CallOptions = {}): Promise<ToolOutput<T, N>> {
     const started = performance.now();
     const audit = (outcome: AuditOutcome, message: string | null, args: unknown) => {
@@ -170,7 +177,12 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
       throw new ConfirmationRequired(name, parsed.data);
     }
     try {
-      const result = await tool.run({ input: parsed.data, ctx: this.ctx, caller: { ...caller, role: role! } });
+      const result = await tool.run({
+        input: parsed.data,
+        ctx: this.ctx,
+        caller: { ...caller, role: role! },
+        available: () => this.allowedFor(caller.userId, caller.via).map((t) => t.name),
+      });
       audit("ok", null, parsed.data);
       return result;
     } catch (err) {

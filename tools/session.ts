@@ -9,10 +9,11 @@ export const whoami = defineTool({
   input: z.object({}),
   role: "viewer",
   destructive: false,
-  run: ({ caller, ctx }) => ({
+  run: ({ caller, ctx, available }) => ({
     userId: caller.userId,
     chatId: caller.chatId,
     role: caller.role,
+    tools: available(),
     subscription: caller.chatId === null ? null : ctx.ops.subscription(caller.chatId, caller.threadId ?? null),
   }),
 });
