@@ -1,21 +1,12 @@
 import { isIP } from "node:net";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
-import {
-  type Admin,
-  type Consumer,
-  type EachBatchPayload,
-  Kafka,
-  type KafkaMessage,
-  type LogEntry,
-  logLevel,
-  Partitioners,
-  type Producer,
-  type SASLOptions,
-} from "kafkajs";
-import { CarwatchError, errorMessage } from "../../core/errors.js";
+import { type Admin, type Consumer, type EachBatchPayload, Kafka, type LogEntry, logLevel, Partitioners, type Producer, type SASLOptions } from "kafkajs";
+import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
+import { kafkaFailure, TransportError } from "./kafka-errors.js";
+import { type PartitionBatch, Rounds } from "./kafka-rounds.js";
 import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
-import type { BatchHandler, Envelope, OutMessage, SubscribeOptions, Subscription, Topic, Transport } from "./transport.js";
+import type { BatchHandler, OutMessage, SubscribeOptions, Subscription, Topic, Transport } from "./transport.js";
 
 export interface KafkaTransportOptions {
   brokers: string[];
@@ -45,14 +36,6 @@ export interface KafkaTransportOptions {
   sasl?: Extract<SASLOptions, { mechanism: "plain" | "scram-sha-256" | "scram-sha-512" }>;
 }
 
-export class TransportError extends CarwatchError {
-  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
-    super("transport", message, options);
-    this.name = "TransportError";
-  }
-}
-
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -119,12 +102,6 @@ async function checkCertificate(broker: string, ssl: true | ConnectionOptions): 
     const hint = ssl === true ? " (signed by a private CA? set KAFKA_SSL_CA_FILE)" : "";
     throw new TransportError(`the certificate of Kafka broker ${broker} does not verify: ${err.message}${hint}`, { cause: err });
   }
-}
-
-/** Errors kafkajs raises when a group rebalanced under a consumer: the new owner redelivers, nothing to do. */
-function isRebalance(err: unknown): boolean {
-  const type = (err as { type?: string }).type ?? "";
-  return ["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "NOT_COORDINATOR", "FENCED_INSTANCE_ID"].includes(type);
 }
 
 /**
@@ -244,7 +221,7 @@ export class KafkaTransport implements Transport {
         messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })),
       });
     } catch (err) {
-      throw new TransportError(`publish to ${this.topicName(topic)} failed: ${errorMessage(err)}`, { retriable: true, cause: err });
+      throw kafkaFailure(`publish to ${this.topicName(topic)} failed`, err);
     } finally {
       slot.inFlight--;
     }
@@ -255,67 +232,25 @@ export class KafkaTransport implements Transport {
     const groupId = this.groupId(group);
     const maxBatch = options.maxBatch ?? 2000;
     const log = this.log.child({ topic: name, group: groupId });
+    const heartbeatInterval = this.options.heartbeatIntervalMs ?? 1000;
     const consumer: Consumer = this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1000,
+      heartbeatInterval,
       maxWaitTimeInMs: this.options.maxWaitTimeInMs ?? 100,
       minBytes: this.options.minBytes ?? 1,
       rebalanceTimeout: 30_000,
       retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
     });
 
-    let stopping = false;
-    let failure: unknown = null;
-    let settle!: { resolve: () => void; reject: (err: unknown) => void };
-    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    done.catch(() => undefined); // a caller that only calls stop() must not see an unhandled rejection
-    let finishing: Promise<void> | null = null;
-    const sub = { stop: (): Promise<void> => finish(null) };
-    const finish = (err: unknown | null): Promise<void> =>
-      (finishing ??= (async () => {
-        stopping = true;
-        await consumer.disconnect().catch((e: unknown) => log.warn({ err: e }, "consumer disconnect failed"));
-        this.subs.delete(sub);
-        if (err) settle.reject(err);
-        else settle.resolve();
-      })());
-
-    // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
-    consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart && !stopping)
-        void finish(new TransportError(`consumer ${groupId} on ${name} crashed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }));
-    });
-
-    /**
-     * kafkajs hands over one partition's batch at a time (several at once with
-     * partitionsConsumedConcurrently). Batches that arrive together are handed
-     * to the handler as one: one store transaction, one produce and one commit
-     * per round instead of one per partition. A partition's next batch waits
-     * until its previous one is settled, so order per partition (per car) holds.
-     */
-    interface Part {
-      partition: number;
-      envelopes: Envelope<T>[];
-      dead: { m: KafkaMessage; err: unknown }[];
-      last: string;
-      isStale: () => boolean;
-      resolveOffset: (offset: string) => void;
-      /** The batch's own commit: unlike consumer.commitOffsets it still works while the consumer stops. */
-      commit: EachBatchPayload["commitOffsetsIfNecessary"];
-      settle: (ok: boolean | Error) => void;
-    }
-    let queue: Part[] = [];
-    let draining = false;
-
-    const deadLetters = async (parts: Part[]) => {
+    const deadLetters = async (batches: readonly PartitionBatch<T>[]) => {
       const now = Date.now();
-      const out = parts.flatMap((part) =>
-        part.dead.map(({ m, err }) => {
+      const out = batches.flatMap((batch) =>
+        batch.dead.map(({ message: m, err }) => {
           const value: DeadLetterMessage = {
             topic: name,
-            partition: part.partition,
+            partition: batch.partition,
             offset: m.offset,
             key: m.key?.toString("utf8") ?? null,
             group: groupId,
@@ -333,94 +268,51 @@ export class KafkaTransport implements Transport {
       log.warn({ count: out.length, reason: out[0]!.value.reason, detail: out[0]!.value.detail }, "undecodable messages sent to the dead-letter topic");
     };
 
-    /** One round: dead letters acknowledged, handler resolved, then commit of the partitions still owned. */
-    const round = async (parts: Part[]) => {
-      const live = parts.filter((p) => !p.isStale());
-      for (const p of parts) if (p.isStale()) p.settle(false);
-      if (live.length === 0) return;
-      if (stopping || failure !== null) return live.forEach((p) => p.settle(false));
-      try {
-        await deadLetters(live);
-      } catch (err) {
-        return live.forEach((p) => p.settle(asError(err)));
-      }
-      const envelopes = live.length === 1 ? live[0]!.envelopes : live.flatMap((p) => p.envelopes);
-      if (envelopes.length > 0) {
-        try {
-          await handler(envelopes);
-        } catch (err) {
-          failure = err;
-          void finish(err);
-          return live.forEach((p) => p.settle(false));
-        }
-      }
-      // Not ours any more (rebalanced while handling): the new owner redelivers; the sinks are idempotent.
-      // (A stop in progress still commits: the consumer leaves the group only after this round.)
-      const owned = live.filter((p) => !p.isStale());
-      for (const p of live) if (p.isStale()) p.settle(false);
-      if (owned.length === 0) return;
-      for (const p of owned) p.resolveOffset(p.last);
-      try {
-        await owned[0]!.commit({
-          topics: [{ topic: name, partitions: owned.map((p) => ({ partition: p.partition, offset: (BigInt(p.last) + 1n).toString() })) }],
-        });
-      } catch (err) {
-        if (isRebalance(err)) {
-          log.debug({ err: errorMessage(err) }, "commit refused after a rebalance; the new owner redelivers");
-          return owned.forEach((p) => p.settle(false));
-        }
-        return owned.forEach((p) => p.settle(asError(err)));
-      }
-      owned.forEach((p) => p.settle(true));
-    };
+    // A handler that throws ends the subscription uncommitted: the supervisor restarts the stage, which gets the messages again.
+    const rounds = new Rounds<T>({ topic: name, handler, deadLetters, onFailure: (err) => void finish(err), heartbeatMs: heartbeatInterval, log });
 
-    const drain = async () => {
-      draining = true;
-      try {
-        while (queue.length > 0) {
-          const parts = queue;
-          queue = [];
-          await round(parts);
-        }
-      } finally {
-        draining = false;
-      }
-    };
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => undefined); // a caller that only calls stop() must not see an unhandled rejection
+    let finishing: Promise<void> | null = null;
+    const sub = { stop: (): Promise<void> => finish(null) };
+    const finish = (err: unknown | null): Promise<void> =>
+      (finishing ??= (async () => {
+        rounds.close();
+        await consumer.disconnect().catch((e: unknown) => log.warn({ err: e }, "consumer disconnect failed"));
+        this.subs.delete(sub);
+        if (err) settle.reject(err);
+        else settle.resolve();
+      })());
 
-    const submit = (part: Omit<Part, "settle">): Promise<boolean> =>
-      new Promise<boolean>((resolve, reject) => {
-        queue.push({ ...part, settle: (ok) => (ok instanceof Error ? reject(ok) : resolve(ok)) });
-        // On the next turn of the event loop, so that batches kafkajs hands over together go in one round.
-        if (!draining) {
-          draining = true;
-          setImmediate(() => void drain());
-        }
-      });
+    // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart && !rounds.closed)
+        void finish(new TransportError(`consumer ${groupId} on ${name} crashed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }));
+    });
 
-    const eachBatch = async ({ batch, resolveOffset, isRunning, isStale, commitOffsetsIfNecessary: commit }: EachBatchPayload) => {
+    const eachBatch = async (payload: EachBatchPayload) => {
+      const { batch, isRunning, isStale } = payload;
       const partition = batch.partition;
-      const live = () => !stopping && failure === null && isRunning() && !isStale();
-      let envelopes: Envelope<T>[] = [];
-      let dead: { m: KafkaMessage; err: unknown }[] = [];
-      let last: string | null = null;
+      const live = () => !rounds.closed && isRunning() && !isStale();
+      let next: PartitionBatch<T> | null = null;
       const send = async () => {
-        if (last === null) return true;
-        const ok = await submit({ partition, envelopes, dead, last, isStale, resolveOffset, commit });
-        envelopes = [];
-        dead = [];
-        last = null;
-        return ok;
+        if (next === null) return true;
+        const slice = next;
+        next = null;
+        return rounds.submit(slice);
       };
-      for (const m of batch.messages) {
+      for (const message of batch.messages) {
         if (!live()) return;
-        const raw = m.value?.toString("utf8") ?? "";
+        next ??= { partition, envelopes: [], dead: [], last: message.offset, control: payload };
+        const raw = message.value?.toString("utf8") ?? "";
         try {
-          envelopes.push({ id: `${name}-${partition}-${m.offset}`, key: m.key?.toString("utf8") ?? "", value: topic.decode(raw), partition });
+          next.envelopes.push({ id: `${name}-${partition}-${message.offset}`, key: message.key?.toString("utf8") ?? "", value: topic.decode(raw), partition });
         } catch (err) {
-          dead.push({ m, err });
+          next.dead.push({ message, err });
         }
-        last = m.offset;
-        if (envelopes.length + dead.length >= maxBatch && !(await send())) return;
+        next.last = message.offset;
+        if (next.envelopes.length + next.dead.length >= maxBatch && !(await send())) return;
       }
       if (live()) await send();
     };
@@ -431,10 +323,10 @@ export class KafkaTransport implements Transport {
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.options.partitions ?? 6, eachBatch });
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
-      throw new TransportError(`cannot consume ${name} as ${groupId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+      throw kafkaFailure(`cannot consume ${name} as ${groupId}`, err);
     }
     this.subs.add(sub);
-    return { done, stop: () => finish(failure) };
+    return { done, stop: sub.stop };
   }
 
   /**
