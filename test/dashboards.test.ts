@@ -130,7 +130,8 @@ describe("the data behind the charts", () => {
     const reg = registryWith({ baseUrl: () => null });
     const w = await reg.call("window_timeseries", {}, asViewer);
     const [{ n }] = p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.alert_windows") as [{ n: number }];
-    expect(w.windows).toHaveLength(n);
+    expect(w.windows).toBe(n);
+    expect(w.buckets.map((b) => b.windows)).toEqual(Array(n).fill(1));
     const d = await reg.call("speed_distribution", {}, asViewer);
     const [{ readings, over }] = p.lakehouse.selectSync<{ readings: number; over: number }>(
       "SELECT count(*) AS readings, sum(speed > 120) AS over FROM telemetry.cars_enriched",
@@ -154,7 +155,7 @@ describe("the data behind the charts", () => {
     });
     const r = await reg.call("render_chart", { chart: "readings" }, asViewer);
     expect(JSON.stringify(r).length).toBeLessThan(300);
-    expect(r.caption).toMatch(/^Readings per minute, last 1h: \d+ in \d+ closed windows\.$/);
+    expect(r.caption).toMatch(/^Readings per minute, last 1h: [\d,]+ in \d+ closed windows\.$/);
     const stored = charts.take(r.chartId)!;
     expect(stored.chatId).toBe(VIEWER);
     expect(stored.png.subarray(1, 4).toString()).toBe("PNG");
@@ -175,7 +176,7 @@ describe("built-in dashboards", () => {
         else expect(panel.table!.rows.length, `${d.id}/${panel.id}`).toBeGreaterThan(0);
       }
     }
-    // Read as the console's operator, and audited like any caller.
-    expect(p.ops.recentAudit(5, CONSOLE_USER_ID).map((e) => e.via)).toEqual(["console", "console", "console", "console", "console"]);
+    // Read as the console's operator, as internal reads: a page refreshing writes nothing to the audit log.
+    expect(p.ops.recentAudit(5, CONSOLE_USER_ID)).toEqual([]);
   });
 });

@@ -3,13 +3,12 @@ import { CarwatchError } from "../core/errors.js";
 import { RULES } from "../pipeline/model/events.js";
 import { renderPng } from "./chart-render.js";
 import { barSpec, histogramSpec, type SeriesPoint, timeSeriesSpec } from "./chart-specs.js";
+import { timeBucketSql } from "./chart-sql.js";
 import { durationSchema } from "./duration.js";
 import { defineTool, type ToolContext } from "./registry.js";
 
 /** Grouping keys map to fixed column names: user input never reaches the SQL text. */
 const SERIES_COLUMNS = { rule: "rule", color: "color_name", model: "model_name" } as const;
-/** Rows read for one series or histogram at most (the newest first), so a long period cannot exhaust memory. */
-const MAX_ROWS = 200_000;
 
 /** A bucket of about 60 per period, on round sizes: 1 minute for the last hour. */
 export function bucketFor(periodMs: number): number {
@@ -19,42 +18,55 @@ export function bucketFor(periodMs: number): number {
 
 const floorTo = (t: number, step: number) => Math.floor(t / step) * step;
 
+/** A count as people read it: 12,345. */
+export const countText = (n: number) => n.toLocaleString("en-US");
+
 export const alertTimeseries = defineTool({
   name: "alert_timeseries",
   description:
-    'Alerts per time bucket (1 minute for the last hour; coarser for longer periods) over the last period (default 1h), one series per rule, color or model, zero-filled. Use for "alerts over time" or trends.',
+    'Alerts per time bucket (1 minute for the last hour; coarser for longer periods) over the last period (default 1h), one series per rule, color or model, zero-filled, with each one\'s total. Use for "alerts over time" or trends.',
   input: z.object({ since: durationSchema.default(3_600_000), by: z.enum(["rule", "color", "model"]).default("rule") }),
   role: "viewer",
   destructive: false,
   run: ({ input, ctx }) => alertSeries(ctx, input.since, input.by),
 });
 
+/** Every alert of the period counted in SQL, per bucket and key. */
 async function alertSeries(ctx: ToolContext, since: number, by: keyof typeof SERIES_COLUMNS) {
-  const input = { since, by };
   const to = ctx.clock();
-  const bucketMs = bucketFor(input.since);
-  const from = floorTo(to - input.since, bucketMs);
-  const rows = await ctx.lakehouse.select<{ t: unknown; k: string }>(
-    `SELECT event_time AS t, ${SERIES_COLUMNS[input.by]} AS k FROM telemetry.alerts WHERE event_time >= ? AND event_time <= ? LIMIT ${MAX_ROWS}`,
+  const bucketMs = bucketFor(since);
+  const from = floorTo(to - since, bucketMs);
+  const rows = await ctx.lakehouse.aggregate<{ t: number; k: string; n: number }>(
+    `SELECT ${timeBucketSql(ctx.lakehouse.dialect, "event_time", bucketMs)} AS t, ${SERIES_COLUMNS[by]} AS k, count(*) AS n ` +
+      "FROM telemetry.alerts WHERE event_time >= ? AND event_time <= ? GROUP BY 1, 2",
     [new Date(from), new Date(to)],
   );
   const counts = new Map<string, number>();
-  const keys = new Set<string>(input.by === "rule" ? RULES : []);
+  const totals = new Map<string, number>(by === "rule" ? RULES.map((r) => [r, 0]) : []);
   for (const r of rows) {
     const key = String(r.k);
-    keys.add(key);
-    const id = `${floorTo(ctx.lakehouse.toMillis(r.t), bucketMs)}|${key}`;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
+    counts.set(`${Number(r.t)}|${key}`, Number(r.n));
+    totals.set(key, (totals.get(key) ?? 0) + Number(r.n));
   }
+  const keys = by === "rule" ? [...totals.keys()] : [...totals.keys()].sort();
   const points: SeriesPoint[] = [];
   for (let t = from; t <= to; t += bucketMs) for (const key of keys) points.push({ t, key, value: counts.get(`${t}|${key}`) ?? 0 });
-  return { from, to, bucketMs, by: input.by, keys: [...keys], total: rows.length, truncated: rows.length === MAX_ROWS, points };
+  return {
+    from,
+    to,
+    bucketMs,
+    by,
+    keys,
+    total: [...totals.values()].reduce((a, n) => a + n, 0),
+    totals: keys.map((key) => ({ key, alerts: totals.get(key)! })).sort((a, b) => b.alerts - a.alerts),
+    points,
+  };
 }
 
 export const windowTimeseries = defineTool({
   name: "window_timeseries",
   description:
-    'The pipeline\'s throughput per closed 1-minute window over the last period (default 1h): readings, readings with alerts, new incidents, late alerts. Use for "how many readings per minute" or whether data flows.',
+    'The pipeline\'s throughput per time bucket over the last period (default 1h), summed over the closed 1-minute windows in it (one window per bucket for the last hour; coarser buckets for longer periods): readings, readings with alerts, new incidents, late alerts. Use for "how many readings per minute" or whether data flows.',
   input: z.object({ since: durationSchema.default(3_600_000) }),
   role: "viewer",
   destructive: false,
@@ -63,52 +75,63 @@ export const windowTimeseries = defineTool({
 
 async function windowSeries(ctx: ToolContext, since: number) {
   const to = ctx.clock();
-  const from = to - since;
-  const rows = await ctx.lakehouse.select<Record<string, unknown>>(
-    `SELECT window_start, events, alert_events, new_incidents, late_events FROM telemetry.alert_windows WHERE window_start >= ? AND window_start <= ? ORDER BY window_start LIMIT 5000`,
+  const bucketMs = bucketFor(since);
+  const from = floorTo(to - since, bucketMs);
+  const rows = await ctx.lakehouse.aggregate<Record<"t" | "window_count" | "events" | "alert_events" | "new_incidents" | "late_events", number>>(
+    `SELECT ${timeBucketSql(ctx.lakehouse.dialect, "window_start", bucketMs)} AS t, count(*) AS window_count, sum(events) AS events, ` +
+      "sum(alert_events) AS alert_events, sum(new_incidents) AS new_incidents, sum(late_events) AS late_events " +
+      "FROM telemetry.alert_windows WHERE window_start >= ? AND window_start <= ? GROUP BY 1 ORDER BY 1",
     [new Date(from), new Date(to)],
   );
-  return {
-    from,
-    to,
-    windows: rows.map((r) => ({
-      start: ctx.lakehouse.toMillis(r.window_start),
-      events: Number(r.events),
-      alertEvents: Number(r.alert_events),
-      newIncidents: Number(r.new_incidents),
-      lateEvents: Number(r.late_events),
-    })),
-  };
+  const buckets = rows.map((r) => ({
+    start: Number(r.t),
+    windows: Number(r.window_count),
+    events: Number(r.events),
+    alertEvents: Number(r.alert_events),
+    newIncidents: Number(r.new_incidents),
+    lateEvents: Number(r.late_events),
+  }));
+  const sum = (f: (b: (typeof buckets)[number]) => number) => buckets.reduce((a, b) => a + f(b), 0);
+  return { from, to, bucketMs, windows: sum((b) => b.windows), events: sum((b) => b.events), buckets };
 }
 
 export const speedDistribution = defineTool({
   name: "speed_distribution",
   description:
-    "How the fleet's speeds were distributed over the last period (default 1h): counts of readings per 10 km/h bin, and how many were over the speed limit.",
+    "How the fleet's speeds were distributed over the last period (default 1h): counts of all its readings per 10 km/h bin, and how many were over the speed limit.",
   input: z.object({ since: durationSchema.default(3_600_000), binKmh: z.coerce.number().int().min(1).max(50).default(10) }),
   role: "viewer",
   destructive: false,
   run: async ({ input, ctx }) => speedBins(ctx, input.since, input.binKmh),
 });
 
+/** Every reading of the period counted in SQL, per bin. */
 async function speedBins(ctx: ToolContext, since: number, bin: number) {
   const to = ctx.clock();
   const from = to - since;
-  const rows = await ctx.lakehouse.select<{ speed: number }>(
-    `SELECT speed FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time <= ? LIMIT ${MAX_ROWS}`,
-    [new Date(from), new Date(to)],
+  const limit = ctx.thresholds.speedLimit;
+  const rows = await ctx.lakehouse.aggregate<{ b: number; n: number; over_limit: number }>(
+    "SELECT CAST(floor(speed / ?) AS INTEGER) AS b, count(*) AS n, sum(CASE WHEN speed > ? THEN 1 ELSE 0 END) AS over_limit " +
+      "FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time <= ? GROUP BY 1 ORDER BY 1",
+    [bin, limit, new Date(from), new Date(to)],
   );
-  const counts = new Map<number, number>();
-  let over = 0;
-  for (const r of rows) {
-    const s = Number(r.speed);
-    if (s > ctx.thresholds.speedLimit) over++;
-    const b = Math.floor(s / bin) * bin;
-    counts.set(b, (counts.get(b) ?? 0) + 1);
-  }
-  const bins = [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([start, count]) => ({ from: start, to: start + bin, count }));
-  return { from, to, readings: rows.length, truncated: rows.length === MAX_ROWS, limit: ctx.thresholds.speedLimit, overLimit: over, bins };
+  const bins = rows.map((r) => ({ from: Number(r.b) * bin, to: (Number(r.b) + 1) * bin, count: Number(r.n) }));
+  return {
+    from,
+    to,
+    readings: bins.reduce((a, b) => a + b.count, 0),
+    limit,
+    overLimit: rows.reduce((a, r) => a + Number(r.over_limit), 0),
+    bins,
+  };
 }
+
+/** A throughput series as drawn: readings and readings with alerts per bucket (the dashboards draw the same). */
+export const throughputPoints = (buckets: readonly { start: number; events: number; alertEvents: number }[]): SeriesPoint[] =>
+  buckets.flatMap((b) => [
+    { t: b.start, key: "readings", value: b.events },
+    { t: b.start, key: "with alerts", value: b.alertEvents },
+  ]);
 
 export const CHART_KINDS = ["alerts_by_rule", "alerts_by_color", "speed_distribution", "readings"] as const;
 export type ChartKind = (typeof CHART_KINDS)[number];
@@ -130,15 +153,13 @@ export async function chartSpec(ctx: ToolContext, kind: ChartKind, since: number
       const s = await alertSeries(ctx, since, by);
       const step = stepText(s.bucketMs);
       if (by === "color") {
-        const totals = new Map<string, number>();
-        for (const p of s.points) totals.set(p.key, (totals.get(p.key) ?? 0) + p.value);
-        const bars = [...totals.entries()].map(([key, value]) => ({ key, value }));
+        const bars = s.totals.map((x) => ({ key: x.key, value: x.alerts }));
         return {
           spec: barSpec({ title: `Alerts by car color, last ${period}`, bars, xTitle: "color", yTitle: "alerts", carColors: true }),
-          caption: `Alerts by car color, last ${period}: ${s.total} in all${bars.length ? `, most on ${[...bars].sort((a, b) => b.value - a.value)[0]!.key}` : ""}.`,
+          caption: `Alerts by car color, last ${period}: ${countText(s.total)} in all${bars.length ? `, most on ${bars[0]!.key}` : ""}.`,
         };
       }
-      const per = RULES.map((r) => `${r} ${s.points.filter((p) => p.key === r).reduce((a, p) => a + p.value, 0)}`).join(", ");
+      const per = RULES.map((r) => `${r} ${countText(s.totals.find((x) => x.key === r)!.alerts)}`).join(", ");
       return {
         spec: timeSeriesSpec({
           title: `Alerts per ${step} by rule, last ${period}`,
@@ -148,26 +169,27 @@ export async function chartSpec(ctx: ToolContext, kind: ChartKind, since: number
           yTitle: `alerts per ${step}`,
           stacked: true,
         }),
-        caption: `Alerts per ${step} by rule, last ${period}: ${s.total} in all (${per}).`,
+        caption: `Alerts per ${step} by rule, last ${period}: ${countText(s.total)} in all (${per}).`,
       };
     }
     case "speed_distribution": {
       const d = await speedBins(ctx, since, 10);
       return {
         spec: histogramSpec({ title: `Speed distribution, last ${period}`, bins: d.bins, limit: d.limit, xTitle: "speed, km/h" }),
-        caption: `Speeds of ${d.readings} readings, last ${period}: ${d.overLimit} over the ${d.limit} km/h limit.`,
+        caption: `Speeds of ${countText(d.readings)} readings, last ${period}: ${countText(d.overLimit)} over the ${d.limit} km/h limit.`,
       };
     }
     case "readings": {
       const w = await windowSeries(ctx, since);
-      const points = w.windows.flatMap((x) => [
-        { t: x.start, key: "readings", value: x.events },
-        { t: x.start, key: "with alerts", value: x.alertEvents },
-      ]);
-      const total = w.windows.reduce((a, x) => a + x.events, 0);
+      const step = stepText(w.bucketMs);
       return {
-        spec: timeSeriesSpec({ title: `Readings per minute, last ${period}`, points, keyTitle: "", yTitle: "readings per minute" }),
-        caption: `Readings per minute, last ${period}: ${total} in ${w.windows.length} closed windows.`,
+        spec: timeSeriesSpec({
+          title: `Readings per ${step}, last ${period}`,
+          points: throughputPoints(w.buckets),
+          keyTitle: "",
+          yTitle: `readings per ${step}`,
+        }),
+        caption: `Readings per ${step}, last ${period}: ${countText(w.events)} in ${countText(w.windows)} closed windows.`,
       };
     }
   }

@@ -3,6 +3,7 @@ import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { renderSvg } from "../tools/chart-render.js";
 import { barSpec, timeSeriesSpec } from "../tools/chart-specs.js";
+import { countText, throughputPoints } from "../tools/charts.js";
 import { BUILTIN_DASHBOARDS, type BuiltinDashboard, type PanelSource } from "../tools/dashboards.js";
 import type { Registry } from "../tools/index.js";
 import type { Caller } from "../tools/registry.js";
@@ -31,6 +32,8 @@ export interface DashboardData {
 }
 
 const CALLER: Caller = { userId: CONSOLE_USER_ID, chatId: null, via: "console" };
+/** A panel refreshing every few seconds is carwatch reading for the page, not an operator's action: not audited. */
+const READ = { internal: true } as const;
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
 /** One panel's data, from the tool registry as the console's operator: the same tools the chat uses. */
@@ -38,19 +41,19 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
   const base = { id: p.id, title: p.title, kind: p.kind };
   switch (p.id) {
     case "alerts_by_rule": {
-      const s = await registry.call("alert_timeseries", { since: "1h", by: "rule" }, CALLER);
+      const s = await registry.call("alert_timeseries", { since: "1h", by: "rule" }, CALLER, READ);
       const svg = await renderSvg(timeSeriesSpec({ title: "", points: s.points, keys: s.keys, keyTitle: "rule", yTitle: "alerts per minute", stacked: true }));
-      return { ...base, svg, note: `${s.total} alerts in the last hour` };
+      return { ...base, svg, note: `${countText(s.total)} alerts in the last hour` };
     }
     case "alerts_by_color": {
-      const s = await registry.call("alert_summary", { since: "1h", by: "color" }, CALLER);
+      const s = await registry.call("alert_timeseries", { since: "1h", by: "color" }, CALLER, READ);
       const svg = await renderSvg(
-        barSpec({ title: "", bars: s.groups.map((g) => ({ key: g.key, value: g.alerts })), xTitle: "color", yTitle: "alerts", carColors: true }),
+        barSpec({ title: "", bars: s.totals.map((g) => ({ key: g.key, value: g.alerts })), xTitle: "color", yTitle: "alerts", carColors: true }),
       );
-      return { ...base, svg, note: s.total ? `${s.total} alerts, ${s.groups.length} colors` : "no alerts in the last hour" };
+      return { ...base, svg, note: s.total ? `${countText(s.total)} alerts, ${s.totals.length} colors` : "no alerts in the last hour" };
     }
     case "top_cars": {
-      const t = await registry.call("top_cars", { since: "1h", limit: 10 }, CALLER);
+      const t = await registry.call("top_cars", { since: "1h", limit: 10 }, CALLER, READ);
       return {
         ...base,
         table: {
@@ -61,7 +64,7 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
       };
     }
     case "incidents": {
-      const list = await registry.call("latest_incidents", { limit: 10 }, CALLER);
+      const list = await registry.call("latest_incidents", { limit: 10 }, CALLER, READ);
       return {
         ...base,
         table: {
@@ -81,29 +84,25 @@ async function panel(registry: Registry, p: BuiltinDashboard["panels"][number]):
       };
     }
     case "readings": {
-      const w = await registry.call("window_timeseries", { since: "1h" }, CALLER);
-      const points = w.windows.flatMap((x) => [
-        { t: x.start, key: "readings", value: x.events },
-        { t: x.start, key: "with alerts", value: x.alertEvents },
-      ]);
-      const svg = await renderSvg(timeSeriesSpec({ title: "", points, keyTitle: "", yTitle: "per minute" }));
+      const w = await registry.call("window_timeseries", { since: "1h" }, CALLER, READ);
+      const svg = await renderSvg(timeSeriesSpec({ title: "", points: throughputPoints(w.buckets), keyTitle: "", yTitle: "per minute" }));
       return {
         ...base,
         svg,
-        note: w.windows.length
-          ? `${w.windows.reduce((a, x) => a + x.events, 0)} readings in ${w.windows.length} closed windows`
+        note: w.windows
+          ? `${countText(w.events)} readings in ${countText(w.windows)} closed windows`
           : "no window has closed yet (the first closes a minute after start)",
       };
     }
     case "stage_rates": {
-      const stages = await registry.call("list_stages", {}, CALLER);
+      const stages = await registry.call("list_stages", {}, CALLER, READ);
       const svg = await renderSvg(
         barSpec({ title: "", bars: stages.map((s) => ({ key: s.name, value: s.ratePerSec })), xTitle: "stage", yTitle: "events per second" }),
       );
       return { ...base, svg, note: `${stages.filter((s) => s.state === "running").length} of ${stages.length} stages running` };
     }
     case "stages": {
-      const stages = await registry.call("list_stages", {}, CALLER);
+      const stages = await registry.call("list_stages", {}, CALLER, READ);
       return {
         ...base,
         table: {
@@ -166,7 +165,7 @@ export function dashboardRoutes(o: { registry: Registry; access: WebAccess; log:
   app.get("/dashboards", (c) => c.html(html(), 200, { "content-security-policy": CSP, "cache-control": "no-store" }));
   app.get("/dashboards/app.js", (c) => c.body(js, 200, { "content-type": "text/javascript; charset=utf-8" }));
   app.get("/dashboards/app.css", (c) => c.body(css, 200, { "content-type": "text/css; charset=utf-8" }));
-  app.get("/dashboards/api/list", async (c) => c.json(await o.registry.call("list_dashboards", {}, CALLER)));
+  app.get("/dashboards/api/list", async (c) => c.json(await o.registry.call("list_dashboards", {}, CALLER, READ)));
   app.get("/dashboards/api/:id", async (c) => {
     const d = find(c.req.param("id"));
     return d ? c.json(await current(d)) : c.json({ error: "no such dashboard" }, 404);

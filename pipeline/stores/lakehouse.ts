@@ -16,6 +16,13 @@ export interface QueryOptions {
   maxRows: number;
   timeoutMs: number;
 }
+/**
+ * Bounds of carwatch's own reads in the query processes (`aggregate`): an
+ * aggregate's rows are few (buckets times series), so more is a bug, and its
+ * scan may take a while on a long period.
+ */
+export const AGGREGATE_LIMITS: QueryOptions = { maxRows: 10_000, timeoutMs: 30_000 };
+
 export interface QueryResult {
   columns: string[];
   rows: unknown[][];
@@ -66,6 +73,13 @@ export interface Lakehouse {
   insertNew<R extends Row>(table: TableName, rows: readonly R[], derive?: (fresh: R[]) => readonly TableRows[]): Promise<R[]>;
   /** Trusted, parameterised SQL from carwatch's own code (never a user's). Date params become the engine's timestamps. */
   select<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Trusted, parameterised SQL whose cost grows with the data (the charts'
+   * and dashboards' GROUP BYs), run in the query processes like users'
+   * queries, so it never blocks the stages, and under the same result
+   * budget. More rows than `maxRows` is a StoreError, never a silent cut.
+   */
+  aggregate<T extends Row = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<T[]>;
   /** A user's SQL, already allowed by the guard, on a read-only connection with row and time limits. */
   query(sql: string, options: QueryOptions): Promise<QueryResult>;
   /** Stops users' queries in hand and refuses new ones: the first step of a shutdown, so none delays it. */

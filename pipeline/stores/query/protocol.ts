@@ -7,6 +7,8 @@ export type QueryEngine = { kind: "sqlite"; mainPath: string; attach: Record<str
 export interface QueryRequest {
   id: number;
   sql: string;
+  /** Bound to the SQL's `?` (SQLite only; Trino's arrive inlined): plain values of carwatch's own reads, none for a user's SQL. */
+  params: readonly unknown[];
   maxRows: number;
   timeoutMs: number;
 }

@@ -76,3 +76,26 @@ describe("users' queries in the query process", () => {
     expect((await p.lakehouse.query("SELECT count(*) FROM telemetry.cars_raw", { maxRows: 1, timeoutMs: 20_000 })).rows).toEqual([[30_000]]);
   });
 });
+
+describe("carwatch's own reads in the query process", () => {
+  it("binds parameters (Dates as the stored time text), answers objects, and fails rather than cut or run on", async () => {
+    p = await createPipeline();
+    const colors = ["Black", "Red", "Gray"].map((color_name, i) => ({ color_id: i + 1, color_name }));
+    await p.lakehouse.write([{ table: "car_colors", rows: colors }]);
+    const rows = await p.lakehouse.aggregate("SELECT color_name AS name, ? AS at FROM dims.car_colors WHERE color_id >= ? ORDER BY color_id", [
+      new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6)),
+      2,
+    ]);
+    expect(rows).toEqual([
+      { name: "Red", at: "2026-01-02 03:04:05.006" },
+      { name: "Gray", at: "2026-01-02 03:04:05.006" },
+    ]);
+    const sandbox = (p.lakehouse as unknown as { queries: { pids(): number[] } }).queries;
+    expect(sandbox.pids()).toHaveLength(1);
+    const many = await p.lakehouse.aggregate("SELECT color_id FROM dims.car_colors", [], { maxRows: 2, timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(many).toBeInstanceOf(StoreError);
+    expect((many as Error).message).toBe("a read of carwatch's returned more than 2 rows: SELECT color_id FROM dims.car_colors");
+    const slow = await p.lakehouse.aggregate(RUNAWAY, [], { maxRows: 1, timeoutMs: 500 }).catch((e: unknown) => e);
+    expect((slow as Error).message).toBe("the query ran longer than 500 ms and was stopped");
+  });
+});

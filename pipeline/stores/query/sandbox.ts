@@ -3,12 +3,14 @@ import { setPriority } from "node:os";
 import { InputError, StoreError } from "../../../core/errors.js";
 import { tsFork } from "../../../core/ts-module.js";
 import type { QueryOptions, QueryResult } from "../lakehouse.js";
+import type { Row } from "../tables.js";
 import { RESULT_LIMITS, tooLarge } from "./limits.js";
 import type { QueryEngine, QueryReply, ToQueryProcess } from "./protocol.js";
 
 interface Job {
   id: number;
   sql: string;
+  params: readonly unknown[];
   maxRows: number;
   timeoutMs: number;
   timer: NodeJS.Timeout;
@@ -48,7 +50,8 @@ export class QuerySandbox {
     private readonly options: SandboxOptions = { concurrency: 2, queue: 8 },
   ) {}
 
-  run(sql: string, { maxRows, timeoutMs }: QueryOptions): Promise<QueryResult> {
+  /** `params` (plain values for `?`) only for carwatch's own SQL. */
+  run(sql: string, { maxRows, timeoutMs }: QueryOptions, params: readonly unknown[] = []): Promise<QueryResult> {
     if (this.closed) return Promise.reject(new StoreError("the lakehouse is closed"));
     if (this.waiting.length >= this.options.queue) {
       return Promise.reject(
@@ -56,10 +59,21 @@ export class QuerySandbox {
       );
     }
     return new Promise<QueryResult>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, sql, maxRows, timeoutMs, resolve, reject, timer: setTimeout(() => this.expire(job), timeoutMs) };
+      const job: Job = { id: this.nextId++, sql, params, maxRows, timeoutMs, resolve, reject, timer: setTimeout(() => this.expire(job), timeoutMs) };
       this.waiting.push(job);
       this.pump();
     });
+  }
+
+  /**
+   * Carwatch's own read (a chart's aggregate), in the same processes and
+   * under the same budget as users' queries: rows as objects, and more than
+   * `maxRows` an error, never a silent cut.
+   */
+  async rows<T extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<T[]> {
+    const r = await this.run(sql, options, params);
+    if (r.truncated) throw new StoreError(`a read of carwatch's returned more than ${options.maxRows} rows: ${sql}`);
+    return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])) as T);
   }
 
   /** Process ids of the query processes alive now (tests check that none outlives its query). */
@@ -73,7 +87,7 @@ export class QuerySandbox {
       const job = this.waiting.shift()!;
       proc.job = job;
       this.busy.add(proc);
-      proc.child.send({ id: job.id, sql: job.sql, maxRows: job.maxRows, timeoutMs: job.timeoutMs } satisfies ToQueryProcess);
+      proc.child.send({ id: job.id, sql: job.sql, params: job.params, maxRows: job.maxRows, timeoutMs: job.timeoutMs } satisfies ToQueryProcess);
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { InputError } from "../../../core/errors.js";
+import { InputError, StoreError } from "../../../core/errors.js";
 import { TrinoClient } from "../trino/client.js";
 import { RESULT_LIMITS, ResultBudget, tooLarge } from "./limits.js";
 import type { QueryEngine, QueryReply, QueryRequest } from "./protocol.js";
@@ -17,7 +17,7 @@ function sqliteRunner(engine: Extract<QueryEngine, { kind: "sqlite" }>): Runner 
   for (const [schema, file] of Object.entries(engine.attach)) db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(file);
   // A second wall behind the read-only open: no statement may write.
   db.pragma("query_only = ON");
-  return async ({ sql, maxRows }) => {
+  return async ({ sql, params, maxRows }) => {
     const started = performance.now();
     try {
       const stmt = db.prepare(sql);
@@ -26,7 +26,10 @@ function sqliteRunner(engine: Extract<QueryEngine, { kind: "sqlite" }>): Runner 
       const budget = new ResultBudget();
       const rows: unknown[][] = [];
       let truncated = false;
-      for (const row of stmt.raw(true).safeIntegers(true).iterate() as IterableIterator<unknown[]>) {
+      for (const row of stmt
+        .raw(true)
+        .safeIntegers(true)
+        .iterate(...params) as IterableIterator<unknown[]>) {
         if (rows.length === maxRows) {
           truncated = true;
           break;
@@ -43,7 +46,9 @@ function sqliteRunner(engine: Extract<QueryEngine, { kind: "sqlite" }>): Runner 
 }
 
 function trinoRunner(engine: Extract<QueryEngine, { kind: "trino" }>): Runner {
-  return async ({ sql, maxRows, timeoutMs }) => {
+  return async ({ sql, params, maxRows, timeoutMs }) => {
+    // trino-client cannot bind: carwatch's own reads arrive with their parameters inlined.
+    if (params.length > 0) throw new StoreError("the Trino query process takes SQL with its parameters inlined");
     const started = performance.now();
     // Trino stops the query itself at the deadline too, should this process be killed before it can cancel.
     const client = new TrinoClient({ ...engine.connection, session: { query_max_execution_time: `${Math.ceil(timeoutMs / 1000)}s` } });

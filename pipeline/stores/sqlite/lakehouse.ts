@@ -2,7 +2,15 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
-import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
+import {
+  AGGREGATE_LIMITS,
+  type Lakehouse,
+  type MaintenanceReport,
+  type QueryOptions,
+  type QueryResult,
+  type TableInfo,
+  type TableStats,
+} from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { createTableSql, insertSql, secondaryIndexes } from "./schema.js";
@@ -11,6 +19,8 @@ import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values
 /** How long a write waits for another process's write before it fails (retriable). */
 const BUSY_WAIT_MS = 5000;
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A parameter as SQLite binds it: Dates become the stored timestamp text. */
+const sqliteParam = (p: unknown) => (p instanceof Date ? toSqliteTime(p.getTime()) : p);
 
 interface Writer {
   stmt: Database.Statement;
@@ -198,7 +208,11 @@ export class SqliteLakehouse implements Lakehouse {
   }
 
   private all<T extends Row>(sql: string, params: readonly unknown[]): T[] {
-    return this.db.prepare(sql).all(...params.map((p) => (p instanceof Date ? toSqliteTime(p.getTime()) : p))) as T[];
+    return this.db.prepare(sql).all(...params.map(sqliteParam)) as T[];
+  }
+
+  aggregate<T extends Row = Row>(sql: string, params: readonly unknown[] = [], options = AGGREGATE_LIMITS): Promise<T[]> {
+    return this.queries.rows<T>(sql, params.map(sqliteParam), options);
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {

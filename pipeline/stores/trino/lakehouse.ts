@@ -1,5 +1,13 @@
 import { StoreError } from "../../../core/errors.js";
-import type { Lakehouse, MaintenanceReport, QueryOptions, QueryResult, TableInfo, TableStats } from "../lakehouse.js";
+import {
+  AGGREGATE_LIMITS,
+  type Lakehouse,
+  type MaintenanceReport,
+  type QueryOptions,
+  type QueryResult,
+  type TableInfo,
+  type TableStats,
+} from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { TrinoClient, type TrinoConnection } from "./client.js";
@@ -148,6 +156,10 @@ export class TrinoLakehouse implements Lakehouse {
   async select<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     const r = await this.writer.run(inlineParams(sql, params));
     return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])) as T);
+  }
+
+  aggregate<T extends Row = Row>(sql: string, params: readonly unknown[] = [], options = AGGREGATE_LIMITS): Promise<T[]> {
+    return this.queries.rows<T>(inlineParams(sql, params), [], options);
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {
