@@ -22,17 +22,25 @@ const STATE_ICON: Record<StageStatus["state"], string> = {
 
 export function stagesView(stages: readonly StageStatus[], title = "Stages"): string {
   // No icons inside <pre>: an emoji is two columns wide on a phone and would break the alignment.
-  const rows = stages.map((s) => [s.name, s.state, s.ratePerSec, s.queueDepth, s.counters.errors]);
-  return `<b>${esc(title)}</b>\n${preTable(["stage", "state", "ev/s", "lag", "err"], rows)}`;
+  const rows = stages.map((s) => [
+    s.name,
+    s.stale ? "stale" : s.state,
+    s.ratePerSec,
+    s.queueDepth,
+    s.counters.errors,
+    s.pid === null ? "–" : `${s.host}:${s.pid}`,
+  ]);
+  return `<b>${esc(title)}</b>\n${preTable(["stage", "state", "ev/s", "lag", "err", "where"], rows)}`;
 }
 
 export function stageView(s: StageStatus, now: number): string {
   const lines = [
     html`${STATE_ICON[s.state]} <b>${s.name}</b> — ${s.state}`,
     html`<i>${s.description}</i>`,
+    s.pid === null ? "runs in no process yet" : html`on ${s.host}, pid ${s.pid}${s.stale ? `, stale: last heartbeat ${when(s.seenAt)}` : ""}`,
     html`run #${s.runId ?? "–"}, started ${s.startedAt ? `${ago(s.startedAt, now)} ago` : "never"}`,
     html`in ${s.counters.in}, out ${s.counters.out}, errors ${s.counters.errors}, dead letters ${s.counters.deadLetters}`,
-    html`rate ${s.ratePerSec}/s, queue ${s.queueDepth}, restarts ${s.restarts}`,
+    html`rate ${s.ratePerSec}/s in, ${s.outPerSec}/s out, queue ${s.queueDepth}, restarts ${s.restarts}`,
     html`last event ${when(s.lastEventTime)}`,
   ];
   if (s.lastError) lines.push(html`last error: <code>${s.lastError}</code>`);

@@ -1,9 +1,11 @@
 import { spawnSync } from "node:child_process";
+import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
 import { defineStage } from "./stage.js";
-import type { StageState } from "./supervisor.js";
+import { STAGES } from "./stages/index.js";
+import { type StageState, Supervisor } from "./supervisor.js";
 
 let p: TestPipeline;
 afterEach(async () => p?.close());
@@ -106,5 +108,17 @@ describe("Supervisor", () => {
     expect(state(theirs)).toMatchObject({ state: "failed", lastError: "process ended while running" });
     expect(state(mine)!.state).toBe("running");
     expect(state(live)!.state).toBe("running");
+  });
+
+  it("never starts a stage its process's roles lack, naming them; a stage without a role (seed) runs anywhere", async () => {
+    p = await createPipeline();
+    const chatSide = new Supervisor(STAGES, p.deps, {}, { roles: ["bot", "http"] });
+    await expect(chatSide.start("enrich")).rejects.toThrow(
+      `enrich runs only in a process whose CARWATCH_ROLES include enrich: this one (${hostname()} pid ${process.pid}) has bot,http`,
+    );
+    expect(chatSide.history("enrich")).toEqual([]);
+    await chatSide.start("seed");
+    expect(await chatSide.waitFor("seed")).toMatchObject({ state: "succeeded", host: hostname(), pid: process.pid, stale: false });
+    expect(["seed", "generator", "enrich", "alert", "aggregate"].filter((n) => chatSide.runsHere(n))).toEqual(["seed"]);
   });
 });

@@ -1,26 +1,13 @@
 import { EventEmitter } from "node:events";
+import { ROLES } from "../core/config.js";
 import { errorMessage, InputError } from "../core/errors.js";
+import { RateMeter } from "./rate-meter.js";
 import { StageCounters, type StageDefinition, type StageDeps } from "./stage.js";
+import { StageCluster } from "./stage-cluster.js";
+import { processName, runsIn, type StageState, type StageStatus, THIS_PROCESS } from "./stage-status.js";
 import type { StageRun } from "./stores/state.js";
 
-export type StageState = "idle" | "running" | "restarting" | "succeeded" | "failed" | "stopped";
-
-export interface StageStatus {
-  name: string;
-  kind: "streaming" | "batch";
-  description: string;
-  state: StageState;
-  runId: number | null;
-  params: unknown;
-  startedAt: number | null;
-  counters: { in: number; out: number; errors: number; deadLetters: number };
-  ratePerSec: number;
-  queueDepth: number;
-  lastEventTime: number | null;
-  restarts: number;
-  lastError: string | null;
-  nextRestartAt: number | null;
-}
+export type { StageState, StageStatus } from "./stage-status.js";
 
 export interface BackoffOptions {
   initialMs: number;
@@ -36,6 +23,7 @@ interface Slot {
   params: unknown;
   startedAt: number | null;
   counters: StageCounters;
+  outRate: RateMeter;
   abort: AbortController | null;
   running: Promise<void> | null;
   restarts: number;
@@ -50,9 +38,14 @@ interface Slot {
  * Runs the stages, replacing the old platform's Airflow control: start with
  * validated params, stop (draining the batch in hand), status, run history
  * in the state DB, and restart with backoff when a streaming stage crashes.
- * Emits "crash" (name, error), "state" (name, state).
+ * Emits "crash" (name, error), "state" (name, state). It runs stages of
+ * this process only, the ones its roles allow; `cluster` sees and controls
+ * the stages of every process sharing state.db.
  */
 export class Supervisor extends EventEmitter {
+  /** This process's CARWATCH_ROLES: a stage named after a role runs here only when they include it. */
+  readonly roles: readonly string[];
+  readonly cluster: StageCluster;
   private readonly slots = new Map<string, Slot>();
   /** Counters of finished runs, per stage, for process-lifetime totals. */
   private readonly finished = new Map<string, { in: number; out: number; errors: number; deadLetters: number }>();
@@ -62,9 +55,12 @@ export class Supervisor extends EventEmitter {
     defs: readonly StageDefinition[],
     private readonly deps: StageDeps,
     backoff: Partial<BackoffOptions> = {},
+    placement: { roles?: readonly string[] } = {},
   ) {
     super();
     this.backoff = { initialMs: 500, maxMs: 30_000, healthyAfterMs: 60_000, ...backoff };
+    this.roles = placement.roles ?? ROLES;
+    this.cluster = new StageCluster(this, deps.state, deps.log);
     for (const def of defs) {
       this.slots.set(def.name, {
         def,
@@ -73,6 +69,7 @@ export class Supervisor extends EventEmitter {
         params: null,
         startedAt: null,
         counters: new StageCounters(),
+        outRate: new RateMeter(),
         abort: null,
         running: null,
         restarts: 0,
@@ -93,6 +90,16 @@ export class Supervisor extends EventEmitter {
     return this.slot(name).def;
   }
 
+  /** Whether this process's roles let the stage run here. */
+  runsHere(name: string): boolean {
+    return runsIn(this.roles, name);
+  }
+
+  /** Why a stage does not run here, naming the roles. */
+  refusal(name: string): string {
+    return `${name} runs only in a process whose CARWATCH_ROLES include ${name}: this one (${processName(THIS_PROCESS)}) has ${this.roles.join(",")}`;
+  }
+
   private slot(name: string): Slot {
     const s = this.slots.get(name);
     if (!s) throw new InputError(`unknown stage "${name}"; stages: ${this.names().join(", ")}`);
@@ -100,12 +107,14 @@ export class Supervisor extends EventEmitter {
   }
 
   /**
-   * Validates params and starts the stage; refuses when it already runs.
-   * Resolves once the stage takes input (or has finished or crashed), so
-   * whatever is published next reaches it.
+   * Validates params and starts the stage; refuses when it already runs or
+   * this process's roles do not include it. Resolves once the stage takes
+   * input (or has finished or crashed), so whatever is published next
+   * reaches it.
    */
   async start(name: string, params: unknown = {}, trigger: "manual" | "start" = "manual"): Promise<StageStatus> {
     const s = this.slot(name);
+    if (!this.runsHere(name)) throw new InputError(this.refusal(name));
     if (s.state === "running" || s.state === "restarting") throw new InputError(`stage ${name} is already ${s.state}`);
     const parsed = s.def.params.safeParse(params ?? {});
     if (!parsed.success) {
@@ -123,6 +132,7 @@ export class Supervisor extends EventEmitter {
     s.params = params;
     this.retire(s);
     s.counters = new StageCounters();
+    s.outRate = new RateMeter();
     s.abort = new AbortController();
     s.startedAt = Date.now();
     s.runId = this.deps.state.startRun(name, params, trigger, s.startedAt);
@@ -213,6 +223,7 @@ export class Supervisor extends EventEmitter {
   status(name: string): StageStatus {
     const s = this.slot(name);
     const input = s.def.input;
+    const now = Date.now();
     return {
       name,
       kind: s.def.kind,
@@ -222,12 +233,16 @@ export class Supervisor extends EventEmitter {
       params: s.params,
       startedAt: s.startedAt,
       counters: s.counters.snapshot(),
-      ratePerSec: Math.round(s.counters.rate() * 10) / 10,
+      ratePerSec: Math.round(s.counters.rate(now) * 10) / 10,
+      outPerSec: Math.round(s.outRate.rate(s.counters.out, now) * 10) / 10,
       queueDepth: input ? this.deps.transport.lag(input.topic, input.group) : 0,
       lastEventTime: s.counters.lastEventTime,
       restarts: s.restarts,
       lastError: s.lastError,
       nextRestartAt: s.nextRestartAt,
+      ...THIS_PROCESS,
+      seenAt: now,
+      stale: false,
     };
   }
 
@@ -249,6 +264,7 @@ export class Supervisor extends EventEmitter {
     return out;
   }
 
+  /** This process's stages (`cluster.list()`: every process's). */
   list(): StageStatus[] {
     return this.names().map((n) => this.status(n));
   }

@@ -12,11 +12,16 @@ const st = (over: Partial<StageStatus> & { in?: number }): StageStatus => ({
   startedAt: 0,
   counters: { in: over.in ?? 0, out: 0, errors: 0, deadLetters: 0 },
   ratePerSec: 0,
+  outPerSec: 0,
   queueDepth: 0,
   lastEventTime: null,
   restarts: 0,
   lastError: null,
   nextRestartAt: null,
+  host: null,
+  pid: null,
+  seenAt: null,
+  stale: false,
   ...over,
 });
 
@@ -54,5 +59,37 @@ describe("Watchdog", () => {
     ]);
     expect(w.check([st({ restarts: 5, state: "restarting" })])).toEqual([]);
     expect(w.check([st({ restarts: 5 })])).toMatchObject([{ kind: "recovered" }]);
+  });
+
+  it("reports a process that missed its heartbeats once, not its frozen stages, and once when it sends them again", () => {
+    const w = new Watchdog();
+    const worker = { host: "w1", pid: 7, seenAt: 10_000 };
+    const rows = (stale: boolean) => [
+      st({ ...worker, stale, in: 5, queueDepth: 9 }),
+      st({ ...worker, stale, name: "alert", state: "restarting", restarts: 1, lastError: "disk full" }),
+    ];
+    expect(w.check(rows(false), 11_000)).toEqual([{ stage: "alert", kind: "failing", message: "alert (w1 pid 7) is restarting: disk full" }]);
+    expect(w.check(rows(true), 13_500)).toEqual([
+      { stage: "enrich, alert", kind: "stale", message: "w1 pid 7 (enrich, alert) missed its heartbeats: last seen 3.5 s ago" },
+    ]);
+    expect(w.check(rows(true), 20_000)).toEqual([]);
+    const back = [st({ ...worker, in: 9 }), st({ ...worker, name: "alert", restarts: 1 })];
+    expect(w.check(back, 21_000)).toEqual([
+      { stage: "alert", kind: "recovered", message: "alert (w1 pid 7) recovered: running" },
+      { stage: "enrich, alert", kind: "recovered", message: "w1 pid 7 sends heartbeats again" },
+    ]);
+  });
+
+  it("tells when a stale process is no longer listed (it was replaced or forgotten)", () => {
+    const w = new Watchdog();
+    w.check([st({ host: "w1", pid: 7, seenAt: 0, stale: true })], 5000);
+    expect(w.check([st({ host: "w1", pid: 8 })], 6000)).toEqual([{ stage: "enrich", kind: "recovered", message: "w1 pid 7 is no longer listed" }]);
+  });
+
+  it("tells the same stage in two processes apart", () => {
+    const w = new Watchdog();
+    const two = (state: "running" | "failed") => [st({ host: "w1", pid: 7 }), st({ host: "w2", pid: 7, state })];
+    w.check(two("running"));
+    expect(w.check(two("failed"))).toEqual([{ stage: "enrich", kind: "failing", message: "enrich (w2 pid 7) is failed" }]);
   });
 });

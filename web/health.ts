@@ -10,7 +10,12 @@ export interface HealthDeps {
   essentialStages: readonly string[];
 }
 
-/** GET /healthz: each part's state; 503 when something essential is down. */
+/**
+ * GET /healthz: each part of this process, and every other process sharing
+ * state.db by its heartbeat. 503 when a part of this process is down; a
+ * stale peer (missed its heartbeats: killed, hung, its host down) makes it
+ * "degraded" but still 200, since restarting this process would not help.
+ */
 export function healthRoutes(deps: HealthDeps): Hono {
   const app = new Hono();
   app.get("/healthz", async (c) => {
@@ -26,8 +31,21 @@ export function healthRoutes(deps: HealthDeps): Hono {
       // A stage restarting after a crash is degraded but alive; failed or stopped by itself is down.
       parts[`stage:${name}`] = { ok: s.state === "running" || s.state === "restarting" || s.state === "succeeded", detail: s.state };
     }
+    const now = Date.now();
+    const processes: Record<string, { ok: boolean; roles: string[]; lastHeartbeatMsAgo: number; detail: string }> = {};
+    for (const p of deps.supervisor.cluster.peers(now)) {
+      const ago = now - p.heartbeatAt;
+      const running = p.stages.filter((s) => s.state === "running").map((s) => s.name);
+      processes[`${p.host}:${p.pid}`] = {
+        ok: !p.stale,
+        roles: p.roles,
+        lastHeartbeatMsAgo: ago,
+        detail: p.stale ? `stale: no heartbeat for ${(ago / 1000).toFixed(1)} s` : `running: ${running.join(", ") || "nothing"}`,
+      };
+    }
     const ok = Object.values(parts).every((p) => p.ok);
-    return c.json({ status: ok ? "ok" : "down", parts }, ok ? 200 : 503);
+    const status = !ok ? "down" : Object.values(processes).every((p) => p.ok) ? "ok" : "degraded";
+    return c.json({ status, parts, processes }, ok ? 200 : 503);
   });
   return app;
 }

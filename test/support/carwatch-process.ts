@@ -2,12 +2,12 @@ import { join } from "node:path";
 import { type Child, spawnChild } from "./child.js";
 
 /**
- * carwatch itself (main.ts) as its own process, resolved once its HTTP server
- * is up. Nothing from the developer's environment can point it elsewhere: no
- * Telegram token, model key, Kafka or MQTT unless `env` sets them.
+ * carwatch itself (main.ts) as its own process. Nothing from the
+ * developer's environment can point it elsewhere: no Telegram token, model
+ * key, Kafka or MQTT unless `env` sets them.
  */
-export async function startCarwatch(env: Record<string, string>): Promise<{ child: Child; url: string }> {
-  const child = spawnChild(
+function spawnCarwatch(env: Record<string, string>): Child {
+  return spawnChild(
     [
       ...(process.env.CARWATCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.CARWATCH_PROFILE_DIR}`] : []),
       "--import",
@@ -25,6 +25,18 @@ export async function startCarwatch(env: Record<string, string>): Promise<{ chil
       ...env,
     },
   );
+}
+
+/** carwatch resolved once its HTTP server is up. */
+export async function startCarwatch(env: Record<string, string>): Promise<{ child: Child; url: string }> {
+  const child = spawnCarwatch(env);
   const up = await child.line((l) => l.includes("carwatch is up"));
   return { child, url: /(http:\/\/[^"]+)\/healthz/.exec(up)![1]! };
+}
+
+/** carwatch without the http role (a worker), resolved once its stages run and it has published them to state.db. */
+export async function startCarwatchWorker(env: Record<string, string>): Promise<Child> {
+  const child = spawnCarwatch(env);
+  await child.line((l) => l.includes("publishing stage status"));
+  return child;
 }
