@@ -12,7 +12,8 @@ import { registerAssistant } from "./assistant.js";
 import { registerCallbacks } from "./callbacks.js";
 import { registerCharts } from "./charts.js";
 import { registerCommands } from "./commands.js";
-import { Confirmations } from "./confirmations.js";
+import { MemoryConfirmationStorage } from "./confirmation-storage.js";
+import { Confirmations, type PendingStorage } from "./confirmations.js";
 import { registerFleet } from "./fleet.js";
 import { type FloodLimit, floodLimit } from "./flood.js";
 import { registerMaintenance } from "./maintenance.js";
@@ -31,6 +32,8 @@ export interface BotOptions {
   botInfo?: UserFromGetMe;
   /** How long a confirmation button stays valid. */
   confirmTtlMs?: number;
+  /** Where pending confirmations live (default: this process's memory). */
+  confirmationStorage?: PendingStorage;
   /** Per-user flood limit (default 10 updates per 10 s). */
   flood?: FloodLimit;
   /** Observes how long each update takes. */
@@ -56,7 +59,7 @@ export function createBot(o: BotOptions): CarwatchBot {
     registry: o.registry,
     agent: o.agent ?? null,
     log: o.log,
-    confirmations: new Confirmations(o.confirmTtlMs ?? 60_000, o.clock),
+    confirmations: new Confirmations(o.confirmationStorage ?? new MemoryConfirmationStorage(), o.confirmTtlMs ?? 60_000, o.clock),
     clock: o.clock ?? Date.now,
     charts: o.charts ?? null,
     // Bot API files are served at <root>/file/bot<token>/<file_path>.

@@ -5,8 +5,9 @@ import type { AlertMessage, AlertWindow, ScoredEvent } from "../pipeline/model/e
 import { StateStore } from "../pipeline/stores/state.js";
 import { MemoryTransport } from "../pipeline/transport/memory.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
-import { Notifier } from "../tools/notify.js";
+import { NoticeFeed } from "../tools/feed.js";
 import { OpsState } from "../tools/ops-state.js";
+import { RoleBook } from "../tools/roles.js";
 import { type Digests, startDigests } from "./digests.js";
 import { SendQueue } from "./send-queue.js";
 
@@ -52,6 +53,9 @@ let ops: OpsState;
 let transport: MemoryTransport;
 let queue: SendQueue;
 let digests: Digests;
+let feed: NoticeFeed;
+/** Private chats are their users': these have a role; 13 had one once and was removed. */
+const roles = new RoleBook({ admins: [], operators: [11], viewers: [5, 6, 10, 12, 30] });
 let sent: { chat_id: number; text: string; message_thread_id?: number; reply_markup?: unknown }[];
 
 beforeEach(async () => {
@@ -65,7 +69,8 @@ beforeEach(async () => {
     if (method === "sendMessage") sent.push(payload as (typeof sent)[number]);
     return { ok: true, result: { message_id: sent.length, date: 0, chat: { id: 1, type: "private" } } } as never;
   });
-  digests = await startDigests({ transport, api, queue, notifier: new Notifier(ops, () => 0), log: silentLogger });
+  feed = new NoticeFeed({ transport, ops, roles, log: silentLogger, clock: () => 0 });
+  digests = await startDigests({ feed, api, queue });
 });
 afterEach(async () => {
   await digests.stop();
@@ -97,11 +102,20 @@ describe("digests", () => {
   });
 
   it("DIGEST_CHATS are subscribed once, keeping a chat's own choices", () => {
-    const n = new Notifier(ops, () => 0);
     ops.subscribe({ chatId: 5, threadId: null, digests: true, includeEmpty: true, incidentsMin: "low" }, 0);
-    expect(n.subscribeAtStart([5, 6])).toBe(1);
+    expect(feed.subscribeAtStart([5, 6])).toBe(1);
     expect(ops.subscription(5, null)).toMatchObject({ includeEmpty: true, incidentsMin: "low" });
     expect(ops.subscription(6, null)).toMatchObject({ digests: true, includeEmpty: false, incidentsMin: null });
+  });
+});
+
+describe("a chat's right to them", () => {
+  it("is checked at every delivery: a private chat whose user has no role any more gets neither digests nor incidents", async () => {
+    for (const chatId of [10, 13, -20]) ops.subscribe({ chatId, threadId: null, digests: true, includeEmpty: true, incidentsMin: "low" }, 0);
+    await transport.publish(WINDOWS, [{ key: "a", value: window(Date.parse("2025-01-01T00:00:00Z"), 1) }]);
+    await transport.publish(ALERTS, [{ key: "3", value: alert(160) }]);
+    await settle();
+    expect(sent.map((m) => m.chat_id).sort((a, b) => a - b)).toEqual([-20, -20, 10, 10]);
   });
 });
 

@@ -19,7 +19,8 @@ beforeAll(async () => {
     log: silentLogger,
     registry: p.registry,
     ops: p.ops,
-    transport: p.transport,
+    state: p.state,
+    feed: p.feed,
     pace: { privateGapMs: 0, groupGapMs: 0, retryMs: 10 },
     flood: { limit: 100, timeFrameMs: 60_000 },
   });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatAgent } from "../agent/agent.js";
 import { silentLogger } from "../core/log.js";
 import { ChartStore } from "../tools/chart-store.js";
+import { NoticeFeed } from "../tools/feed.js";
 import { createRegistry, type Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { webAccess } from "../web/access.js";
@@ -46,7 +47,8 @@ beforeAll(async () => {
     model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
     log: silentLogger,
   });
-  con = await startConsole({ registry, ops: p.ops, transport: p.transport, log: silentLogger, agent, charts, clock: () => p.now });
+  const feed = new NoticeFeed({ transport: p.transport, ops: p.ops, roles: registry, log: silentLogger, clock: () => p.now });
+  con = await startConsole({ registry, ops: p.ops, feed, log: silentLogger, agent, charts, clock: () => p.now });
   con.chat.on("event", (e) => events.push(e));
   await startConsumers(p);
 });
@@ -162,7 +164,7 @@ describe("the console is the same bot", () => {
   it("/chart sends a PNG with a caption; the buttons offer the other charts", async () => {
     const [photo] = await say("/chart rule");
     expect(photo!.photo).toBeDefined();
-    expect(text(photo)).toMatch(/^Alerts per minute by rule, last 1h: \d+ in all \(speeding \d+, high_rpm \d+, wrong_gear \d+\)\.$/);
+    expect(text(photo)).toMatch(/^Alerts per minute by rule, last 1h: [\d,]+ in all \(speeding [\d,]+, high_rpm [\d,]+, wrong_gear [\d,]+\)\.$/);
     const png = con.chat.file(photo!.photo!.url.replace("files/", ""))!;
     expect(png.bytes.subarray(0, 8).toString("hex")).toBe("89504e470d0a1a0a");
     expect(png.bytes.length).toBeGreaterThan(5000);
@@ -172,7 +174,7 @@ describe("the console is the same bot", () => {
     const [speed] = await press(pick!, "chart:speed_distribution");
     expect(speed!.photo).toBeDefined();
     saveArtifact("chart-speed-distribution.png", con.chat.file(speed!.photo!.url.replace("files/", ""))!.bytes);
-    expect(text(speed)).toMatch(/^Speeds of \d+ readings, last 1h: \d+ over the 120 km\/h limit\.$/);
+    expect(text(speed)).toMatch(/^Speeds of [\d,]+ readings, last 1h: [\d,]+ over the 120 km\/h limit\.$/);
   });
 
   it("the agent can draw a chart: its tool result is a caption, the picture follows its answer", async () => {
@@ -182,7 +184,7 @@ describe("the console is the same bot", () => {
     expect(text(out[0])).toBe("Here are today's alerts by color.");
     expect(out[1]!.photo).toBeDefined();
     saveArtifact("chart-alerts-by-color.png", con.chat.file(out[1]!.photo!.url.replace("files/", ""))!.bytes);
-    expect(text(out[1])).toMatch(/^Alerts by car color, last 1h: \d+ in all/);
+    expect(text(out[1])).toMatch(/^Alerts by car color, last 1h: [\d,]+ in all/);
     const toolResult = llm.requests.at(-1)!.messages.find((m) => m.role === "tool")!;
     expect(String(toolResult.content)).toMatch(/"chartId":"[0-9a-f]{16}"/);
     expect(String(toolResult.content).length).toBeLessThan(400);
@@ -202,7 +204,7 @@ describe("flood limit", () => {
     const flooded = await startConsole({
       registry,
       ops: p.ops,
-      transport: p.transport,
+      feed: new NoticeFeed({ transport: p.transport, ops: p.ops, roles: registry, log: silentLogger }),
       log: silentLogger,
       clock: () => now,
       subscribe: false,

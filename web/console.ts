@@ -9,10 +9,9 @@ import { esc } from "../bot/format.js";
 import { SendQueue } from "../bot/send-queue.js";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
-import type { Transport } from "../pipeline/transport/transport.js";
 import type { ChartStore } from "../tools/chart-store.js";
+import type { NoticeFeed } from "../tools/feed.js";
 import type { Registry } from "../tools/index.js";
-import { Notifier } from "../tools/notify.js";
 import type { OpsState } from "../tools/ops-state.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { ConsoleChat } from "./console-chat.js";
@@ -48,7 +47,8 @@ export const CONSOLE_BOT_INFO: UserFromGetMe = {
 export interface ConsoleOptions {
   registry: Registry;
   ops: OpsState;
-  transport: Transport;
+  /** Digests and incident notices (the console's chat gets its own). */
+  feed: NoticeFeed;
   log: Logger;
   agent?: ChatAgent | null;
   metrics?: Metrics;
@@ -106,14 +106,11 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
   await bot.api.setMyCommands(COMMANDS.map((c) => ({ ...c })));
 
   const queue = new SendQueue(log, { privateGapMs: 0, groupGapMs: 0, retryMs: 1000 }, o.metrics);
-  const notifier = new Notifier(o.ops, o.clock);
-  if (o.subscribe !== false) notifier.subscribeAtStart([chat.chatId]);
+  if (o.subscribe !== false) o.feed.subscribeAtStart([chat.chatId]);
   const digests: Digests = await startDigests({
-    transport: o.transport,
+    feed: o.feed,
     api: bot.api,
     queue,
-    notifier,
-    log,
     accept: (s) => s.chatId === chat.chatId,
     groups: consoleGroups(o.instance ?? `${hostname()}-${process.pid}`),
   });

@@ -1,6 +1,7 @@
 import { settingsFrom } from "../../app.js";
 import { loadConfig } from "../../core/config.js";
 import { silentLogger } from "../../core/log.js";
+import { NoticeFeed } from "../../tools/feed.js";
 import { createRegistry, type Registry } from "../../tools/index.js";
 import { OpsState } from "../../tools/ops-state.js";
 import { RoleBook } from "../../tools/roles.js";
@@ -18,12 +19,17 @@ export interface BotPipeline extends TestPipeline {
   ops: OpsState;
   roles: RoleBook;
   registry: Registry;
+  /** Digests and incident notices, for bots and consoles started on this pipeline. */
+  feed: NoticeFeed;
   /** Fixed "now" of the tools: after the generated readings, so "last 1h" covers them. */
   now: number;
 }
 
-/** The real pipeline pieces (test/support/pipeline.ts) with the registry the bot, agent and console use. */
-export async function botPipeline(env: Record<string, string> = {}): Promise<BotPipeline> {
+/**
+ * The real pipeline pieces (test/support/pipeline.ts) with the registry the bot, agent and console use.
+ * With `dir`, on another pipeline's files: a second carwatch process on the same DATA_DIR.
+ */
+export async function botPipeline(env: Record<string, string> = {}, dir?: string): Promise<BotPipeline> {
   const config = loadConfig(
     // EVENT_MAX_AGE_DAYS: the drive is dated 2025-01-01 (GEN_START).
     {
@@ -36,10 +42,10 @@ export async function botPipeline(env: Record<string, string> = {}): Promise<Bot
     },
     "/nonexistent/.env",
   );
-  const base = await createPipeline({ settings: settingsFrom(config) });
+  const base = await createPipeline({ settings: settingsFrom(config), dir });
   const ops = new OpsState(base.state);
   const roles = RoleBook.fromConfig(config);
-  const p: BotPipeline = { ...base, ops, roles, now: GEN_START + 30 * 60_000, registry: null as unknown as Registry };
+  const p: BotPipeline = { ...base, ops, roles, now: GEN_START + 30 * 60_000, registry: null as unknown as Registry, feed: null as unknown as NoticeFeed };
   p.registry = createRegistry({
     supervisor: base.supervisor,
     lakehouse: base.lakehouse,
@@ -49,6 +55,7 @@ export async function botPipeline(env: Record<string, string> = {}): Promise<Bot
     clock: () => p.now,
     log: silentLogger,
   });
+  p.feed = new NoticeFeed({ transport: base.transport, ops, roles: p.registry, log: silentLogger, clock: () => p.now });
   return p;
 }
 

@@ -65,6 +65,19 @@ export class TelegramServer extends EventEmitter {
     });
   }
 
+  private readonly holds: { match: (c: RecordedCall) => boolean; released: Promise<void> }[] = [];
+
+  /**
+   * Holds the answer to the next call that matches until `release()`: a
+   * handler waiting on Telegram as long as the test wants. `reached` resolves
+   * with the call once it arrived.
+   */
+  hold(match: (c: RecordedCall) => boolean): { reached: Promise<RecordedCall>; release(): void } {
+    let release!: () => void;
+    this.holds.push({ match, released: new Promise<void>((r) => (release = r)) });
+    return { reached: this.waitFor(match, this.calls.length), release };
+  }
+
   /** Files users "sent": getFile answers with their path, and /file/bot<token>/<path> serves them. */
   private readonly files = new Map<string, Buffer>();
 
@@ -120,6 +133,8 @@ export class TelegramServer extends EventEmitter {
     }
     this.calls.push(call);
     this.emit("call", call);
+    const held = this.holds.findIndex((h) => h.match(call));
+    if (held >= 0) await this.holds.splice(held, 1)[0]!.released;
     reply(result);
   }
 
