@@ -21,6 +21,7 @@ import { compactionJob, jobCalls, retentionJob, watchdogJob } from "./scheduler/
 import { Scheduler } from "./scheduler/scheduler.js";
 import { TokenBook } from "./tools/api-tokens.js";
 import { ChartStore } from "./tools/chart-store.js";
+import { NoticeFeed } from "./tools/feed.js";
 import { createRegistry, type Registry } from "./tools/index.js";
 import { OpsState } from "./tools/ops-state.js";
 import { RoleBook } from "./tools/roles.js";
@@ -80,170 +81,183 @@ export async function startApp(config: Config, log: Logger, options: { transport
   const transport = options.transport ?? (await createTransport(config, log));
   const metrics = new Metrics();
   const deps: StageDeps = { lakehouse, state, transport, log, events: new EventEmitter(), settings: settingsFrom(config), metrics };
-  const supervisor = new Supervisor(STAGES, deps);
+  const supervisor = new Supervisor(STAGES, deps, {}, { roles: config.CARWATCH_ROLES });
   metrics.watchStages(supervisor);
-  const roles = new Set<string>(config.CARWATCH_ROLES);
-  // Checked before anything starts: off loopback, the console (an admin's chat) needs CONSOLE_TOKEN.
-  const access = roles.has("http") ? webAccess(config) : null;
-  // Until a chat is connected, notices for the admins go to the log.
-  const admins: { notify: (text: string) => Promise<void> } = { notify: async (text) => void log.warn({ notice: text }, "admin notice") };
-  let scheduler: Scheduler | null = null;
-  if (roles.has("scheduler")) {
-    scheduler = new Scheduler(
-      [
-        { job: compactionJob, schedule: config.COMPACTION_SCHEDULE },
-        { job: retentionJob, schedule: config.RETENTION_SCHEDULE },
-        { job: watchdogJob(), schedule: config.WATCHDOG_SCHEDULE },
-      ],
-      {
-        // Jobs are the scheduler's tool calls, through the registry (made below, before any job can run).
-        call: (tool, input, options) => jobCalls(registry)(tool, input, options),
-        log,
-        notifyAdmins: (t) => admins.notify(t),
-        now: Date.now,
-      },
-      state,
-      config.SCHEDULE_TIMEZONE,
-      metrics,
-    );
-  }
-  const ops = new OpsState(state);
-  const tokens = new TokenBook(state, config.CARWATCH_ADMIN_TOKEN);
-  const charts = new ChartStore();
-  let url: string | null = null;
-  const dashboards = {
-    baseUrl: () => url,
-    superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null,
-  };
-  const registry = createRegistry({
-    supervisor,
-    lakehouse,
-    ops,
-    roles: RoleBook.fromConfig(config, tokens),
-    tokens,
-    events: deps.events,
-    thresholds: deps.settings.thresholds,
-    clock: Date.now,
-    log,
-    metrics,
-    jobs: scheduler,
-    retention: { readingsDays: config.RETENTION_DAYS, auditDays: config.AUDIT_RETENTION_DAYS },
-    charts,
-    dashboards,
-  });
-  // LangChain, MQTT, Kafka and Trino clients load only when configured: each costs start-up time and memory.
-  const agent = config.OPENAI_API_KEY
-    ? new (await import("./agent/agent.js")).ChatAgent({
-        registry,
-        dialect: lakehouse.dialect,
-        state,
-        model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL },
-        log,
-      })
-    : null;
-
-  const streaming = STREAMING_ORDER.filter((s) => roles.has(s));
+  // What starts below, stopped in reverse by stop(); also when start-up fails part way (a busy port after the
+  // stages started), so a failed start leaves nothing running.
   const subs: Subscription[] = [];
-  subs.push(
-    await transport.subscribe(
-      WINDOWS,
-      "log",
-      (batch) => {
-        for (const { value: w } of batch) {
-          log.info(
-            { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
-            "window closed",
-          );
-        }
-      },
-      { from: "latest" },
-    ),
-  );
-
-  // The bot subscribes to windows and alerts before the stages start, so it sees the first ones.
-  let bot: RunningBot | null = null;
-  if (roles.has("bot") && config.TELEGRAM_BOT_TOKEN) {
-    bot = await startBot({ config, log, registry, ops, transport, agent, metrics, charts });
-    admins.notify = (text) => bot!.notifyAdmins(text);
-  }
-  // The local console: the same bot, a second instance talking to the /console page (with or without Telegram).
-  let consoleBot: RunningConsole | null = null;
-  if (roles.has("bot") && roles.has("http")) {
-    consoleBot = await startConsole({ registry, ops, transport, log, agent, metrics, charts });
-    const telegram = admins.notify;
-    admins.notify = async (text) => {
-      await consoleBot!.notify(text);
-      if (bot) await telegram(text);
-      else log.warn({ notice: text }, "admin notice");
-    };
-  }
-
-  // Seeding is idempotent: every process that produces or enriches readings makes sure the dimensions exist.
-  if (roles.has("generator") || roles.has("enrich")) {
-    await supervisor.start("seed", {}, "start");
-    await supervisor.waitFor("seed");
-  }
-  // Consumers first, so the first readings find someone listening.
-  for (const name of [...streaming].reverse()) await supervisor.start(name, {}, "start");
-
-  scheduler?.start();
-
-  // Readings are taken where they can be stored at once (enrich here) or handed to Kafka: over HTTP and MQTT, by one intake.
-  const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
-  const mqtt = config.MQTT_URL ? (await import("./pipeline/mqtt-ingest.js")).startMqttIngest(config, { intake, lakehouse, log }) : null;
-
-  let server: ServerType | null = null;
   const closeStreams: (() => void)[] = [];
-  if (roles.has("http")) {
-    const http = new Hono();
-    http.route("/", healthRoutes({ lakehouse, supervisor, essentialStages: streaming }));
-    http.route("/", metricsRoutes(metrics));
-    const webhook = bot?.webhook;
-    if (webhook) http.post("/telegram/webhook", (c) => webhook(c.req.raw));
-    if (consoleBot) {
-      const c = consoleRoutes(consoleBot, access!);
-      http.route("/", c.app);
-      closeStreams.push(c.close);
-    }
-    http.route("/", apiRoutes({ registry, tokens, intake, log }));
-    const d = dashboardRoutes({ registry, access: access!, log });
-    http.route("/", d.app);
-    closeStreams.push(d.close);
-    http.get("/", (c) => c.redirect(consoleBot ? "/console" : "/dashboards"));
-    url = await new Promise<string>((resolve, reject) => {
-      server = serve({ fetch: http.fetch, hostname: config.HTTP_HOST, port: config.HTTP_PORT }, (info) =>
-        resolve(`http://${info.family === "IPv6" ? `[${info.address}]` : info.address}:${info.port}`),
-      );
-      server.once("error", reject);
-    });
-  }
-
-  return {
-    deps,
-    supervisor,
-    registry,
-    agent,
-    scheduler,
-    metrics,
-    url,
-    console: consoleBot,
-    consoleUrl: consoleBot && url ? `${url}/console` : null,
-    mqtt,
-    async stop() {
-      // Users' queries first: a chat waiting on one must not hold up the rest of the shutdown.
-      await lakehouse.closeQueries();
-      // No more readings in: what MQTT holds is stored and acknowledged while the stages still run.
-      await mqtt?.stop();
-      await bot?.stop();
-      for (const close of closeStreams) close();
-      await consoleBot?.stop();
-      await scheduler?.stop();
-      await supervisor.stopAll();
-      for (const s of subs) await s.stop();
-      await transport.close();
-      if (server) await new Promise<void>((r) => server!.close(() => r()));
-      await lakehouse.close();
-      state.close();
-    },
+  let bot: RunningBot | null = null;
+  let consoleBot: RunningConsole | null = null;
+  let scheduler: Scheduler | null = null;
+  let mqtt: MqttIngest | null = null;
+  let server: ServerType | null = null;
+  const stop = async () => {
+    // Users' queries first: a chat waiting on one must not hold up the rest of the shutdown.
+    await lakehouse.closeQueries();
+    // No more readings in: what MQTT holds is stored and acknowledged while the stages still run.
+    await mqtt?.stop();
+    await bot?.stop();
+    for (const close of closeStreams) close();
+    await consoleBot?.stop();
+    await scheduler?.stop();
+    await supervisor.cluster.leave();
+    await supervisor.stopAll();
+    for (const s of subs) await s.stop();
+    await transport.close();
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await lakehouse.close();
+    state.close();
   };
+  try {
+    const roles = new Set<string>(config.CARWATCH_ROLES);
+    // Checked before anything starts: off loopback, the console (an admin's chat) needs CONSOLE_TOKEN.
+    const access = roles.has("http") ? webAccess(config) : null;
+    // Until a chat is connected, notices for the admins go to the log.
+    const admins: { notify: (text: string) => Promise<void> } = { notify: async (text) => void log.warn({ notice: text }, "admin notice") };
+    if (roles.has("scheduler")) {
+      scheduler = new Scheduler(
+        [
+          { job: compactionJob, schedule: config.COMPACTION_SCHEDULE },
+          { job: retentionJob, schedule: config.RETENTION_SCHEDULE },
+          { job: watchdogJob(), schedule: config.WATCHDOG_SCHEDULE },
+        ],
+        {
+          // Jobs are the scheduler's tool calls, through the registry (made below, before any job can run).
+          call: (tool, input, options) => jobCalls(registry)(tool, input, options),
+          log,
+          notifyAdmins: (t) => admins.notify(t),
+          now: Date.now,
+        },
+        state,
+        config.SCHEDULE_TIMEZONE,
+        metrics,
+      );
+    }
+    const ops = new OpsState(state);
+    const tokens = new TokenBook(state, config.CARWATCH_ADMIN_TOKEN);
+    const charts = new ChartStore();
+    let url: string | null = null;
+    const dashboards = {
+      baseUrl: () => url,
+      superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null,
+    };
+    const registry = createRegistry({
+      supervisor,
+      lakehouse,
+      ops,
+      roles: RoleBook.fromConfig(config, tokens),
+      tokens,
+      events: deps.events,
+      thresholds: deps.settings.thresholds,
+      clock: Date.now,
+      log,
+      metrics,
+      jobs: scheduler,
+      retention: { readingsDays: config.RETENTION_DAYS, auditDays: config.AUDIT_RETENTION_DAYS },
+      charts,
+      dashboards,
+    });
+    // LangChain, MQTT, Kafka and Trino clients load only when configured: each costs start-up time and memory.
+    const agent = config.OPENAI_API_KEY
+      ? new (await import("./agent/agent.js")).ChatAgent({
+          registry,
+          dialect: lakehouse.dialect,
+          state,
+          model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL },
+          log,
+        })
+      : null;
+
+    const streaming = STREAMING_ORDER.filter((s) => roles.has(s));
+    subs.push(
+      await transport.subscribe(
+        WINDOWS,
+        "log",
+        (batch) => {
+          for (const { value: w } of batch) {
+            log.info(
+              { window: new Date(w.window_start).toISOString(), events: w.events, alerts: w.alert_events, incidents: w.new_incidents, rules: w.rule_counts },
+              "window closed",
+            );
+          }
+        },
+        { from: "latest" },
+      ),
+    );
+
+    // Digests and incident notices for the bot and the console; they subscribe before the stages start, so they see the first ones.
+    const feed = new NoticeFeed({ transport, ops, roles: registry, log });
+    if (roles.has("bot") && config.TELEGRAM_BOT_TOKEN) {
+      bot = await startBot({ config, log, registry, ops, state, feed, agent, metrics, charts });
+      admins.notify = (text) => bot!.notifyAdmins(text);
+    }
+    // The local console: the same bot, a second instance talking to the /console page (with or without Telegram).
+    if (roles.has("bot") && roles.has("http")) {
+      consoleBot = await startConsole({ registry, ops, feed, log, agent, metrics, charts });
+      const telegram = admins.notify;
+      admins.notify = async (text) => {
+        await consoleBot!.notify(text);
+        if (bot) await telegram(text);
+        else log.warn({ notice: text }, "admin notice");
+      };
+    }
+
+    // Seeding is idempotent: every process that produces or enriches readings makes sure the dimensions exist.
+    if (roles.has("generator") || roles.has("enrich")) {
+      await supervisor.start("seed", {}, "start");
+      await supervisor.waitFor("seed");
+    }
+    // Consumers first, so the first readings find someone listening.
+    for (const name of [...streaming].reverse()) await supervisor.start(name, {}, "start");
+
+    scheduler?.start();
+    // Every process shows its stages to the others through state.db, and serves their start and stop requests.
+    supervisor.cluster.join(config.STAGE_HEARTBEAT_MS);
+
+    // Readings are taken where they can be stored at once (enrich here) or handed to Kafka: over HTTP and MQTT, by one intake.
+    const intake = roles.has("enrich") || transport.kind === "kafka" ? new ReadingIntake(deps) : null;
+    mqtt = config.MQTT_URL ? (await import("./pipeline/mqtt-ingest.js")).startMqttIngest(config, { intake, lakehouse, log }) : null;
+
+    if (roles.has("http")) {
+      const http = new Hono();
+      http.route("/", healthRoutes({ lakehouse, supervisor, essentialStages: streaming }));
+      http.route("/", metricsRoutes(metrics));
+      const webhook = bot?.webhook;
+      if (webhook) http.post("/telegram/webhook", (c) => webhook(c.req.raw));
+      if (consoleBot) {
+        const c = consoleRoutes(consoleBot, access!);
+        http.route("/", c.app);
+        closeStreams.push(c.close);
+      }
+      http.route("/", apiRoutes({ registry, tokens, intake, log }));
+      const d = dashboardRoutes({ registry, access: access!, log });
+      http.route("/", d.app);
+      closeStreams.push(d.close);
+      http.get("/", (c) => c.redirect(consoleBot ? "/console" : "/dashboards"));
+      url = await new Promise<string>((resolve, reject) => {
+        server = serve({ fetch: http.fetch, hostname: config.HTTP_HOST, port: config.HTTP_PORT }, (info) =>
+          resolve(`http://${info.family === "IPv6" ? `[${info.address}]` : info.address}:${info.port}`),
+        );
+        server.once("error", reject);
+      });
+    }
+
+    return {
+      deps,
+      supervisor,
+      registry,
+      agent,
+      scheduler,
+      metrics,
+      url,
+      console: consoleBot,
+      consoleUrl: consoleBot && url ? `${url}/console` : null,
+      mqtt,
+      stop,
+    };
+  } catch (err) {
+    await stop().catch((e: unknown) => log.error({ err: e }, "stopping what had started failed"));
+    throw err;
+  }
 }

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { mqttTopicsSchema, mqttUrlSchema } from "../pipeline/mqtt-topics.js";
 import { ConfigError } from "./errors.js";
 
-const ROLES = ["bot", "scheduler", "http", "generator", "enrich", "alert", "aggregate"] as const;
+export const ROLES = ["bot", "scheduler", "http", "generator", "enrich", "alert", "aggregate"] as const;
 export type ProcessRole = (typeof ROLES)[number];
 
 /** Comma-separated Telegram ids (user or chat). */
@@ -144,6 +144,8 @@ const envSchema = z.object({
     )
     .pipe(z.array(z.enum(["all", ...ROLES])).min(1, "at least one role"))
     .transform((roles): ProcessRole[] => (roles.includes("all") ? [...ROLES] : (roles as ProcessRole[]))),
+  // How often each process publishes its stages' status to state.db; three missed heartbeats make it stale.
+  STAGE_HEARTBEAT_MS: z.coerce.number().int().min(50).default(5000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // Pipeline tuning (carwatch's own; documented in the README).
   FLEET_SIZE: positiveInt(50),
