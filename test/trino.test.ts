@@ -83,6 +83,55 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
     expect(windows.map((w) => [lake.toMillis(w.window_start), Number(w.events)])).toEqual([...want.windows.entries()]);
   }, 600_000);
 
+  it("the charts count the drive's rows in Trino's SQL, per bucket, through the query process", async () => {
+    const state = new StateStore(join(dir, "charts.db"));
+    const registry = createRegistry({
+      supervisor: new Supervisor([], {
+        lakehouse: lake,
+        state,
+        transport: new MemoryTransport(),
+        log: silentLogger,
+        events: new EventEmitter(),
+        settings: TEST_SETTINGS,
+      }),
+      lakehouse: lake,
+      ops: new OpsState(state),
+      roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
+      thresholds: TEST_SETTINGS.thresholds,
+      clock: () => START + 30 * 60_000,
+      log: silentLogger,
+    });
+    const caller = { userId: 1, chatId: 1, via: "console" as const };
+    const tally = (keys: string[]) => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
+    const minute = (t: unknown) => Math.floor(lake.toMillis(t) / 60_000) * 60_000;
+
+    const speeds = (await lake.select<{ speed: number }>("SELECT speed FROM telemetry.cars_enriched")).map((r) => Number(r.speed));
+    const d = await registry.call("speed_distribution", { since: "1h" }, caller);
+    expect(speeds.length).toBeGreaterThan(1000);
+    expect(d.readings).toBe(speeds.length);
+    expect(d.overLimit).toBe(speeds.filter((v) => v > 120).length);
+    expect(new Map(d.bins.map((b) => [String(b.from), b.count]))).toEqual(tally(speeds.map((v) => String(Math.floor(v / 10) * 10))));
+
+    const alerts = await lake.select<{ event_time: string; rule: string; car_id: number }>("SELECT event_time, rule, car_id FROM telemetry.alerts");
+    const s = await registry.call("alert_timeseries", { since: "1h", by: "rule" }, caller);
+    expect(alerts.length).toBeGreaterThan(0);
+    expect(s.total).toBe(alerts.length);
+    expect(new Map(s.points.filter((x) => x.value > 0).map((x) => [`${x.t}|${x.key}`, x.value]))).toEqual(
+      tally(alerts.map((a) => `${minute(a.event_time)}|${a.rule}`)),
+    );
+
+    const perCar = [...tally(alerts.map((a) => String(a.car_id))).entries()].sort((a, b) => b[1] - a[1] || Number(a[0]) - Number(b[0]));
+    const top = await registry.call("top_cars", { since: "1h", limit: 3 }, caller);
+    expect(top.cars.map((c) => [String(c.carId), c.alerts])).toEqual(perCar.slice(0, 3));
+
+    const windows = await lake.select<{ window_start: string; events: number }>("SELECT window_start, events FROM telemetry.alert_windows");
+    expect(windows.length).toBeGreaterThan(0);
+    const w = await registry.call("window_timeseries", { since: "1h" }, caller);
+    expect(w.windows).toBe(windows.length);
+    expect(new Map(w.buckets.map((b) => [b.start, b.events]))).toEqual(new Map(windows.map((x) => [minute(x.window_start), Number(x.events)])));
+    state.close();
+  }, 120_000);
+
   it("the same batch written twice is there once, and nasty strings round-trip", async () => {
     const nasty = [
       "O'Brien's \"car\"",
