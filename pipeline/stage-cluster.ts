@@ -3,7 +3,7 @@ import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { type Answer, type CommandAction, type Member, type MemberStatus, type ProcessRef, StageBoard } from "./stage-board.js";
 import { processName, runsIn, type StageStatus, stageStatusSchema, THIS_PROCESS } from "./stage-status.js";
-import type { StateStore } from "./stores/state.js";
+import { isAlive, type StateStore } from "./stores/state.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Missed heartbeats after which a process counts as stale. */
@@ -283,14 +283,4 @@ function describeTarget(at: Target): string {
 
 function names(ps: readonly { host: string | null; pid: number | null }[]): string {
   return ps.map(processName).join(", ");
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../core/log.js";
 import { RULES } from "../pipeline/model/events.js";
 import type { Row } from "../pipeline/stores/tables.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS } from "../tools/dashboards.js";
-import { createRegistry, type Registry } from "../tools/index.js";
+import { type Registry } from "../tools/index.js";
 import { dashboardData } from "../web/dashboards.js";
-import { type BotPipeline, botPipeline, VIEWER } from "./support/bot-pipeline.js";
+import { type BotPipeline, botPipeline, registryFor, VIEWER } from "./support/bot-pipeline.js";
 
 /**
  * Charts over more rows than the 200,000 the chart tools used to read (and
@@ -38,16 +37,7 @@ async function writeRows(table: "cars_enriched" | "alerts" | "alert_windows", n:
 beforeAll(async () => {
   p = await botPipeline();
   p.now = NOW;
-  registry = createRegistry({
-    supervisor: p.supervisor,
-    lakehouse: p.lakehouse,
-    ops: p.ops,
-    roles: p.roles,
-    thresholds: p.deps.settings.thresholds,
-    clock: () => p.now,
-    log: silentLogger,
-    charts: new ChartStore(),
-  });
+  registry = registryFor(p, { charts: new ChartStore() });
   await writeRows("cars_enriched", READINGS, (i) => ({
     event_id: `r${i}`,
     event_time: timeOf(i),

@@ -8,7 +8,7 @@ import { ChatAgent } from "../agent/agent.js";
 import { silentLogger } from "../core/log.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { NoticeFeed } from "../tools/feed.js";
-import { createRegistry, type Registry } from "../tools/index.js";
+import { type Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { webAccess } from "../web/access.js";
 import { type RunningConsole, startConsole } from "../web/console.js";
@@ -16,7 +16,7 @@ import type { ConsoleEvent, ConsoleMessage } from "../web/console-chat.js";
 import { consoleRoutes } from "../web/console-routes.js";
 import { parseTelegramHtml, plainText } from "../web/telegram-html.js";
 import { saveArtifact } from "./support/artifacts.js";
-import { type BotPipeline, botPipeline, generate, startConsumers } from "./support/bot-pipeline.js";
+import { type BotPipeline, botPipeline, generate, registryFor, startConsumers } from "./support/bot-pipeline.js";
 import { ScriptedOpenAI } from "./support/openai-server.js";
 
 let p: BotPipeline;
@@ -29,16 +29,7 @@ const events: ConsoleEvent[] = [];
 beforeAll(async () => {
   p = await botPipeline();
   charts = new ChartStore();
-  registry = createRegistry({
-    supervisor: p.supervisor,
-    lakehouse: p.lakehouse,
-    ops: p.ops,
-    roles: p.roles,
-    thresholds: p.deps.settings.thresholds,
-    clock: () => p.now,
-    log: silentLogger,
-    charts,
-  });
+  registry = registryFor(p, { charts });
   llm = await new ScriptedOpenAI().start();
   const agent = new ChatAgent({
     registry,

@@ -1,13 +1,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../core/log.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS, type DashboardsConfig } from "../tools/dashboards.js";
-import { createRegistry, type Registry } from "../tools/index.js";
+import { type Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { dashboardData } from "../web/dashboards.js";
-import { type BotPipeline, botPipeline, generate, startConsumers, VIEWER } from "./support/bot-pipeline.js";
+import { type BotPipeline, botPipeline, generate, registryFor, startConsumers, VIEWER } from "./support/bot-pipeline.js";
 
 /** A tiny Superset: login for a token, the dashboard list only with it. */
 class FakeSuperset {
@@ -50,18 +49,7 @@ class FakeSuperset {
 let p: BotPipeline;
 let superset: FakeSuperset;
 let supersetUrl: string;
-const registryWith = (dashboards: DashboardsConfig): Registry =>
-  createRegistry({
-    supervisor: p.supervisor,
-    lakehouse: p.lakehouse,
-    ops: p.ops,
-    roles: p.roles,
-    thresholds: p.deps.settings.thresholds,
-    clock: () => p.now,
-    log: silentLogger,
-    charts: new ChartStore(),
-    dashboards,
-  });
+const registryWith = (dashboards: DashboardsConfig): Registry => registryFor(p, { charts: new ChartStore(), dashboards });
 const asViewer = { userId: VIEWER, chatId: VIEWER, via: "telegram" as const };
 
 beforeAll(async () => {
@@ -143,16 +131,7 @@ describe("the data behind the charts", () => {
 
   it("render_chart returns a caption and an id, never the picture", async () => {
     const charts = new ChartStore();
-    const reg = createRegistry({
-      supervisor: p.supervisor,
-      lakehouse: p.lakehouse,
-      ops: p.ops,
-      roles: p.roles,
-      thresholds: p.deps.settings.thresholds,
-      clock: () => p.now,
-      log: silentLogger,
-      charts,
-    });
+    const reg = registryFor(p, { charts });
     const r = await reg.call("render_chart", { chart: "readings" }, asViewer);
     expect(JSON.stringify(r).length).toBeLessThan(300);
     expect(r.caption).toMatch(/^Readings per minute, last 1h: [\d,]+ in \d+ closed windows\.$/);

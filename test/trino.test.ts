@@ -24,6 +24,29 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
   let trino: TrinoServer;
   let lake: TrinoLakehouse;
   const dir = mkdtempSync(join(tmpdir(), "carwatch-trino-state-"));
+
+  /** The tool registry over the Trino lakehouse, with its own state file and one admin (user 1). */
+  /** The tool registry over the Trino lakehouse, with a state file of its own (closed by the test) and one admin (user 1). */
+  function registryOn(stateFile: string, clock: () => number) {
+    const state = new StateStore(join(dir, stateFile));
+    const registry = createRegistry({
+      supervisor: new Supervisor([], {
+        lakehouse: lake,
+        state,
+        transport: new MemoryTransport(),
+        log: silentLogger,
+        events: new EventEmitter(),
+        settings: TEST_SETTINGS,
+      }),
+      lakehouse: lake,
+      ops: new OpsState(state),
+      roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
+      thresholds: TEST_SETTINGS.thresholds,
+      clock,
+      log: silentLogger,
+    });
+    return { registry, state };
+  }
   const n = async (sql: string) => Number(Object.values((await lake.select(sql))[0]!)[0]);
 
   beforeAll(async () => {
@@ -84,23 +107,7 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
   }, 600_000);
 
   it("the charts count the drive's rows in Trino's SQL, per bucket, through the query process", async () => {
-    const state = new StateStore(join(dir, "charts.db"));
-    const registry = createRegistry({
-      supervisor: new Supervisor([], {
-        lakehouse: lake,
-        state,
-        transport: new MemoryTransport(),
-        log: silentLogger,
-        events: new EventEmitter(),
-        settings: TEST_SETTINGS,
-      }),
-      lakehouse: lake,
-      ops: new OpsState(state),
-      roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
-      thresholds: TEST_SETTINGS.thresholds,
-      clock: () => START + 30 * 60_000,
-      log: silentLogger,
-    });
+    const { registry, state } = registryOn("charts.db", () => START + 30 * 60_000);
     const caller = { userId: 1, chatId: 1, via: "console" as const };
     const tally = (keys: string[]) => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
     const minute = (t: unknown) => Math.floor(lake.toMillis(t) / 60_000) * 60_000;
@@ -182,23 +189,7 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
   }, 300_000);
 
   it("refuses writes in every disguise, through the guard and through Trino's own access control", async () => {
-    const state = new StateStore(join(dir, "guard.db"));
-    const registry = createRegistry({
-      supervisor: new Supervisor([], {
-        lakehouse: lake,
-        state,
-        transport: new MemoryTransport(),
-        log: silentLogger,
-        events: new EventEmitter(),
-        settings: TEST_SETTINGS,
-      }),
-      lakehouse: lake,
-      ops: new OpsState(state),
-      roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
-      thresholds: TEST_SETTINGS.thresholds,
-      clock: Date.now,
-      log: silentLogger,
-    });
+    const { registry, state } = registryOn("guard.db", Date.now);
     // What /query's usage text names.
     expect(registry.sqlDialect).toBe("Trino");
     const before = await n("SELECT count(*) FROM telemetry.alerts");

@@ -155,7 +155,8 @@ export class StateStore {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id exists on this machine. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

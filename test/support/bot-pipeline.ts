@@ -4,6 +4,7 @@ import { silentLogger } from "../../core/log.js";
 import { NoticeFeed } from "../../tools/feed.js";
 import { createRegistry, type Registry } from "../../tools/index.js";
 import { OpsState } from "../../tools/ops-state.js";
+import type { ToolContext } from "../../tools/registry.js";
 import { RoleBook } from "../../tools/roles.js";
 import { createPipeline, type TestPipeline } from "./pipeline.js";
 
@@ -46,17 +47,23 @@ export async function botPipeline(env: Record<string, string> = {}, dir?: string
   const ops = new OpsState(base.state);
   const roles = RoleBook.fromConfig(config);
   const p: BotPipeline = { ...base, ops, roles, now: GEN_START + 30 * 60_000, registry: null as unknown as Registry, feed: null as unknown as NoticeFeed };
-  p.registry = createRegistry({
-    supervisor: base.supervisor,
-    lakehouse: base.lakehouse,
-    ops,
-    roles,
-    thresholds: base.deps.settings.thresholds,
-    clock: () => p.now,
-    log: silentLogger,
-  });
+  p.registry = registryFor(p);
   p.feed = new NoticeFeed({ transport: base.transport, ops, roles: p.registry, log: silentLogger, clock: () => p.now });
   return p;
+}
+
+/** A registry over the pipeline's pieces, on its clock; `extra`: what a test adds (a chart store, dashboards). */
+export function registryFor(p: BotPipeline, extra: Partial<ToolContext> = {}): Registry {
+  return createRegistry({
+    supervisor: p.supervisor,
+    lakehouse: p.lakehouse,
+    ops: p.ops,
+    roles: p.roles,
+    thresholds: p.deps.settings.thresholds,
+    clock: () => p.now,
+    log: silentLogger,
+    ...extra,
+  });
 }
 
 /** Seeds the dimensions and starts the streaming stages (consumers first); the generator is left to the test. */
