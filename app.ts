@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import type { ChatAgent } from "./agent/agent.js";
 import { type RunningBot, startBot } from "./bot/start.js";
 import type { Config } from "./core/config.js";
@@ -221,10 +223,17 @@ export async function startApp(config: Config, log: Logger, options: { transport
 
     if (roles.has("http")) {
       const http = new Hono();
+      // What no route answered itself: logged through pino with the request, answered without details.
+      http.onError((err, c) => {
+        if (err instanceof HTTPException) return err.getResponse();
+        log.error({ err, method: c.req.method, path: c.req.path }, "HTTP request failed");
+        return c.json({ error: "internal error; it has been logged" }, 500);
+      });
       http.route("/", healthRoutes({ lakehouse, supervisor, essentialStages: streaming }));
       http.route("/", metricsRoutes(metrics));
       const webhook = bot?.webhook;
-      if (webhook) http.post("/telegram/webhook", (c) => webhook(c.req.raw));
+      // Telegram's updates are small: a larger body is refused before it is read.
+      if (webhook) http.post("/telegram/webhook", bodyLimit({ maxSize: 1 << 20 }), (c) => webhook(c.req.raw));
       if (consoleBot) {
         const c = consoleRoutes(consoleBot, access!);
         http.route("/", c.app);

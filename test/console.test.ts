@@ -8,7 +8,7 @@ import { ChatAgent } from "../agent/agent.js";
 import { silentLogger } from "../core/log.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { NoticeFeed } from "../tools/feed.js";
-import { type Registry } from "../tools/index.js";
+import type { Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { webAccess } from "../web/access.js";
 import { type RunningConsole, startConsole } from "../web/console.js";
@@ -263,7 +263,21 @@ describe("HTTP access", () => {
     expect(page.status).toBe(200);
     expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(await page.text()).not.toMatch(/<script>[^<]/);
-    expect((await h.request("http://localhost:8080/console/app.js")).status).toBe(200);
+    const script = await h.request("http://localhost:8080/console/app.js");
+    expect(script.status).toBe(200);
+    // Hono's secureHeaders: no framing, no sniffing, no referrer.
+    expect([script.headers.get("x-frame-options"), script.headers.get("x-content-type-options"), script.headers.get("referrer-policy")]).toEqual([
+      "DENY",
+      "nosniff",
+      "no-referrer",
+    ]);
+    // Hono's bodyLimit, before any handler reads the body.
+    const huge = await h.request("http://127.0.0.1:8080/console/send", {
+      method: "POST",
+      body: "x".repeat((12 << 20) + 1),
+      headers: { "content-type": "application/json" },
+    });
+    expect([huge.status, await huge.text()]).toEqual([413, `carwatch: the body is larger than ${12 << 20} bytes`]);
     expect((await h.request("http://evil.example:8080/console")).status).toBe(403);
     expect(
       (await h.request("http://127.0.0.1:8080/console/send", { method: "POST", body: '{"text":"/stop all"}', headers: { "content-type": "text/plain" } }))

@@ -1,6 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { every } from "hono/combine";
 import { getCookie, setCookie } from "hono/cookie";
+import { secureHeaders } from "hono/secure-headers";
 import { ConfigError } from "../core/errors.js";
 
 export const TOKEN_COOKIE = "carwatch_console";
@@ -47,15 +50,29 @@ function sameHost(origin: string, host: string): boolean {
   return (u.protocol === "http:" || u.protocol === "https:") && u.origin === origin && u.host === host;
 }
 
+/** The console's own posts are small JSON (a file upload is at most 8 MiB of base64). */
+const MAX_BODY_BYTES = 12 << 20;
+
 /**
  * Guards the console and the dashboards:
  * - with a token: a Bearer header or the cookie set when a page is opened with ?token=…;
  * - without one (loopback): only requests addressed to a loopback name, which
  *   stops DNS-rebinding pages from reaching the local console;
  * - always: a POST must be JSON from this origin, so another site open in the
- *   same browser cannot send the console commands (CSRF).
+ *   same browser cannot send the console commands (CSRF). Hono's csrf
+ *   middleware checks the Origin only of form-like content types, which are
+ *   refused here outright, so the Origin of a JSON post is checked here;
+ * - Hono's secureHeaders on every answer, and its bodyLimit on every body.
  */
 export function guard(access: WebAccess): MiddlewareHandler {
+  return every(
+    secureHeaders({ xFrameOptions: "DENY" }),
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.text(`carwatch: the body is larger than ${MAX_BODY_BYTES} bytes`, 413) }),
+    check(access),
+  );
+}
+
+function check(access: WebAccess): MiddlewareHandler {
   return async (c, next) => {
     // The server builds the URL from the Host header and answers 400 to one it cannot parse, so this is the Host, normalized.
     const url = new URL(c.req.url);
@@ -83,9 +100,6 @@ export function guard(access: WebAccess): MiddlewareHandler {
       }
     }
     await next();
-    c.header("x-content-type-options", "nosniff");
-    c.header("referrer-policy", "no-referrer");
-    c.header("x-frame-options", "DENY");
   };
 }
 
