@@ -3,7 +3,7 @@ import { STREAMING_ORDER } from "../pipeline/stages/index.js";
 import { SCHEMAS } from "../pipeline/stores/tables.js";
 import { esc, html } from "./format.js";
 import { incidentMenu, MENU, mainMenu, schemasMenu, stageMenu, stagesMenu, tablesMenu } from "./keyboards.js";
-import { type BotEnv, callTool, replyHtml, withProgress } from "./reply.js";
+import { type BotEnv, callerOf, callTool, replyHtml, withProgress } from "./reply.js";
 import {
   auditView,
   incidentsView,
@@ -170,8 +170,8 @@ export function registerCommands(bot: Bot, env: BotEnv): void {
     const sql = argText(ctx);
     if (!sql) return ctx.reply(`Usage: /query SELECT ... (read-only, ${env.registry.sqlDialect} dialect; at most 100 rows)`);
     await withProgress(ctx, env, "Running the query", async () => {
-      const r = await callTool(ctx, env, "query", { sql });
-      if (!r) return null;
+      // Not destructive, so no confirmation: a refusal becomes the progress message itself.
+      const r = await env.registry.call("query", { sql }, callerOf(ctx));
       return {
         html: queryView(r),
         file: { name: "result.csv", content: queryCsv(r), caption: html`${r.rows.length} rows${r.truncated ? " (truncated)" : ""}: sent as a file.` },

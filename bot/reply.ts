@@ -90,20 +90,24 @@ export function optional(log: Logger, what: string, call: Promise<unknown>): voi
 
 /**
  * A long operation: "typing…", a progress message, then that message edited
- * into the result. A result longer than one message goes as a file when it has one (a CSV), else in parts.
+ * into the result, or into why there is none (one message either way). A
+ * result longer than one message goes as a file when it has one (a CSV), else in parts.
  */
 export async function withProgress(
   ctx: Context,
   env: BotEnv,
   label: string,
-  work: () => Promise<{ html: string; file?: { name: string; content: string; caption: string } } | null>,
+  work: () => Promise<{ html: string; file?: { name: string; content: string; caption: string } }>,
 ): Promise<void> {
   optional(env.log, "sendChatAction", ctx.replyWithChatAction("typing"));
   const progress = await ctx.reply(html`⏳ ${label}…`, { parse_mode: "HTML" });
   const edit = (text: string) => ctx.api.editMessageText(progress.chat.id, progress.message_id, text, { parse_mode: "HTML" });
-  const result = await work();
-  if (!result) {
-    await edit(html`⏹ ${label}: see below.`);
+  let result: Awaited<ReturnType<typeof work>>;
+  try {
+    result = await work();
+  } catch (err) {
+    if (!(err instanceof CarwatchError)) env.log.error({ err, label }, "operation failed");
+    await edit(failureText(err));
     return;
   }
   const parts = splitHtml(result.html);

@@ -205,7 +205,9 @@ describe("queries", () => {
 
   it("refuses a write with the guard's message, in the progress message", async () => {
     await send(textUpdate(ADMIN, "/query DELETE FROM dims.cars"));
-    expect(texts()).toContain("⚠️ refused: DELETE statement. Only one SELECT, WITH, SHOW, DESCRIBE or EXPLAIN statement is allowed.");
+    // One message: the progress note becomes the refusal.
+    expect(calls.map((c) => c.method)).toEqual(["sendChatAction", "sendMessage", "editMessageText"]);
+    expect(texts()[1]).toBe("⚠️ refused: DELETE statement. Only one SELECT, WITH, SHOW, DESCRIBE or EXPLAIN statement is allowed.");
     expect((await p.registry.call("count_rows", { table: "dims.cars" }, { userId: ADMIN, chatId: null, via: "console" })).rows).toBe(50);
   });
 
