@@ -1,4 +1,4 @@
-import type { Bot, Context } from "grammy";
+import type { Composer, Context } from "grammy";
 import type { AgentReply } from "../agent/agent.js";
 import { sendAgentCharts } from "./charts.js";
 import { esc, html } from "./format.js";
@@ -57,7 +57,7 @@ export async function decideForAgent(ctx: Context, env: BotEnv, approved: boolea
  * to the agent; in groups, text that mentions the bot or replies to it.
  * Registered after the commands and menu buttons, which take precedence.
  */
-export function registerAssistant(bot: Bot, env: BotEnv): void {
+export function registerAssistant(bot: Composer<Context>, env: BotEnv): void {
   bot.command("ai", (ctx) => ask(ctx, env, typeof ctx.match === "string" ? ctx.match.trim() : ""));
   bot.command("reset", async (ctx) => {
     if (!env.agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));

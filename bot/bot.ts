@@ -9,7 +9,7 @@ import type { ChartStore } from "../tools/chart-store.js";
 import type { Registry } from "../tools/index.js";
 import { accessControl } from "./access.js";
 import { registerAssistant } from "./assistant.js";
-import { registerCallbacks } from "./callbacks.js";
+import { callbackComposer } from "./callbacks.js";
 import { registerCharts } from "./charts.js";
 import { registerCommands } from "./commands.js";
 import { MemoryConfirmationStorage } from "./confirmation-storage.js";
@@ -51,6 +51,8 @@ export interface CarwatchBot {
 }
 
 /** The bot's middleware, without any way of receiving updates (see start.ts), so tests can feed it updates directly. */
+const FAILED = "💥 Something went wrong; it has been logged.";
+
 export function createBot(o: BotOptions): CarwatchBot {
   const bot = new Bot(o.token, { botInfo: o.botInfo, client: o.apiRoot ? { apiRoot: o.apiRoot } : undefined });
   // 429 (retry_after), 5xx and network errors are retried, a few times, with the wait Telegram asks for.
@@ -87,14 +89,21 @@ export function createBot(o: BotOptions): CarwatchBot {
   bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
   bot.use(floodLimit(o.flood ?? { limit: 10, timeFrameMs: 10_000 }, env.clock));
   bot.use(accessControl(o.registry));
+  // Every feature behind one error boundary: a handler that throws is logged and its user told, never left in silence.
+  const features = bot.errorBoundary(async (err) => {
+    o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed");
+    const ctx = err.ctx;
+    const told = ctx.callbackQuery ? ctx.answerCallbackQuery({ text: FAILED }) : ctx.chat ? ctx.reply(FAILED) : Promise.resolve();
+    await told.catch((e: unknown) => o.log.warn({ err: e }, "could not tell the user about a failure"));
+  });
   // Chart buttons and /chart, /dashboards first: the generic button handler leaves "chart:" to them.
-  registerCharts(bot, env);
-  registerCallbacks(bot, env);
-  registerCommands(bot, env);
-  registerMaintenance(bot, env);
-  registerTokens(bot, env);
-  registerFleet(bot, env);
-  registerAssistant(bot, env);
+  registerCharts(features, env);
+  features.use(callbackComposer(env));
+  registerCommands(features, env);
+  registerMaintenance(features, env);
+  registerTokens(features, env);
+  registerFleet(features, env);
+  registerAssistant(features, env);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot, env };
 }

@@ -1,11 +1,11 @@
-import type { Bot, Context } from "grammy";
+import { type CallbackQueryContext, Composer, type Context } from "grammy";
 import type { MaintenanceReport } from "../pipeline/stores/lakehouse.js";
 import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
 import type { JobRun } from "../scheduler/job-runs.js";
 import type { ApiToken } from "../tools/api-tokens.js";
 import type { FleetPlan } from "../tools/fleet.js";
 import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
-import { decodeCallback } from "./callback-data.js";
+import { type Action, type CallbackData, decodeCallback } from "./callback-data.js";
 import { fleetPlanView } from "./fleet.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
@@ -14,161 +14,168 @@ import { describeView, jobRunView, maintenanceView, queryView, runsView, silence
 
 const STALE = "This button is no longer valid. Please open the menu again.";
 
-/**
- * Inline buttons. Every press is answered (Telegram shows a spinner until
- * then); data that does not parse is stale or forged and gets a polite
- * answer; every action goes through the tool registry, so a button can do
- * no more than the same user's command.
- */
-export function registerCallbacks(bot: Bot, env: BotEnv): void {
-  bot.on("callback_query:data", async (ctx) => {
-    const data = decodeCallback(ctx.callbackQuery.data);
-    if (!data) return ctx.answerCallbackQuery({ text: STALE });
-    const edit = (text: string, markup?: Parameters<Context["editMessageText"]>[1]) =>
-      ctx.editMessageText(text, { parse_mode: "HTML", ...markup }).catch((err: unknown) => {
-        // "message is not modified" when a menu is pressed twice: nothing to do.
-        env.log.debug({ err }, "editMessageText failed");
-      });
-    const userId = ctx.from.id;
-    switch (data.action) {
-      case "menu": {
-        await ctx.answerCallbackQuery();
-        if (data.arg === "schemas") {
-          const schemas = await callTool(ctx, env, "list_schemas", {});
-          if (schemas) await edit("<b>Schemas</b>", { reply_markup: schemasMenu(schemas.map((s) => s.schema)) });
-        } else {
-          const stages = await callTool(ctx, env, "list_stages", {});
-          if (stages) await edit(stagesView(stages), { reply_markup: stagesMenu(stages) });
-        }
-        return;
-      }
-      case "stage":
-      case "status": {
-        await ctx.answerCallbackQuery();
-        const s = await callTool(ctx, env, "stage_status", { stage: data.arg });
-        if (s) await edit(stageView(s, env.clock()), { reply_markup: stageMenu(s.name, env.registry.roleOf(userId)) });
-        return;
-      }
-      case "runs": {
-        await ctx.answerCallbackQuery();
-        const runs = await callTool(ctx, env, "recent_runs", { stage: data.arg, limit: 5 });
-        if (runs) await ctx.reply(runsView(runs, data.arg), { parse_mode: "HTML" });
-        return;
-      }
-      case "start": {
-        await ctx.answerCallbackQuery();
-        const s = await callTool(ctx, env, "start_stage", { stage: data.arg });
-        if (s) await ctx.reply(html`▶️ ${s.name} is ${s.state} (run #${s.runId}).`, { parse_mode: "HTML" });
-        return;
-      }
-      case "stop": {
-        await ctx.answerCallbackQuery();
-        const s = await callTool(ctx, env, "stop_stage", { stage: data.arg }, { prompt: html`Stop <b>${data.arg}</b>?` });
-        if (s) await ctx.reply(html`⏹ ${s.name} is ${s.state}.`, { parse_mode: "HTML" });
-        return;
-      }
-      case "yes": {
-        const pending = env.confirmations.take(data.arg, userId);
-        if (pending === "unknown") return ctx.answerCallbackQuery({ text: "This confirmation is no longer valid; ask again." });
-        if (pending === "not_yours") return ctx.answerCallbackQuery({ text: "Only the person who asked can confirm this." });
-        if (pending === "expired") {
-          await ctx.answerCallbackQuery({ text: "This confirmation expired; ask again." });
-          await edit("⌛ Confirmation expired; nothing was done.");
-          return;
-        }
-        await ctx.answerCallbackQuery({ text: "Working…" });
-        if (pending.tool === AGENT_CONFIRMATION) {
-          await edit("✅ Confirmed.");
-          return decideForAgent(ctx, env, true);
-        }
-        await edit(html`⏳ ${pending.tool}…`);
-        try {
-          // The tool name came from our own pending entry, never from the button.
-          const out = await env.registry.call(
-            pending.tool as "stop_stage",
-            pending.input,
-            { userId, chatId: pending.chatId, via: viaOf(userId) },
-            { confirmed: true },
-          );
-          await edit(confirmedText(pending.tool, out));
-        } catch (err) {
-          await edit(failureText(err));
-        }
-        return;
-      }
-      case "no": {
-        const pending = env.confirmations.take(data.arg, userId);
-        const cancelled = typeof pending !== "string";
-        await ctx.answerCallbackQuery({ text: cancelled ? "Cancelled." : "Nothing to cancel." });
-        if (!cancelled) return;
-        await edit("✖️ Cancelled; nothing was done.");
-        // The model hears the decline, so it does not try again on its own.
-        if (pending.tool === AGENT_CONFIRMATION) await decideForAgent(ctx, env, false);
-        return;
-      }
-      case "schema": {
-        await ctx.answerCallbackQuery();
-        const tables = await callTool(ctx, env, "list_tables", { schema: data.arg });
-        if (tables) await edit(html`<b>${data.arg}</b>: pick a table`, { reply_markup: tablesMenu(data.arg) });
-        return;
-      }
-      case "table": {
-        const t = findTable(data.arg);
-        if (!t) return ctx.answerCallbackQuery({ text: STALE });
-        await ctx.answerCallbackQuery();
-        await edit(html`<b>${qualifiedName(t)}</b> — ${t.doc}`, { reply_markup: tableMenu(qualifiedName(t)) });
-        return;
-      }
-      case "count": {
-        await ctx.answerCallbackQuery();
-        const r = await callTool(ctx, env, "count_rows", { table: data.arg });
-        if (r) await ctx.reply(html`<code>${r.table}</code>: ${r.rows} rows`, { parse_mode: "HTML" });
-        return;
-      }
-      case "describe": {
-        await ctx.answerCallbackQuery();
-        const d = await callTool(ctx, env, "describe_table", { table: data.arg });
-        if (d) await ctx.reply(describeView(d), { parse_mode: "HTML" });
-        return;
-      }
-      case "stats": {
-        await ctx.answerCallbackQuery();
-        const t = await callTool(ctx, env, "table_stats", { table: data.arg });
-        if (t) await ctx.reply(tableStatsView(t), { parse_mode: "HTML" });
-        return;
-      }
-      case "job": {
-        await ctx.answerCallbackQuery();
-        const run = await callTool(ctx, env, "run_job", { job: data.arg }, { prompt: html`Run the <b>${data.arg}</b> job now?` });
-        if (run) await ctx.reply(jobRunView(run), { parse_mode: "HTML" });
-        return;
-      }
-      case "preview": {
-        const t = findTable(data.arg);
-        if (!t) return ctx.answerCallbackQuery({ text: STALE });
-        await ctx.answerCallbackQuery();
-        // The table name comes from the catalog entry the button pointed to.
-        const r = await callTool(ctx, env, "query", { sql: `SELECT * FROM ${qualifiedName(t)} LIMIT 5`, maxRows: 5 });
-        if (r) await ctx.reply(queryView(r), { parse_mode: "HTML" });
-        return;
-      }
-      case "ack": {
-        const r = await callTool(ctx, env, "ack_incident", { incidentId: data.arg });
-        if (!r) return ctx.answerCallbackQuery();
-        await ctx.answerCallbackQuery({ text: r.alreadyAcked ? "Already acknowledged." : "Acknowledged." });
-        const who = ctx.from.username ? `@${ctx.from.username}` : ctx.from.first_name;
-        if (!r.alreadyAcked)
-          await ctx.reply(html`✔️ Incident <code>${r.incidentId}</code> (car ${r.carId}, ${r.rule}) acknowledged by ${who}.`, { parse_mode: "HTML" });
-        return;
-      }
-      case "mute": {
-        const s = await callTool(ctx, env, "silence", { incidentId: data.arg, for: "1h" });
-        await ctx.answerCallbackQuery(s ? { text: "Silenced for 1 hour." } : {});
-        if (s) await ctx.reply(silenceView(s), { parse_mode: "HTML" });
-        return;
-      }
+type Edit = (text: string, markup?: Parameters<Context["editMessageText"]>[1]) => Promise<unknown>;
+/** One press of a button: its parsed argument, who pressed it, and how to edit the message it is on. */
+interface Press<A extends Action> {
+  ctx: CallbackQueryContext<Context>;
+  env: BotEnv;
+  arg: Extract<CallbackData, { action: A }>["arg"];
+  userId: number;
+  edit: Edit;
+}
+// Chart buttons are the charts feature's own (bot/charts.ts).
+type Handlers = { [A in Exclude<Action, "chart">]: (p: Press<A>) => Promise<unknown> };
+
+/** A stage's card with its buttons: what "stage" and "status" show. */
+async function stageCard({ ctx, env, arg, userId, edit }: Press<"stage"> | Press<"status">): Promise<void> {
+  await ctx.answerCallbackQuery();
+  const s = await callTool(ctx, env, "stage_status", { stage: arg });
+  if (s) await edit(stageView(s, env.clock()), { reply_markup: stageMenu(s.name, env.registry.roleOf(userId)) });
+}
+
+/** What each button does, by its action. */
+const HANDLERS: Handlers = {
+  menu: async ({ ctx, env, arg, edit }) => {
+    await ctx.answerCallbackQuery();
+    if (arg === "schemas") {
+      const schemas = await callTool(ctx, env, "list_schemas", {});
+      if (schemas) await edit("<b>Schemas</b>", { reply_markup: schemasMenu(schemas.map((s) => s.schema)) });
+    } else {
+      const stages = await callTool(ctx, env, "list_stages", {});
+      if (stages) await edit(stagesView(stages), { reply_markup: stagesMenu(stages) });
     }
-  });
+  },
+  stage: (p) => stageCard(p),
+  status: (p) => stageCard(p),
+  runs: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const runs = await callTool(ctx, env, "recent_runs", { stage: arg, limit: 5 });
+    if (runs) await ctx.reply(runsView(runs, arg), { parse_mode: "HTML" });
+  },
+  start: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const s = await callTool(ctx, env, "start_stage", { stage: arg });
+    if (s) await ctx.reply(html`▶️ ${s.name} is ${s.state} (run #${s.runId}).`, { parse_mode: "HTML" });
+  },
+  stop: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const s = await callTool(ctx, env, "stop_stage", { stage: arg }, { prompt: html`Stop <b>${arg}</b>?` });
+    if (s) await ctx.reply(html`⏹ ${s.name} is ${s.state}.`, { parse_mode: "HTML" });
+  },
+  yes: async ({ ctx, env, arg, userId, edit }) => {
+    const pending = env.confirmations.take(arg, userId);
+    if (pending === "unknown") return ctx.answerCallbackQuery({ text: "This confirmation is no longer valid; ask again." });
+    if (pending === "not_yours") return ctx.answerCallbackQuery({ text: "Only the person who asked can confirm this." });
+    if (pending === "expired") {
+      await ctx.answerCallbackQuery({ text: "This confirmation expired; ask again." });
+      await edit("⌛ Confirmation expired; nothing was done.");
+      return;
+    }
+    await ctx.answerCallbackQuery({ text: "Working…" });
+    if (pending.tool === AGENT_CONFIRMATION) {
+      await edit("✅ Confirmed.");
+      return decideForAgent(ctx, env, true);
+    }
+    await edit(html`⏳ ${pending.tool}…`);
+    try {
+      // The tool name came from our own pending entry, never from the button.
+      const out = await env.registry.call(
+        pending.tool as "stop_stage",
+        pending.input,
+        { userId, chatId: pending.chatId, via: viaOf(userId) },
+        { confirmed: true },
+      );
+      await edit(confirmedText(pending.tool, out));
+    } catch (err) {
+      await edit(failureText(err));
+    }
+  },
+  no: async ({ ctx, env, arg, userId, edit }) => {
+    const pending = env.confirmations.take(arg, userId);
+    const cancelled = typeof pending !== "string";
+    await ctx.answerCallbackQuery({ text: cancelled ? "Cancelled." : "Nothing to cancel." });
+    if (!cancelled) return;
+    await edit("✖️ Cancelled; nothing was done.");
+    // The model hears the decline, so it does not try again on its own.
+    if (pending.tool === AGENT_CONFIRMATION) await decideForAgent(ctx, env, false);
+  },
+  schema: async ({ ctx, env, arg, edit }) => {
+    await ctx.answerCallbackQuery();
+    const tables = await callTool(ctx, env, "list_tables", { schema: arg });
+    if (tables) await edit(html`<b>${arg}</b>: pick a table`, { reply_markup: tablesMenu(arg) });
+  },
+  table: async ({ ctx, arg, edit }) => {
+    const t = findTable(arg);
+    if (!t) return ctx.answerCallbackQuery({ text: STALE });
+    await ctx.answerCallbackQuery();
+    await edit(html`<b>${qualifiedName(t)}</b> — ${t.doc}`, { reply_markup: tableMenu(qualifiedName(t)) });
+  },
+  count: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const r = await callTool(ctx, env, "count_rows", { table: arg });
+    if (r) await ctx.reply(html`<code>${r.table}</code>: ${r.rows} rows`, { parse_mode: "HTML" });
+  },
+  describe: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const d = await callTool(ctx, env, "describe_table", { table: arg });
+    if (d) await ctx.reply(describeView(d), { parse_mode: "HTML" });
+  },
+  stats: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const t = await callTool(ctx, env, "table_stats", { table: arg });
+    if (t) await ctx.reply(tableStatsView(t), { parse_mode: "HTML" });
+  },
+  job: async ({ ctx, env, arg }) => {
+    await ctx.answerCallbackQuery();
+    const run = await callTool(ctx, env, "run_job", { job: arg }, { prompt: html`Run the <b>${arg}</b> job now?` });
+    if (run) await ctx.reply(jobRunView(run), { parse_mode: "HTML" });
+  },
+  preview: async ({ ctx, env, arg }) => {
+    const t = findTable(arg);
+    if (!t) return ctx.answerCallbackQuery({ text: STALE });
+    await ctx.answerCallbackQuery();
+    // The table name comes from the catalog entry the button pointed to.
+    const r = await callTool(ctx, env, "query", { sql: `SELECT * FROM ${qualifiedName(t)} LIMIT 5`, maxRows: 5 });
+    if (r) await ctx.reply(queryView(r), { parse_mode: "HTML" });
+  },
+  ack: async ({ ctx, env, arg }) => {
+    const r = await callTool(ctx, env, "ack_incident", { incidentId: arg });
+    if (!r) return ctx.answerCallbackQuery();
+    await ctx.answerCallbackQuery({ text: r.alreadyAcked ? "Already acknowledged." : "Acknowledged." });
+    const who = ctx.from.username ? `@${ctx.from.username}` : ctx.from.first_name;
+    if (!r.alreadyAcked)
+      await ctx.reply(html`✔️ Incident <code>${r.incidentId}</code> (car ${r.carId}, ${r.rule}) acknowledged by ${who}.`, { parse_mode: "HTML" });
+  },
+  mute: async ({ ctx, env, arg }) => {
+    const s = await callTool(ctx, env, "silence", { incidentId: arg, for: "1h" });
+    await ctx.answerCallbackQuery(s ? { text: "Silenced for 1 hour." } : {});
+    if (s) await ctx.reply(silenceView(s), { parse_mode: "HTML" });
+  },
+};
+
+/**
+ * Inline buttons: one callbackQuery handler per action. Every press is
+ * answered (Telegram shows a spinner until then); data that does not parse
+ * is stale or forged and gets a polite answer; every action goes through the
+ * tool registry, so a button can do no more than the same user's command.
+ */
+export function callbackComposer(env: BotEnv): Composer<Context> {
+  const composer = new Composer();
+  for (const action of Object.keys(HANDLERS) as (keyof Handlers)[]) {
+    composer.callbackQuery(new RegExp(`^${action}:`), (ctx) => {
+      const data = decodeCallback(ctx.callbackQuery.data);
+      if (data?.action !== action) return ctx.answerCallbackQuery({ text: STALE });
+      const edit: Edit = (text, markup) =>
+        ctx.editMessageText(text, { parse_mode: "HTML", ...markup }).catch((err: unknown) => {
+          // "message is not modified" when a menu is pressed twice: nothing to do.
+          env.log.debug({ err }, "editMessageText failed");
+        });
+      const handler = HANDLERS[action] as (p: Press<keyof Handlers>) => Promise<unknown>;
+      return handler({ ctx, env, arg: data.arg, userId: ctx.from.id, edit });
+    });
+  }
+  composer.on("callback_query:data", (ctx) => ctx.answerCallbackQuery({ text: STALE }));
+  return composer;
 }
 
 function confirmedText(tool: string, out: unknown): string {

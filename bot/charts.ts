@@ -1,4 +1,4 @@
-import { type Bot, type Context, InlineKeyboard, InputFile } from "grammy";
+import { type Composer, type Context, InlineKeyboard, InputFile } from "grammy";
 import { CHART_KINDS, type ChartKind } from "../tools/charts.js";
 import { decodeCallback, encodeCallback } from "./callback-data.js";
 import { esc, html } from "./format.js";
@@ -59,7 +59,7 @@ async function draw(ctx: Context, env: BotEnv, chart: ChartKind, since?: string)
  * lists the dashboards with their links. Registered before the generic
  * button handler, which leaves chart buttons to this one.
  */
-export function registerCharts(bot: Bot, env: BotEnv): void {
+export function registerCharts(bot: Composer<Context>, env: BotEnv): void {
   bot.command("chart", async (ctx) => {
     const [what, since] = typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
     if (!what) return void (await ctx.reply("Which chart? (or /chart rule 1h, /chart color 6h, /chart speed, /chart readings)", { reply_markup: chartMenu() }));

@@ -1,4 +1,4 @@
-import type { Bot, Context } from "grammy";
+import type { Composer, Context } from "grammy";
 import { STREAMING_ORDER } from "../pipeline/stages/index.js";
 import { SCHEMAS } from "../pipeline/stores/tables.js";
 import { esc, html } from "./format.js";
@@ -63,7 +63,7 @@ const HELP = [
 const args = (ctx: Context): string[] => (typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : []);
 const argText = (ctx: Context): string => (typeof ctx.match === "string" ? ctx.match.trim() : "");
 
-export function registerCommands(bot: Bot, env: BotEnv): void {
+export function registerCommands(bot: Composer<Context>, env: BotEnv): void {
   const now = () => env.clock();
 
   const showStages = async (ctx: Context, title = "Stages") => {

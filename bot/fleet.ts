@@ -1,4 +1,4 @@
-import type { Bot, Context } from "grammy";
+import type { Composer, Context } from "grammy";
 import { errorMessage } from "../core/errors.js";
 import type { FleetPlan } from "../tools/fleet.js";
 import { html, preTable } from "./format.js";
@@ -33,7 +33,7 @@ async function importFile(ctx: Context, env: BotEnv, content: string, format: "c
 }
 
 /** /fleet: the operator's cars from chat; an import (CSV below the command, or a file sent with it as caption) is previewed, then confirmed. */
-export function registerFleet(bot: Bot, env: BotEnv): void {
+export function registerFleet(bot: Composer<Context>, env: BotEnv): void {
   bot.on("message:document", async (ctx, next) => {
     if (!/^\/fleet(@\w+)?\s+import\b/.test(ctx.msg.caption ?? "")) return next();
     const doc = ctx.msg.document;

@@ -1,4 +1,4 @@
-import type { Bot, Context } from "grammy";
+import type { Composer, Context } from "grammy";
 import { html } from "./format.js";
 import { jobsMenu, MENU } from "./keyboards.js";
 import { type BotEnv, callTool } from "./reply.js";
@@ -7,7 +7,7 @@ import { jobRunView, jobsView, maintenanceView, tableStatsView } from "./views.j
 const firstArg = (ctx: Context): string => (typeof ctx.match === "string" ? (ctx.match.trim().split(/\s+/)[0] ?? "") : "");
 
 /** Maintenance from chat: jobs, running one, table sizes and compaction (the last two confirm first). */
-export function registerMaintenance(bot: Bot, env: BotEnv): void {
+export function registerMaintenance(bot: Composer<Context>, env: BotEnv): void {
   const showJobs = async (ctx: Context) => {
     const jobs = await callTool(ctx, env, "list_jobs", {});
     if (jobs) await ctx.reply(jobsView(jobs, env.clock()), { parse_mode: "HTML", reply_markup: jobsMenu(jobs.map((j) => j.name)) });

@@ -1,4 +1,4 @@
-import type { Bot, Context } from "grammy";
+import type { Composer, Context } from "grammy";
 import type { ApiToken } from "../tools/api-tokens.js";
 import { html, preTable, when } from "./format.js";
 import { type BotEnv, callTool, replyHtml } from "./reply.js";
@@ -12,7 +12,7 @@ export function tokensView(tokens: readonly ApiToken[]): string {
 }
 
 /** /tokens: an admin's API tokens from chat; a new secret is shown once, revoking asks first. */
-export function registerTokens(bot: Bot, env: BotEnv): void {
+export function registerTokens(bot: Composer<Context>, env: BotEnv): void {
   bot.command("tokens", async (ctx: Context) => {
     const [verb, ...rest] = typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
     if (!verb) {

@@ -12,6 +12,8 @@ interface ApiCall {
 
 let p: BotPipeline;
 let calls: ApiCall[];
+/** Bot API methods the recording transformer answers with an error. */
+const failing = new Set<string>();
 let now: number;
 let bot: ReturnType<typeof createBot>["bot"];
 let messageId = 100;
@@ -32,6 +34,7 @@ beforeAll(async () => {
   // The recording transformer: every API call is kept and answered locally, nothing reaches the network.
   bot.api.config.use(async (_prev, method, payload) => {
     calls.push({ method, payload: payload as Record<string, unknown> });
+    if (failing.has(method)) return { ok: false, error_code: 400, description: `Bad Request: ${method} refused by the test` } as never;
     const chat = { id: Number((payload as { chat_id?: number }).chat_id ?? 0), type: "private" };
     const result =
       method === "sendMessage" || method === "sendDocument" ? { message_id: ++messageId, date: 0, chat, text: (payload as { text?: string }).text } : true;
@@ -41,6 +44,7 @@ beforeAll(async () => {
 afterAll(() => p.close());
 beforeEach(() => {
   calls = [];
+  failing.clear();
 });
 
 const send = async (...updates: Update[]) => {
@@ -107,6 +111,15 @@ describe("menus", () => {
   it("every callback keeps within 64 bytes", async () => {
     await send(textUpdate(ADMIN, "/stages"));
     for (const data of buttons(calls[0])) expect(Buffer.byteLength(data)).toBeLessThanOrEqual(64);
+  });
+});
+
+describe("the error boundary", () => {
+  it("tells the user when a handler throws (here Telegram refusing the file), instead of leaving them in silence", async () => {
+    failing.add("sendDocument");
+    await send(textUpdate(VIEWER, "/query SELECT event_id, car_id, speed, rpm FROM telemetry.cars_enriched"));
+    expect(calls.map((c) => c.method)).toEqual(["sendChatAction", "sendMessage", "editMessageText", "sendDocument", "sendMessage"]);
+    expect(texts().at(-1)).toBe("💥 Something went wrong; it has been logged.");
   });
 });
 
