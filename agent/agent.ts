@@ -7,7 +7,7 @@ import { createAgent, createMiddleware, dynamicSystemPromptMiddleware, type HITL
 import { z } from "zod";
 import { CarwatchError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import type { StateStore } from "../pipeline/stores/state.js";
+import type { StateStore } from "../state/store.js";
 import type { Caller, ToolRegistry } from "../tools/registry.js";
 import { hasRole, type Role } from "../tools/roles.js";
 import { LlmError, toLlmError } from "./errors.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StateStore } from "../pipeline/stores/state.js";
+import { StateStore } from "../state/store.js";
 import { StateConfirmationStorage } from "./confirmation-storage.js";
 import { Confirmations } from "./confirmations.js";
 

@@ -1,15 +1,7 @@
 import { MemorySessionStorage } from "grammy";
 import { z } from "zod";
-import type { StateStore } from "../pipeline/stores/state.js";
+import type { StateStore } from "../state/store.js";
 import type { Pending, PendingStorage } from "./confirmations.js";
-
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS bot_confirmations (
-     token TEXT PRIMARY KEY,
-     pending TEXT NOT NULL,
-     expires_at INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS bot_confirmations_expiry ON bot_confirmations (expires_at)`,
-];
 
 const pendingSchema = z.object({
   tool: z.string(),
@@ -28,7 +20,6 @@ export class StateConfirmationStorage implements PendingStorage {
   private readonly statements;
 
   constructor(state: StateStore) {
-    state.migrate(MIGRATIONS);
     const db = state.db;
     this.statements = {
       read: db.prepare<[string], { pending: string }>(`SELECT pending FROM bot_confirmations WHERE token = ?`),

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { StateStore } from "../pipeline/stores/state.js";
+import { StateStore } from "../state/store.js";
 import { SeenUpdates } from "./seen-updates.js";
 
 let dir: string;

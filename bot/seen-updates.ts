@@ -1,11 +1,4 @@
-import type { StateStore } from "../pipeline/stores/state.js";
-
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS telegram_updates_seen (
-     bot_id INTEGER NOT NULL,
-     update_id INTEGER NOT NULL,
-     PRIMARY KEY (bot_id, update_id))`,
-];
+import type { StateStore } from "../state/store.js";
 
 /**
  * The update ids the webhook took, in state.db, so an update Telegram
@@ -20,7 +13,6 @@ export class SeenUpdates {
   private readonly record;
 
   constructor(state: StateStore, window = 10_000) {
-    state.migrate(MIGRATIONS);
     this.seen = state.db.prepare<[number, number]>(`SELECT 1 FROM telegram_updates_seen WHERE bot_id = ? AND update_id = ?`).pluck();
     const insert = state.db.prepare<[number, number]>(`INSERT INTO telegram_updates_seen (bot_id, update_id) VALUES (?, ?) ON CONFLICT DO NOTHING`);
     const prune = state.db.prepare<[number]>(`DELETE FROM telegram_updates_seen WHERE rowid <= (SELECT max(rowid) FROM telegram_updates_seen) - ?`);

@@ -5,7 +5,7 @@ import type { Config } from "../core/config.js";
 import { ConfigError, errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
-import type { StateStore } from "../pipeline/stores/state.js";
+import type { StateStore } from "../state/store.js";
 import type { ChartStore } from "../tools/chart-store.js";
 import type { NoticeFeed } from "../tools/feed.js";
 import type { Registry } from "../tools/index.js";

@@ -1,8 +1,8 @@
 import type { AlertWindow, RuleHit, ScoredEvent } from "../pipeline/model/events.js";
 import type { MaintenanceReport, TableStats } from "../pipeline/stores/lakehouse.js";
-import type { StageRun } from "../pipeline/stores/state.js";
 import type { StageStatus } from "../pipeline/supervisor.js";
 import type { JobRun } from "../scheduler/job-runs.js";
+import type { StageRun } from "../state/store.js";
 import type { Tools } from "../tools/index.js";
 import type { AuditEntry, Severity, Silence, Subscription } from "../tools/ops-state.js";
 import type { ToolOutput } from "../tools/registry.js";

@@ -1,40 +1,7 @@
 import { z } from "zod";
 import type { ErrorOrigin } from "../core/errors.js";
+import type { StateStore } from "../state/store.js";
 import { type PublishedStatus, publishedStatusSchema } from "./stage-status.js";
-import type { StateStore } from "./stores/state.js";
-
-/**
- * The processes of one deployment share state.db: each one's heartbeat and
- * roles, its stages' last published status, and the start/stop requests
- * one process leaves for another.
- */
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS stage_processes (
-     host TEXT NOT NULL,
-     pid INTEGER NOT NULL,
-     roles TEXT NOT NULL,
-     started_at INTEGER NOT NULL,
-     heartbeat_at INTEGER NOT NULL,
-     heartbeat_ms INTEGER NOT NULL,
-     PRIMARY KEY (host, pid))`,
-  `CREATE TABLE IF NOT EXISTS stage_status (
-     host TEXT NOT NULL,
-     pid INTEGER NOT NULL,
-     stage TEXT NOT NULL,
-     status TEXT NOT NULL,
-     PRIMARY KEY (host, pid, stage))`,
-  `CREATE TABLE IF NOT EXISTS stage_commands (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     host TEXT NOT NULL,
-     pid INTEGER NOT NULL,
-     action TEXT NOT NULL,
-     stage TEXT,
-     params TEXT NOT NULL,
-     state TEXT NOT NULL,
-     requested_at INTEGER NOT NULL,
-     answer TEXT)`,
-  `CREATE INDEX IF NOT EXISTS stage_commands_target ON stage_commands (host, pid, state)`,
-];
 
 export interface ProcessRef {
   host: string;
@@ -81,10 +48,13 @@ const statusRow = z.object({ host: z.string(), pid: z.number(), status: json.pip
 const commandRow = z.object({ id: z.number(), action: z.enum(["start", "stop", "stop_all"]), stage: z.string().nullable(), params: json });
 const collectRow = z.object({ state: z.enum(["pending", "taken", "answered"]), answer: z.string().nullable() });
 
+/**
+ * The processes of one deployment share state.db: each one's heartbeat and
+ * roles, its stages' last published status, and the start/stop requests
+ * one process leaves for another.
+ */
 export class StageBoard {
-  constructor(private readonly state: StateStore) {
-    state.migrate(MIGRATIONS);
-  }
+  constructor(private readonly state: StateStore) {}
 
   private get db() {
     return this.state.db;

@@ -1,9 +1,9 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import { isAlive, type StateStore } from "../state/store.js";
 import { type Answer, type CommandAction, type Member, type MemberStatus, type ProcessRef, StageBoard } from "./stage-board.js";
 import { processName, runsIn, type StageStatus, stageStatusSchema, THIS_PROCESS } from "./stage-status.js";
-import { isAlive, type StateStore } from "./stores/state.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Missed heartbeats after which a process counts as stale. */

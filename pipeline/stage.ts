@@ -2,10 +2,10 @@ import type { EventEmitter } from "node:events";
 import type { z } from "zod";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
+import type { StateStore } from "../state/store.js";
 import type { EventTimeBounds } from "./model/parse.js";
 import type { RuleThresholds } from "./model/rules.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
-import type { StateStore } from "./stores/state.js";
 import type { Topic, Transport } from "./transport/transport.js";
 
 /** What every stage may use. Built once per process. */

@@ -1,4 +1,5 @@
-import type { StateStore } from "../pipeline/stores/state.js";
+import { hostname } from "node:os";
+import { isAbandoned, type StateStore } from "../state/store.js";
 
 export type JobTrigger = "cron" | "manual";
 export type JobOutcome = "running" | "succeeded" | "failed" | "skipped";
@@ -18,24 +19,34 @@ type Row = { run_id: number; job: string; trigger: JobTrigger; started_at: numbe
 /** The history of maintenance job runs, in the state database. */
 export class JobRuns {
   constructor(private readonly state: StateStore) {
-    state.migrate([
-      `CREATE TABLE IF NOT EXISTS job_runs (
-         run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-         job TEXT NOT NULL,
-         trigger TEXT NOT NULL,
-         started_at INTEGER NOT NULL,
-         ended_at INTEGER,
-         outcome TEXT NOT NULL,
-         details TEXT)`,
-      `CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job, run_id)`,
-      // A process that died mid-run leaves it open; say so instead of "running" forever.
-      `UPDATE job_runs SET outcome = 'failed', details = '{"error":"process ended while running"}' WHERE outcome = 'running'`,
-    ]);
+    this.closeAbandoned();
+  }
+
+  /**
+   * Runs left "running" by a process of this host that is gone: marked
+   * failed instead of "running" for ever. Runs of live processes (another
+   * scheduler sharing the data directory) are left alone; runs recorded
+   * before hosts were (host '') are closed, as they always were.
+   */
+  closeAbandoned(now = Date.now()): number {
+    const open = this.state.db.prepare(`SELECT run_id, host, pid FROM job_runs WHERE outcome = 'running' AND host IN (?, '')`).all(hostname()) as {
+      run_id: number;
+      host: string;
+      pid: number;
+    }[];
+    const close = this.state.db.prepare(
+      `UPDATE job_runs SET outcome = 'failed', ended_at = ?, details = '{"error":"process ended while running"}' WHERE run_id = ?`,
+    );
+    let closed = 0;
+    for (const r of open) if (r.host === "" || isAbandoned(r.pid)) closed += close.run(now, r.run_id).changes;
+    return closed;
   }
 
   start(job: string, trigger: JobTrigger, now = Date.now()): number {
     return Number(
-      this.state.db.prepare(`INSERT INTO job_runs (job, trigger, started_at, outcome) VALUES (?, ?, ?, 'running')`).run(job, trigger, now).lastInsertRowid,
+      this.state.db
+        .prepare(`INSERT INTO job_runs (job, trigger, started_at, outcome, host, pid) VALUES (?, ?, ?, 'running', ?, ?)`)
+        .run(job, trigger, now, hostname(), process.pid).lastInsertRowid,
     );
   }
 

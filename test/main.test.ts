@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startApp } from "../app.js";
 import { loadConfig } from "../core/config.js";
 import { silentLogger } from "../core/log.js";
-import { StateStore } from "../pipeline/stores/state.js";
+import { StateStore } from "../state/store.js";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { StateStore } from "../pipeline/stores/state.js";
+import { StateStore } from "../state/store.js";
 import { TokenBook, tokenUserId } from "./api-tokens.js";
 import { RoleBook } from "./roles.js";
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { StateStore } from "../pipeline/stores/state.js";
+import type { StateStore } from "../state/store.js";
 import type { Role } from "./roles.js";
 
 /** A token's role: one of the chat roles, or `ingest` (may only send readings). */
@@ -26,19 +26,6 @@ export interface ApiToken {
 export const TOKEN_USER_BASE = 8_000_000_000_000_000;
 export const tokenUserId = (tokenId: number) => TOKEN_USER_BASE + tokenId;
 export const tokenIdOf = (userId: number): number | null => (userId >= TOKEN_USER_BASE && userId < TOKEN_USER_BASE + 2 ** 40 ? userId - TOKEN_USER_BASE : null);
-
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS api_tokens (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     name TEXT NOT NULL,
-     role TEXT NOT NULL,
-     car_ids TEXT,
-     hash TEXT NOT NULL UNIQUE,
-     created_by INTEGER NOT NULL,
-     created_at INTEGER NOT NULL,
-     revoked_at INTEGER,
-     last_used_at INTEGER)`,
-];
 
 type Row = {
   id: number;
@@ -78,7 +65,6 @@ export class TokenBook {
     private readonly state: StateStore,
     envAdminToken?: string,
   ) {
-    state.migrate(MIGRATIONS);
     this.envHash = envAdminToken ? sha256(envAdminToken) : null;
   }
 

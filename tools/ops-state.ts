@@ -1,39 +1,4 @@
-import type { StateStore } from "../pipeline/stores/state.js";
-
-/** The operators' own records in the state DB: audit log, acknowledgements, silences, chat subscriptions. */
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS audit_log (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     at INTEGER NOT NULL,
-     user_id INTEGER NOT NULL,
-     chat_id INTEGER,
-     via TEXT NOT NULL,
-     tool TEXT NOT NULL,
-     args TEXT NOT NULL,
-     outcome TEXT NOT NULL,
-     message TEXT,
-     duration_ms INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user_id, id)`,
-  `CREATE TABLE IF NOT EXISTS incident_acks (
-     incident_id TEXT PRIMARY KEY,
-     user_id INTEGER NOT NULL,
-     at INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS silences (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     kind TEXT NOT NULL,
-     value TEXT NOT NULL,
-     until INTEGER NOT NULL,
-     user_id INTEGER NOT NULL,
-     created_at INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS chat_subscriptions (
-     chat_id INTEGER NOT NULL,
-     thread_id INTEGER NOT NULL DEFAULT 0,
-     digests INTEGER NOT NULL,
-     include_empty INTEGER NOT NULL,
-     incidents_min TEXT,
-     created_at INTEGER NOT NULL,
-     PRIMARY KEY (chat_id, thread_id))`,
-];
+import type { StateStore } from "../state/store.js";
 
 export type AuditOutcome = "ok" | "denied" | "invalid" | "needs_confirmation" | "error";
 
@@ -80,10 +45,9 @@ const toSub = (r: SubRow): Subscription => ({
   incidentsMin: r.incidents_min,
 });
 
+/** The operators' own records in the state DB: audit log, acknowledgements, silences, chat subscriptions. */
 export class OpsState {
-  constructor(private readonly state: StateStore) {
-    state.migrate(MIGRATIONS);
-  }
+  constructor(private readonly state: StateStore) {}
 
   private get db() {
     return this.state.db;

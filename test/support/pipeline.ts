@@ -6,10 +6,10 @@ import { type Logger, silentLogger } from "../../core/log.js";
 import type { PipelineSettings, StageDefinition, StageDeps } from "../../pipeline/stage.js";
 import { STAGES } from "../../pipeline/stages/index.js";
 import { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
-import { StateStore } from "../../pipeline/stores/state.js";
 import { Supervisor } from "../../pipeline/supervisor.js";
 import { MemoryTransport } from "../../pipeline/transport/memory.js";
 import type { Transport } from "../../pipeline/transport/transport.js";
+import { StateStore } from "../../state/store.js";
 
 export const TEST_SETTINGS: PipelineSettings = {
   fleetSize: 20,

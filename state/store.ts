@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { StoreError } from "../../core/errors.js";
+import { StoreError } from "../core/errors.js";
+import { MIGRATIONS } from "./migrations.js";
 
 export type RunState = "queued" | "running" | "succeeded" | "failed" | "stopped";
 export type RunTrigger = "start" | "manual" | "restart" | "schedule";
@@ -24,25 +25,6 @@ export interface StageRun extends RunCounters {
   endedAt: number | null;
   lastError: string | null;
 }
-
-const MIGRATIONS = [
-  `CREATE TABLE IF NOT EXISTS stage_runs (
-     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-     stage TEXT NOT NULL,
-     params TEXT NOT NULL,
-     trigger TEXT NOT NULL,
-     state TEXT NOT NULL,
-     started_at INTEGER NOT NULL,
-     ended_at INTEGER,
-     events_in INTEGER NOT NULL DEFAULT 0,
-     events_out INTEGER NOT NULL DEFAULT 0,
-     errors INTEGER NOT NULL DEFAULT 0,
-     dead_letters INTEGER NOT NULL DEFAULT 0,
-     last_error TEXT,
-     host TEXT NOT NULL DEFAULT '',
-     pid INTEGER NOT NULL DEFAULT 0)`,
-  `CREATE INDEX IF NOT EXISTS stage_runs_stage ON stage_runs (stage, run_id)`,
-];
 
 type RunRow = {
   run_id: number;
@@ -75,30 +57,29 @@ const toRun = (r: RunRow): StageRun => ({
 });
 
 /**
- * carwatch's own state (stage runs; later jobs, subscriptions, chat memory,
- * audit): a local SQLite file in every mode, apart from the lakehouse.
+ * carwatch's own state (stage runs, job runs, audit, subscriptions, tokens,
+ * confirmations, the stage board, chat memory): a local SQLite file in every
+ * mode, apart from the lakehouse, its schema in migrations.ts.
  */
 export class StateStore {
   readonly db: Database.Database;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(path);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma("busy_timeout = 5000");
-      for (const m of MIGRATIONS) this.db.exec(m);
+      db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("busy_timeout = 5000");
+      // IMMEDIATE: of processes opening one file at once, one migrates and the others then see its version.
+      db.transaction(migrate).immediate(db, path);
     } catch (err) {
+      db?.close();
+      if (err instanceof StoreError) throw err;
       throw new StoreError(`cannot open the state database ${path}: ${(err as Error).message}`, { cause: err });
     }
-  }
-
-  /** Lets later modules (bot, scheduler) add their own tables. */
-  migrate(statements: readonly string[]): void {
-    this.db.transaction(() => {
-      for (const s of statements) this.db.exec(s);
-    })();
+    this.db = db;
   }
 
   startRun(stage: string, params: unknown, trigger: RunTrigger, now = Date.now()): number {
@@ -136,10 +117,7 @@ export class StateStore {
       `UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE run_id = ?`,
     );
     let closed = 0;
-    for (const r of open) {
-      if (r.pid === process.pid || isAlive(r.pid)) continue;
-      closed += close.run(now, r.run_id).changes;
-    }
+    for (const r of open) if (isAbandoned(r.pid)) closed += close.run(now, r.run_id).changes;
     return closed;
   }
 
@@ -153,6 +131,30 @@ export class StateStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** Brings the file from its `user_version` to the latest; refuses a file a newer carwatch wrote. */
+function migrate(db: Database.Database, path: string): void {
+  const from = db.pragma("user_version", { simple: true }) as number;
+  if (from > MIGRATIONS.length) {
+    throw new StoreError(
+      `the state database ${path} is at version ${from}, newer than this carwatch's ${MIGRATIONS.length}: it was written by a newer carwatch, and carwatch cannot downgrade it`,
+    );
+  }
+  for (const [i, m] of MIGRATIONS.entries()) {
+    if (i < from) continue;
+    try {
+      db.exec(m.sql);
+    } catch (err) {
+      throw new StoreError(`the state database ${path}: migration ${i + 1} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  db.pragma(`user_version = ${MIGRATIONS.length}`);
+}
+
+/** Whether a run recorded by process `pid` of this host was left open by a process that is gone. */
+export function isAbandoned(pid: number): boolean {
+  return pid !== process.pid && !isAlive(pid);
 }
 
 /** Whether a process with this id exists on this machine. */

@@ -1,0 +1,142 @@
+/**
+ * The state database's schema, one migration per version: a file at
+ * `PRAGMA user_version` N gets migrations N+1.. in order. Append only; never
+ * edit a migration a release has applied. The first seven are the
+ * CREATE ... IF NOT EXISTS statements each module ran at start-up before
+ * versions existed, in the same order, so a file from then (version 0 with
+ * its tables) passes through them unchanged.
+ */
+export interface Migration {
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: "stage runs",
+    sql: `CREATE TABLE IF NOT EXISTS stage_runs (
+            run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            stage TEXT NOT NULL,
+            params TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            ended_at INTEGER,
+            events_in INTEGER NOT NULL DEFAULT 0,
+            events_out INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            dead_letters INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            host TEXT NOT NULL DEFAULT '',
+            pid INTEGER NOT NULL DEFAULT 0);
+          CREATE INDEX IF NOT EXISTS stage_runs_stage ON stage_runs (stage, run_id);`,
+  },
+  {
+    name: "job runs",
+    sql: `CREATE TABLE IF NOT EXISTS job_runs (
+            run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            ended_at INTEGER,
+            outcome TEXT NOT NULL,
+            details TEXT);
+          CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job, run_id);`,
+  },
+  {
+    name: "audit, acknowledgements, silences, subscriptions",
+    sql: `CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            chat_id INTEGER,
+            via TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            args TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            message TEXT,
+            duration_ms INTEGER NOT NULL);
+          CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user_id, id);
+          CREATE TABLE IF NOT EXISTS incident_acks (
+            incident_id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            at INTEGER NOT NULL);
+          CREATE TABLE IF NOT EXISTS silences (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            until INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            created_at INTEGER NOT NULL);
+          CREATE TABLE IF NOT EXISTS chat_subscriptions (
+            chat_id INTEGER NOT NULL,
+            thread_id INTEGER NOT NULL DEFAULT 0,
+            digests INTEGER NOT NULL,
+            include_empty INTEGER NOT NULL,
+            incidents_min TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (chat_id, thread_id));`,
+  },
+  {
+    name: "api tokens",
+    sql: `CREATE TABLE IF NOT EXISTS api_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            car_ids TEXT,
+            hash TEXT NOT NULL UNIQUE,
+            created_by INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER,
+            last_used_at INTEGER);`,
+  },
+  {
+    name: "bot confirmations",
+    sql: `CREATE TABLE IF NOT EXISTS bot_confirmations (
+            token TEXT PRIMARY KEY,
+            pending TEXT NOT NULL,
+            expires_at INTEGER NOT NULL);
+          CREATE INDEX IF NOT EXISTS bot_confirmations_expiry ON bot_confirmations (expires_at);`,
+  },
+  {
+    name: "telegram updates seen",
+    sql: `CREATE TABLE IF NOT EXISTS telegram_updates_seen (
+            bot_id INTEGER NOT NULL,
+            update_id INTEGER NOT NULL,
+            PRIMARY KEY (bot_id, update_id));`,
+  },
+  {
+    name: "stage board",
+    sql: `CREATE TABLE IF NOT EXISTS stage_processes (
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            roles TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            heartbeat_ms INTEGER NOT NULL,
+            PRIMARY KEY (host, pid));
+          CREATE TABLE IF NOT EXISTS stage_status (
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            stage TEXT NOT NULL,
+            status TEXT NOT NULL,
+            PRIMARY KEY (host, pid, stage));
+          CREATE TABLE IF NOT EXISTS stage_commands (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            stage TEXT,
+            params TEXT NOT NULL,
+            state TEXT NOT NULL,
+            requested_at INTEGER NOT NULL,
+            answer TEXT);
+          CREATE INDEX IF NOT EXISTS stage_commands_target ON stage_commands (host, pid, state);`,
+  },
+  {
+    // Which process runs a job, so that start-up closes only the runs of dead processes, as for stages.
+    name: "job runs' host and pid",
+    sql: `ALTER TABLE job_runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+          ALTER TABLE job_runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;`,
+  },
+];
