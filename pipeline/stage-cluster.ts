@@ -3,7 +3,7 @@ import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { isAlive, type StateStore } from "../state/store.js";
 import { type Answer, type CommandAction, type Member, type MemberStatus, type ProcessRef, StageBoard } from "./stage-board.js";
-import { processName, runsIn, type StageStatus, stageStatusSchema, THIS_PROCESS } from "./stage-status.js";
+import { idleStatus, processName, runsIn, type StageStatus, stageStatusSchema, THIS_PROCESS } from "./stage-status.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Missed heartbeats after which a process counts as stale. */
@@ -152,28 +152,7 @@ export class StageCluster {
   }
 
   private nowhere(name: string): StageStatus {
-    const def = this.supervisor.definition(name);
-    return {
-      name,
-      kind: def.kind,
-      description: def.description,
-      state: "idle",
-      runId: null,
-      params: null,
-      startedAt: null,
-      counters: { in: 0, out: 0, errors: 0, deadLetters: 0 },
-      ratePerSec: 0,
-      outPerSec: 0,
-      queueDepth: 0,
-      lastEventTime: null,
-      restarts: 0,
-      lastError: null,
-      nextRestartAt: null,
-      host: null,
-      pid: null,
-      seenAt: null,
-      stale: false,
-    };
+    return idleStatus(this.supervisor.definition(name));
   }
 
   private isSelf(p: { host?: string | null; pid: number | null }): boolean {

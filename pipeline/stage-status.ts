@@ -56,3 +56,28 @@ export function runsIn(roles: readonly string[], stage: string): boolean {
 export function processName(p: { host: string | null; pid: number | null }): string {
   return `${p.host} pid ${p.pid}`;
 }
+
+/** A stage that runs nowhere (or not yet): its definition and no run. */
+export function idleStatus(def: Pick<StageStatus, "name" | "kind" | "description">): StageStatus {
+  return {
+    name: def.name,
+    kind: def.kind,
+    description: def.description,
+    state: "idle",
+    runId: null,
+    params: null,
+    startedAt: null,
+    counters: { in: 0, out: 0, errors: 0, deadLetters: 0 },
+    ratePerSec: 0,
+    outPerSec: 0,
+    queueDepth: 0,
+    lastEventTime: null,
+    restarts: 0,
+    lastError: null,
+    nextRestartAt: null,
+    host: null,
+    pid: null,
+    seenAt: null,
+    stale: false,
+  };
+}

@@ -1,27 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { idleStatus } from "../pipeline/stage-status.js";
 import type { StageStatus } from "../pipeline/supervisor.js";
 import { Watchdog } from "./watchdog.js";
 
+/** A running enrich stage, with what a test sets. */
 const st = (over: Partial<StageStatus> & { in?: number }): StageStatus => ({
-  name: "enrich",
-  kind: "streaming",
-  description: "",
+  ...idleStatus({ name: "enrich", kind: "streaming", description: "" }),
   state: "running",
   runId: 1,
   params: {},
   startedAt: 0,
   counters: { in: over.in ?? 0, out: 0, errors: 0, deadLetters: 0 },
-  ratePerSec: 0,
-  outPerSec: 0,
-  queueDepth: 0,
-  lastEventTime: null,
-  restarts: 0,
-  lastError: null,
-  nextRestartAt: null,
-  host: null,
-  pid: null,
-  seenAt: null,
-  stale: false,
   ...over,
 });
 
