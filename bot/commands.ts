@@ -1,5 +1,4 @@
 import type { Composer, Context } from "grammy";
-import { STREAMING_ORDER } from "../pipeline/stages/index.js";
 import { SCHEMAS } from "../pipeline/stores/tables.js";
 import { esc, html } from "./format.js";
 import { incidentMenu, MENU, mainMenu, schemasMenu, stageMenu, stagesMenu, tablesMenu } from "./keyboards.js";
@@ -101,7 +100,7 @@ export function registerCommands(bot: Composer<Context>, env: BotEnv): void {
     if (stages)
       await ctx.reply(
         stagesView(
-          stages.filter((s) => (STREAMING_ORDER as readonly string[]).includes(s.name)),
+          stages.filter((s) => s.kind === "streaming"),
           "Streaming stages",
         ),
         { parse_mode: "HTML" },
