@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEAD_LETTER_REASONS, type SensorEvent } from "../pipeline/model/events.js";
 import { parseSensorMessage } from "../pipeline/model/parse.js";
+import { readingKey } from "../pipeline/model/reading-key.js";
 import { SENSORS } from "../pipeline/transport/topics.js";
 import { createPipeline, TEST_SETTINGS, type TestPipeline } from "./support/pipeline.js";
 
@@ -77,7 +78,6 @@ const spec: fc.Arbitrary<Spec> = fc.record({
 });
 
 const same = (a: SensorEvent, b: SensorEvent) => a.car_id === b.car_id && a.speed === b.speed && a.rpm === b.rpm && a.gear === b.gear;
-const keyOf = (e: { event_id: string; event_time: number }) => `${e.event_time}/${e.event_id}`;
 
 /**
  * What must come out, decided message by message: a reading is its event_id
@@ -92,8 +92,8 @@ function oracle(values: string[], now: number) {
     const p = parseSensorMessage(v, TEST_SETTINGS.eventTime, now);
     if (!p.ok || p.event.car_id > FLEET) dead++;
     else {
-      const first = stored.get(keyOf(p.event));
-      if (!first) stored.set(keyOf(p.event), p.event);
+      const first = stored.get(readingKey(p.event));
+      if (!first) stored.set(readingKey(p.event), p.event);
       else if (same(first, p.event)) duplicates++;
       else dead++;
     }
@@ -135,7 +135,7 @@ async function drive(specs: readonly Spec[]): Promise<void> {
   );
   // Never half-stored: every raw row has its enriched row, each key once.
   expect(enriched).toEqual(raw);
-  const rawKeys = raw.map((r) => keyOf({ event_id: r.event_id, event_time: p!.lakehouse.toMillis(r.event_time) }));
+  const rawKeys = raw.map((r) => readingKey({ event_id: r.event_id, event_time: p!.lakehouse.toMillis(r.event_time) }));
   expect(new Set(rawKeys).size).toBe(raw.length);
   expect(rawKeys.sort()).toEqual([...want.stored.keys()].sort());
   // Every other message is a dead letter with a known reason and a detail.

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { AlertMessage, EnrichedEvent, Incident, RuleHit, RuleName, ScoredEvent } from "../model/events.js";
 import { IncidentTracker } from "../model/incidents.js";
+import { readingKey, readingsWhere } from "../model/reading-key.js";
 import { evaluateRules, type RuleResult } from "../model/rules.js";
 import { defineStage } from "../stage.js";
 import { ALERTS, ENRICHED } from "../transport/topics.js";
@@ -127,15 +128,13 @@ export const alertStage = defineStage({
       });
       // Readings already stored (a redelivery after a crash between the commit above and the produce
       // below): their alerts are sent again as stored, so alert-data misses none; consumers key by incident.
-      const freshKeys = new Set(fresh.map((r) => `${r.event_time}/${r.event_id}`));
-      const again = rows.filter((r) => r.hits.length > 0 && !freshKeys.has(`${r.event_time}/${r.event_id}`));
+      const freshKeys = new Set(fresh.map(readingKey));
+      const again = rows.filter((r) => r.hits.length > 0 && !freshKeys.has(readingKey(r)));
       if (again.length > 0) {
-        // On the table's key: the readings' times, then their ids.
-        const times = [...new Set(again.map((r) => r.event_time))];
+        const { where, params } = readingsWhere(again);
         const stored = await lakehouse.select<{ event_id: string; event_time: unknown; rule: RuleName; value: number; threshold: number; incident_id: string }>(
-          `SELECT event_id, event_time, rule, value, threshold, incident_id FROM telemetry.alerts
-            WHERE event_time IN (${times.map(() => "?").join(",")}) AND event_id IN (${again.map(() => "?").join(",")})`,
-          [...times.map((t) => new Date(t)), ...again.map((r) => r.event_id)],
+          `SELECT event_id, event_time, rule, value, threshold, incident_id FROM telemetry.alerts WHERE ${where}`,
+          params,
         );
         for (const r of again) {
           const hits: RuleHit[] = stored

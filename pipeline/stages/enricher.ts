@@ -1,6 +1,7 @@
 import { type DeadLetter, type DeadLetterReason, type EnrichedEvent, type SensorEvent, storedPayload } from "../model/events.js";
 import { expectedGear } from "../model/gear.js";
 import { parseSensorMessage } from "../model/parse.js";
+import { readingKey, readingsWhere } from "../model/reading-key.js";
 import type { StageDeps } from "../stage.js";
 import type { Envelope, OutMessage } from "../transport/transport.js";
 import { type CarInfo, DimsCache } from "./dims-cache.js";
@@ -31,14 +32,6 @@ export function join(e: Omit<EnrichedEvent, keyof CarInfo | "expected_gear">, ca
     expected_gear: expectedGear(e.speed),
   };
 }
-
-/**
- * A reading is identified by its event_id at its event_time, the key of
- * cars_raw and cars_enriched: a resend carries both unchanged. (A unique
- * index on event_id alone was measured at 37–68 µs per reading, growing
- * with the table, for random uuids: docs/architecture.md.)
- */
-const readingKey = (e: SensorEvent) => `${e.event_time}/${e.event_id}`;
 
 /** The same reading sent again: every value equal (the JSON text may differ). */
 const sameReading = (a: SensorEvent, b: SensorEvent) => a.car_id === b.car_id && a.speed === b.speed && a.rpm === b.rpm && a.gear === b.gear;
@@ -105,11 +98,8 @@ export class Enricher {
   async checkStored(c: Classified, keys: readonly string[]): Promise<DeadLetter[]> {
     const waiting = keys.map((k) => c.first.get(k)!.event);
     if (waiting.length === 0) return [];
-    const times = [...new Set(waiting.map((e) => e.event_time))];
-    const rows = await this.deps.lakehouse.select<{ json: string }>(
-      `SELECT json FROM telemetry.cars_raw WHERE event_time IN (${times.map(() => "?").join(",")}) AND event_id IN (${waiting.map(() => "?").join(",")})`,
-      [...times.map((t) => new Date(t)), ...waiting.map((e) => e.event_id)],
-    );
+    const { where, params } = readingsWhere(waiting);
+    const rows = await this.deps.lakehouse.select<{ json: string }>(`SELECT json FROM telemetry.cars_raw WHERE ${where}`, params);
     const before = c.dead.length;
     for (const r of rows) {
       const s = parseSensorMessage(r.json);
@@ -138,9 +128,7 @@ export class Enricher {
     }));
     // Insert-once by (event_time, event_id): a redelivered or resent reading adds no row.
     const dead = [...c.dead];
-    const fresh = new Set(
-      (await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map((r) => `${r.event_time}/${r.event_id}`),
-    );
+    const fresh = new Set((await lakehouse.insertNew("cars_raw", raw, () => [{ table: "dead_letters", rows: dead }])).map(readingKey));
     const conflicts = await this.checkStored(
       c,
       [...c.first.keys()].filter((k) => !fresh.has(k)),
