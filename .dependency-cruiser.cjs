@@ -7,10 +7,24 @@ module.exports = {
   forbidden: [
     {
       name: "front-ends-use-tools",
-      comment: "bot/, web/ and agent/ never reach the transport, the stages or a store's engine: they go through tools/.",
+      comment: "bot/, web/ and agent/ import nothing from pipeline/: they go through tools/, and share the domain's types (domain/).",
       severity: "error",
       from: { path: "^(bot|web|agent)/", pathNot: "\\.test\\.ts$" },
-      to: { path: "^pipeline/(transport|stages|stores/(sqlite|trino|query))/" },
+      to: { path: "^pipeline/" },
+    },
+    {
+      name: "domain-stands-alone",
+      comment: "The shared types and schemas depend on no module that uses them.",
+      severity: "error",
+      from: { path: "^domain/" },
+      to: { path: "^(pipeline|tools|bot|web|agent|scheduler|state)/" },
+    },
+    {
+      name: "no-circular",
+      comment: "A cycle of imports that run makes a module load half-initialised, depending on who imports first (a type-only edge breaks the cycle at run time).",
+      severity: "error",
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
     },
     {
       name: "pipeline-below-front-ends",

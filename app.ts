@@ -229,7 +229,18 @@ export async function startApp(config: Config, log: Logger, options: { transport
         log.error({ err, method: c.req.method, path: c.req.path }, "HTTP request failed");
         return c.json({ error: "internal error; it has been logged" }, 500);
       });
-      http.route("/", healthRoutes({ lakehouse, supervisor, essentialStages: streaming }));
+      http.route(
+        "/",
+        healthRoutes({
+          probeStore: async () => {
+            await lakehouse.select("SELECT 1 AS one");
+            return lakehouse.dialect;
+          },
+          stageState: (name) => supervisor.status(name).state,
+          peers: (now) => supervisor.cluster.peers(now),
+          essentialStages: streaming,
+        }),
+      );
       http.route("/", metricsRoutes(metrics));
       const webhook = bot?.webhook;
       // Telegram's updates are small: a larger body is refused before it is read.

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { TABLES } from "../domain/tables.js";
 import { createTableSql, insertSql } from "../pipeline/stores/sqlite/schema.js";
 import { rowEncoder } from "../pipeline/stores/sqlite/values.js";
-import { TABLES } from "../pipeline/stores/tables.js";
 
 /**
  * The rows every reading costs the lakehouse (its raw copy and its enriched

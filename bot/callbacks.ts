@@ -1,6 +1,6 @@
 import { type CallbackQueryContext, Composer, type Context } from "grammy";
-import type { MaintenanceReport } from "../pipeline/stores/lakehouse.js";
-import { findTable, qualifiedName } from "../pipeline/stores/tables.js";
+import type { MaintenanceReport } from "../domain/catalog.js";
+import { findTable, qualifiedName } from "../domain/tables.js";
 import type { JobRun } from "../scheduler/job-runs.js";
 import type { ApiToken } from "../tools/api-tokens.js";
 import type { FleetPlan } from "../tools/fleet.js";

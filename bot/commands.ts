@@ -1,5 +1,5 @@
 import type { Composer, Context } from "grammy";
-import { SCHEMAS } from "../pipeline/stores/tables.js";
+import { SCHEMAS } from "../domain/tables.js";
 import { esc, html } from "./format.js";
 import { incidentMenu, MENU, mainMenu, schemasMenu, stageMenu, stagesMenu, tablesMenu } from "./keyboards.js";
 import { type BotEnv, callerOf, callTool, replyHtml, withProgress } from "./reply.js";

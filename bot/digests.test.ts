@@ -1,7 +1,7 @@
 import { Api } from "grammy";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
-import type { AlertMessage, AlertWindow, ScoredEvent } from "../pipeline/model/events.js";
+import type { AlertMessage, AlertWindow, ScoredEvent } from "../domain/events.js";
 import { MemoryTransport } from "../pipeline/transport/memory.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import { StateStore } from "../state/store.js";

@@ -1,6 +1,6 @@
 import { InlineKeyboard, Keyboard } from "grammy";
-import { qualifiedName, TABLE_LIST } from "../pipeline/stores/tables.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
+import type { StageStatus } from "../domain/stage-status.js";
+import { qualifiedName, TABLE_LIST } from "../domain/tables.js";
 import { hasRole, type Role } from "../tools/roles.js";
 import { encodeCallback as cb } from "./callback-data.js";
 

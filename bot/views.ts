@@ -1,6 +1,6 @@
-import type { AlertWindow, RuleHit, ScoredEvent } from "../pipeline/model/events.js";
-import type { MaintenanceReport, TableStats } from "../pipeline/stores/lakehouse.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
+import type { MaintenanceReport, TableStats } from "../domain/catalog.js";
+import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
+import type { StageStatus } from "../domain/stage-status.js";
 import type { JobRun } from "../scheduler/job-runs.js";
 import type { StageRun } from "../state/store.js";
 import type { Tools } from "../tools/index.js";

@@ -1,27 +1,9 @@
 import { createHash } from "node:crypto";
-import { StoreError } from "../core/errors.js";
-import type { DeadLetterReason } from "./model/events.js";
+import { type IntakeAnswer, IntakeBusy, type ReadingSink } from "../domain/intake.js";
 import type { StageDeps } from "./stage.js";
 import { Enricher, type Outcome } from "./stages/enricher.js";
 import { ENRICHED, SENSORS } from "./transport/topics.js";
 import type { Envelope } from "./transport/transport.js";
-
-export interface IntakeAnswer {
-  accepted: number;
-  duplicates: number;
-  rejected: { index: number; reason: DeadLetterReason; detail: string }[];
-}
-
-/** The pipeline is behind: try again after `retryAfterSeconds`. Answered 503 with Retry-After. */
-export class IntakeBusy extends StoreError {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(message, { retriable: true });
-    this.name = "IntakeBusy";
-  }
-}
 
 export interface IntakeLimits {
   /** Requests stored at once; more are refused busy rather than queued in memory. */
@@ -40,7 +22,7 @@ export interface IntakeLimits {
  * sensors-sample and acknowledged by the cluster; the enrich workers store
  * them, idempotently, as any reading.
  */
-export class ReadingIntake {
+export class ReadingIntake implements ReadingSink {
   private readonly enricher: Enricher;
   private inFlight = 0;
   private loaded: Promise<void> | null = null;

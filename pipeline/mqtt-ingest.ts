@@ -3,10 +3,11 @@ import mqtt, { type IConnackPacket, type IPublishPacket, type IStream, type Mqtt
 import type { Config } from "../core/config.js";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import { IntakeBusy, type ReadingIntake } from "./intake.js";
-import { type DeadLetter, storedPayload } from "./model/events.js";
+import { type DeadLetter, storedPayload } from "../domain/events.js";
+import { IntakeBusy } from "../domain/intake.js";
+import { readingsOf } from "../domain/reading-bodies.js";
+import type { ReadingIntake } from "./intake.js";
 import { topicCar } from "./mqtt-topics.js";
-import { readingsOf } from "./reading-bodies.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
 
 export interface MqttIngestOptions {

@@ -1,23 +1,7 @@
 import { z } from "zod";
 import type { ErrorOrigin } from "../core/errors.js";
+import { type Member, type MemberStatus, type ProcessRef, type PublishedStatus, publishedStatusSchema } from "../domain/stage-status.js";
 import type { StateStore } from "../state/store.js";
-import { type PublishedStatus, publishedStatusSchema } from "./stage-status.js";
-
-export interface ProcessRef {
-  host: string;
-  pid: number;
-}
-
-export interface Member extends ProcessRef {
-  roles: string[];
-  startedAt: number;
-  heartbeatAt: number;
-  heartbeatMs: number;
-}
-
-export interface MemberStatus extends Member {
-  stages: PublishedStatus[];
-}
 
 export type CommandAction = "start" | "stop" | "stop_all";
 

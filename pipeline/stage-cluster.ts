@@ -1,9 +1,20 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import {
+  idleStatus,
+  type Member,
+  type MemberStatus,
+  type Peer,
+  type ProcessRef,
+  processName,
+  runsIn,
+  type StageStatus,
+  stageStatusSchema,
+  THIS_PROCESS,
+} from "../domain/stage-status.js";
 import { isAlive, type StateStore } from "../state/store.js";
-import { type Answer, type CommandAction, type Member, type MemberStatus, type ProcessRef, StageBoard } from "./stage-board.js";
-import { idleStatus, processName, runsIn, type StageStatus, stageStatusSchema, THIS_PROCESS } from "./stage-status.js";
+import { type Answer, type CommandAction, StageBoard } from "./stage-board.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Missed heartbeats after which a process counts as stale. */
@@ -18,10 +29,6 @@ const ANSWER_TIMEOUT_MS = 60_000;
 const FORGET_AFTER_MS = 86_400_000;
 
 /** Another process of the deployment, as last published. */
-export interface Peer extends MemberStatus {
-  stale: boolean;
-}
-
 /** Which process a caller means: a pid, and the host when pids could repeat across hosts. */
 export interface Target {
   pid: number;

@@ -2,10 +2,11 @@ import { spawnSync } from "node:child_process";
 import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import type { StageState } from "../domain/stage-status.js";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
 import { defineStage } from "./stage.js";
 import { STAGES } from "./stages/index.js";
-import { type StageState, Supervisor } from "./supervisor.js";
+import { Supervisor } from "./supervisor.js";
 
 let p: TestPipeline;
 afterEach(async () => p?.close());

@@ -1,13 +1,11 @@
 import { EventEmitter } from "node:events";
 import { ROLES } from "../core/config.js";
 import { errorMessage, InputError } from "../core/errors.js";
+import { processName, runsIn, type StageState, type StageStatus, THIS_PROCESS } from "../domain/stage-status.js";
 import type { StageRun } from "../state/store.js";
 import { RateMeter } from "./rate-meter.js";
 import { StageCounters, type StageDefinition, type StageDeps } from "./stage.js";
 import { StageCluster } from "./stage-cluster.js";
-import { processName, runsIn, type StageState, type StageStatus, THIS_PROCESS } from "./stage-status.js";
-
-export type { StageState, StageStatus } from "./stage-status.js";
 
 export interface BackoffOptions {
   initialMs: number;

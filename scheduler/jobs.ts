@@ -1,5 +1,5 @@
 import type { Logger } from "../core/log.js";
-import type { TableName } from "../pipeline/stores/tables.js";
+import type { TableName } from "../domain/tables.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import { SCHEDULER_USER_ID } from "../tools/roles.js";
 import { Watchdog, type WatchdogNotice } from "./watchdog.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { idleStatus } from "../pipeline/stage-status.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
+import type { StageStatus } from "../domain/stage-status.js";
+import { idleStatus } from "../domain/stage-status.js";
 import { Watchdog } from "./watchdog.js";
 
 /** A running enrich stage, with what a test sets. */

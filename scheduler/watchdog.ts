@@ -1,5 +1,5 @@
-import { processName, THIS_PROCESS } from "../pipeline/stage-status.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
+import type { StageStatus } from "../domain/stage-status.js";
+import { processName, THIS_PROCESS } from "../domain/stage-status.js";
 
 type StageProblem = "failing" | "restart-loop" | "stalled";
 export type WatchdogProblem = StageProblem | "stale";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RULES } from "../pipeline/model/events.js";
-import type { Row } from "../pipeline/stores/tables.js";
+import { RULES } from "../domain/events.js";
+import type { Row } from "../domain/tables.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS } from "../tools/dashboards.js";
-import { type Registry } from "../tools/index.js";
+import type { Registry } from "../tools/index.js";
 import { dashboardData } from "../web/dashboards.js";
 import { type BotPipeline, botPipeline, registryFor, VIEWER } from "./support/bot-pipeline.js";
 

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { stagesView } from "../bot/views.js";
-import type { StageStatus } from "../pipeline/supervisor.js";
+import type { StageStatus } from "../domain/stage-status.js";
 import type { Caller } from "../tools/registry.js";
 import { appForTests } from "./support/app.js";
 import { startCarwatchWorker } from "./support/carwatch-process.js";

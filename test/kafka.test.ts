@@ -1,7 +1,7 @@
 import { Partitioners } from "kafkajs";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
-import type { AlertWindow, EnrichedEvent } from "../pipeline/model/events.js";
+import type { AlertWindow, EnrichedEvent } from "../domain/events.js";
 import { KafkaTransport } from "../pipeline/transport/kafka.js";
 import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Envelope, Subscription } from "../pipeline/transport/transport.js";

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEAD_LETTER_REASONS, type SensorEvent } from "../pipeline/model/events.js";
+import { DEAD_LETTER_REASONS, type SensorEvent } from "../domain/events.js";
 import { parseSensorMessage } from "../pipeline/model/parse.js";
 import { readingKey } from "../pipeline/model/reading-key.js";
 import { SENSORS } from "../pipeline/transport/topics.js";

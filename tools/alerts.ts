@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import { RULES } from "../pipeline/model/events.js";
+import { RULES } from "../domain/events.js";
 import { durationSchema } from "./duration.js";
 import type { Severity, Silence } from "./ops-state.js";
 import { defineTool, type ToolContext } from "./registry.js";

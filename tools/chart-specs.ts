@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from "vega-lite";
-import { RULES } from "../pipeline/model/events.js";
+import { RULES } from "../domain/events.js";
 
 /**
  * vega-lite specs for carwatch's charts, built from tool results. The same

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CarwatchError } from "../core/errors.js";
-import { RULES } from "../pipeline/model/events.js";
+import { RULES } from "../domain/events.js";
 import { renderPng } from "./chart-render.js";
 import { barSpec, histogramSpec, type SeriesPoint, timeSeriesSpec } from "./chart-specs.js";
 import { timeBucketSql } from "./chart-sql.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import type { QueryResult, TableInfo } from "../pipeline/stores/lakehouse.js";
-import { findTable, qualifiedName, SCHEMAS, TABLE_LIST, type TableSpec } from "../pipeline/stores/tables.js";
+import type { QueryResult, TableInfo } from "../domain/catalog.js";
+import { findTable, qualifiedName, SCHEMAS, TABLE_LIST, type TableSpec } from "../domain/tables.js";
 import { defineTool, type ToolContext } from "./registry.js";
 import { guardSql } from "./sql-guard.js";
 

@@ -1,5 +1,5 @@
 import type { Logger } from "../core/log.js";
-import type { AlertWindow, RuleHit, ScoredEvent } from "../pipeline/model/events.js";
+import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Transport, Subscription as TransportSubscription } from "../pipeline/transport/transport.js";
 import { Notifier } from "./notify.js";

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToPipeline } from "node:timers/promises";
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import type { TableName } from "../pipeline/stores/tables.js";
+import type { TableName } from "../domain/tables.js";
 import { knownTable, requireTable } from "./data.js";
 import { defineTool, type Jobs, type ToolContext } from "./registry.js";
 

@@ -1,4 +1,4 @@
-import type { AlertWindow, RuleHit } from "../pipeline/model/events.js";
+import type { AlertWindow, RuleHit } from "../domain/events.js";
 import type { OpsState, Severity, Subscription } from "./ops-state.js";
 import { atLeast, severity } from "./severity.js";
 

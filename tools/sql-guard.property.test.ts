@@ -15,8 +15,8 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
+import { SCHEMAS, TABLE_LIST } from "../domain/tables.js";
 import { createTableSql } from "../pipeline/stores/sqlite/schema.js";
-import { SCHEMAS, TABLE_LIST } from "../pipeline/stores/tables.js";
 import { type Dialect, guardSql } from "./sql-guard.js";
 
 const SEED = 1337;

@@ -2,7 +2,7 @@
 import sqliteSql from "node-sql-parser/build/sqlite.js";
 import trinoSql from "node-sql-parser/build/trino.js";
 import { InputError } from "../core/errors.js";
-import { findTable, qualifiedName, TABLE_LIST } from "../pipeline/stores/tables.js";
+import { findTable, qualifiedName, TABLE_LIST } from "../domain/tables.js";
 
 const PARSERS = { sqlite: new sqliteSql.Parser(), trino: new trinoSql.Parser() };
 

@@ -6,8 +6,8 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import { IntakeBusy, type ReadingIntake } from "../pipeline/intake.js";
-import { readingsOf } from "../pipeline/reading-bodies.js";
+import { IntakeBusy, type ReadingSink } from "../domain/intake.js";
+import { readingsOf } from "../domain/reading-bodies.js";
 import { type ApiToken, type TokenBook, tokenUserId } from "../tools/api-tokens.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
 import type { Registry } from "../tools/index.js";
@@ -57,7 +57,7 @@ function requestReadings(text: string, contentType: string, max: number): string
 export function apiRoutes(o: {
   registry: Registry;
   tokens: TokenBook;
-  intake: ReadingIntake | null;
+  intake: ReadingSink | null;
   log: Logger;
   limits?: ApiLimits;
   clock?: () => number;

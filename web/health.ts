@@ -1,11 +1,13 @@
 import { Hono } from "hono";
 import { errorMessage } from "../core/errors.js";
-import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
-import type { Supervisor } from "../pipeline/supervisor.js";
+import type { Peer, StageState } from "../domain/stage-status.js";
 
+/** What /healthz looks at: handed over by app.ts, so the route knows nothing of the store or the supervisor behind them. */
 export interface HealthDeps {
-  lakehouse: Lakehouse;
-  supervisor: Supervisor;
+  /** Answers the store's engine when a trivial read succeeds; throws otherwise. */
+  probeStore(): Promise<string>;
+  stageState(name: string): StageState;
+  peers(now: number): Peer[];
   /** Stages this process is meant to run: one of them failing makes the process unhealthy. */
   essentialStages: readonly string[];
 }
@@ -21,19 +23,18 @@ export function healthRoutes(deps: HealthDeps): Hono {
   app.get("/healthz", async (c) => {
     const parts: Record<string, { ok: boolean; detail: string }> = {};
     try {
-      await deps.lakehouse.select("SELECT 1 AS one");
-      parts.store = { ok: true, detail: deps.lakehouse.dialect };
+      parts.store = { ok: true, detail: await deps.probeStore() };
     } catch (err) {
       parts.store = { ok: false, detail: errorMessage(err) };
     }
     for (const name of deps.essentialStages) {
-      const s = deps.supervisor.status(name);
+      const state = deps.stageState(name);
       // A stage restarting after a crash is degraded but alive; failed or stopped by itself is down.
-      parts[`stage:${name}`] = { ok: s.state === "running" || s.state === "restarting" || s.state === "succeeded", detail: s.state };
+      parts[`stage:${name}`] = { ok: state === "running" || state === "restarting" || state === "succeeded", detail: state };
     }
     const now = Date.now();
     const processes: Record<string, { ok: boolean; roles: string[]; lastHeartbeatMsAgo: number; detail: string }> = {};
-    for (const p of deps.supervisor.cluster.peers(now)) {
+    for (const p of deps.peers(now)) {
       const ago = now - p.heartbeatAt;
       const running = p.stages.filter((s) => s.state === "running").map((s) => s.name);
       processes[`${p.host}:${p.pid}`] = {

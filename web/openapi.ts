@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEAD_LETTER_REASONS, sensorEventSchema } from "../pipeline/model/events.js";
+import { DEAD_LETTER_REASONS, sensorEventSchema } from "../domain/events.js";
 import type { Registry } from "../tools/index.js";
 import type { ApiLimits } from "./api.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ScoredEvent } from "./events.js";
+import type { ScoredEvent } from "../../domain/events.js";
 import { IncidentTracker } from "./incidents.js";
 
 let n = 0;

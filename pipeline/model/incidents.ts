@@ -1,4 +1,4 @@
-import type { Incident, RuleName, ScoredEvent } from "./events.js";
+import type { Incident, RuleName, ScoredEvent } from "../../domain/events.js";
 import type { RuleResult } from "./rules.js";
 
 const RULE_CODE: Record<RuleName, string> = { speeding: "s", high_rpm: "r", wrong_gear: "g" };

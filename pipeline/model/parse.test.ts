@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEAD_LETTER_PAYLOAD_CHARS, enrichedEventSchema, storedPayload } from "./events.js";
+import { DEAD_LETTER_PAYLOAD_CHARS, enrichedEventSchema, storedPayload } from "../../domain/events.js";
 import { parseSensorMessage } from "./parse.js";
 
 const good = { event_id: "6f1c2a4e-9b1d-4c3e-8f00-123456789abc", event_time: "2026-11-28T12:00:00.000Z", car_id: 3, speed: 88.5, rpm: 2500, gear: 5 };

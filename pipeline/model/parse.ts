@@ -1,4 +1,4 @@
-import { type DeadLetterReason, type SensorEvent, sensorEventSchema } from "./events.js";
+import { type DeadLetterReason, type SensorEvent, sensorEventSchema } from "../../domain/events.js";
 
 export type ParseResult = { ok: true; event: SensorEvent } | { ok: false; reason: DeadLetterReason; detail: string };
 

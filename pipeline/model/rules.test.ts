@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { EnrichedEvent } from "./events.js";
+import type { EnrichedEvent } from "../../domain/events.js";
 import { evaluateRules } from "./rules.js";
 
 const base: EnrichedEvent = {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { EnrichedEvent, RuleName } from "./events.js";
+import type { EnrichedEvent, RuleName } from "../../domain/events.js";
 
 export const ruleThresholdsSchema = z.object({
   speedLimit: z.number().positive().default(120),

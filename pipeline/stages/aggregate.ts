@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AlertMessage } from "../model/events.js";
+import type { AlertMessage } from "../../domain/events.js";
 import { WINDOW_MS, WindowClock, windowStart } from "../model/windows.js";
 import { defineStage } from "../stage.js";
 import { ALERTS, WINDOWS } from "../transport/topics.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AlertMessage, EnrichedEvent, Incident, RuleHit, RuleName, ScoredEvent } from "../model/events.js";
+import type { AlertMessage, EnrichedEvent, Incident, RuleHit, RuleName, ScoredEvent } from "../../domain/events.js";
 import { IncidentTracker } from "../model/incidents.js";
 import { readingKey, readingsWhere } from "../model/reading-key.js";
 import { evaluateRules, type RuleResult } from "../model/rules.js";

@@ -1,4 +1,4 @@
-import { storedPayload } from "../model/events.js";
+import { storedPayload } from "../../domain/events.js";
 import type { StageContext } from "../stage.js";
 import type { DeadLetterMessage } from "../transport/topics.js";
 import type { BatchHandler, SubscribeOptions, Topic } from "../transport/transport.js";

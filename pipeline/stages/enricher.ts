@@ -1,4 +1,4 @@
-import { type DeadLetter, type DeadLetterReason, type EnrichedEvent, type SensorEvent, storedPayload } from "../model/events.js";
+import { type DeadLetter, type DeadLetterReason, type EnrichedEvent, type SensorEvent, storedPayload } from "../../domain/events.js";
 import { expectedGear } from "../model/gear.js";
 import { parseSensorMessage } from "../model/parse.js";
 import { readingKey, readingsWhere } from "../model/reading-key.js";

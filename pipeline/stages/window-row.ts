@@ -1,4 +1,4 @@
-import { type AlertWindow, RULES } from "../model/events.js";
+import { type AlertWindow, RULES } from "../../domain/events.js";
 import { WINDOW_MS } from "../model/windows.js";
 import type { Lakehouse } from "../stores/lakehouse.js";
 

@@ -1,16 +1,5 @@
-import type { Row, TableName, TableRows } from "./tables.js";
-
-export interface ColumnInfo {
-  name: string;
-  type: string;
-  doc?: string;
-}
-export interface TableInfo {
-  schema: string;
-  name: string;
-  doc?: string;
-  columns: ColumnInfo[];
-}
+import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../domain/catalog.js";
+import type { Row, TableName, TableRows } from "../../domain/tables.js";
 
 export interface QueryOptions {
   maxRows: number;
@@ -22,32 +11,6 @@ export interface QueryOptions {
  * scan may take a while on a long period.
  */
 export const AGGREGATE_LIMITS: QueryOptions = { maxRows: 10_000, timeoutMs: 30_000 };
-
-export interface QueryResult {
-  columns: string[];
-  rows: unknown[][];
-  /** True when more rows existed than maxRows. */
-  truncated: boolean;
-  elapsedMs: number;
-}
-
-export interface TableStats {
-  table: string;
-  rows: number;
-  bytes: number;
-  /** Iceberg only. */
-  files?: number;
-  snapshots?: number;
-  manifests?: number;
-}
-
-export interface MaintenanceReport {
-  table: string;
-  before: TableStats;
-  after: TableStats;
-  steps: string[];
-  elapsedMs: number;
-}
 
 /**
  * The lakehouse: where the pipeline's tables live (SQLite files, or Iceberg

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { type AlertMessage, type AlertWindow, alertMessageSchema, alertWindowSchema, type EnrichedEvent, enrichedEventSchema } from "../model/events.js";
+import { type AlertMessage, type AlertWindow, alertMessageSchema, alertWindowSchema, type EnrichedEvent, enrichedEventSchema } from "../../domain/events.js";
 import type { Topic } from "./transport.js";
 
 /** Bumped when a message's shape changes incompatibly; consumers refuse other versions. */

@@ -1,4 +1,4 @@
-import type { QueryResult } from "../lakehouse.js";
+import type { QueryResult } from "../../../domain/catalog.js";
 import type { TrinoConnection } from "../trino/client.js";
 
 /** Where the query process runs users' SQL: the SQLite files (read-only), or Trino as the query user. */

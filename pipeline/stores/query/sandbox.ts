@@ -2,8 +2,9 @@ import { type ChildProcess, execFileSync } from "node:child_process";
 import { setPriority } from "node:os";
 import { InputError, StoreError } from "../../../core/errors.js";
 import { tsFork } from "../../../core/ts-module.js";
-import type { QueryOptions, QueryResult } from "../lakehouse.js";
-import type { Row } from "../tables.js";
+import type { QueryResult } from "../../../domain/catalog.js";
+import type { Row } from "../../../domain/tables.js";
+import type { QueryOptions } from "../lakehouse.js";
 import { RESULT_LIMITS, tooLarge } from "./limits.js";
 import type { QueryEngine, QueryReply, ToQueryProcess } from "./protocol.js";
 
@@ -92,7 +93,7 @@ export class QuerySandbox {
   }
 
   private spawn(): Proc {
-    const child = tsFork(new URL("./process.ts", import.meta.url), ["--max-old-space-size=64"]);
+    const child = tsFork(new URL("./process.js", import.meta.url), ["--max-old-space-size=64"]);
     const proc: Proc = { child, job: null };
     confine(child.pid!);
     // Never keeps carwatch alive on its own; close() ends it.

@@ -2,17 +2,10 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
-import {
-  AGGREGATE_LIMITS,
-  type Lakehouse,
-  type MaintenanceReport,
-  type QueryOptions,
-  type QueryResult,
-  type TableInfo,
-  type TableStats,
-} from "../lakehouse.js";
+import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../../domain/catalog.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../../../domain/tables.js";
+import { AGGREGATE_LIMITS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
-import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { createTableSql, insertSql, secondaryIndexes } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
 

@@ -1,4 +1,4 @@
-import type { TableSpec } from "../tables.js";
+import type { TableSpec } from "../../../domain/tables.js";
 import { SQLITE_TYPES } from "./values.js";
 
 export function createTableSql(t: TableSpec): string[] {

@@ -1,4 +1,4 @@
-import type { ColumnType, TableSpec } from "../tables.js";
+import type { ColumnType, TableSpec } from "../../../domain/tables.js";
 
 /** The formatted seconds last used, a few: rows mix event times with wall-clock times (received_at). */
 const seconds = new Map<number, string>();

@@ -1,15 +1,8 @@
 import { StoreError } from "../../../core/errors.js";
-import {
-  AGGREGATE_LIMITS,
-  type Lakehouse,
-  type MaintenanceReport,
-  type QueryOptions,
-  type QueryResult,
-  type TableInfo,
-  type TableStats,
-} from "../lakehouse.js";
+import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../../domain/catalog.js";
+import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../../../domain/tables.js";
+import { AGGREGATE_LIMITS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
-import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../tables.js";
 import { TrinoClient, type TrinoConnection } from "./client.js";
 import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";

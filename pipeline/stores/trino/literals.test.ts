@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TABLES } from "../tables.js";
+import { TABLES } from "../../../domain/tables.js";
 import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
 
 describe("Trino literals", () => {

@@ -1,4 +1,4 @@
-import type { ColumnType, TableSpec } from "../tables.js";
+import type { ColumnType, TableSpec } from "../../../domain/tables.js";
 import { TRINO_TYPES } from "./schema.js";
 
 /** A timestamp literal in UTC with millisecond precision, as Trino reads it. */

@@ -1,4 +1,4 @@
-import type { ColumnType, TableSpec } from "../tables.js";
+import type { ColumnType, TableSpec } from "../../../domain/tables.js";
 
 export const TRINO_TYPES: Record<ColumnType, string> = {
   int: "integer",

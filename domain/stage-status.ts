@@ -81,3 +81,24 @@ export function idleStatus(def: Pick<StageStatus, "name" | "kind" | "description
     stale: false,
   };
 }
+
+/** A process sharing state.db, as its heartbeat row tells. */
+export interface ProcessRef {
+  host: string;
+  pid: number;
+}
+
+export interface Member extends ProcessRef {
+  roles: string[];
+  startedAt: number;
+  heartbeatAt: number;
+  heartbeatMs: number;
+}
+
+export interface MemberStatus extends Member {
+  stages: PublishedStatus[];
+}
+
+export interface Peer extends MemberStatus {
+  stale: boolean;
+}
