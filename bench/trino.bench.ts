@@ -3,10 +3,11 @@
  * group commit) at a few batch sizes and flush intervals, against the same
  * run's ceilings on the same server: a plain INSERT of the same rows into
  * Iceberg, and into Trino's memory connector (blackhole is not on Maven
- * Central); then data files and snapshots before and after compaction.
+ * Central); then data files and snapshots before and after compaction. The
+ * catalog is the tests' (scripts/trino/trino.sh): PostgreSQL and S3Proxy.
  */
 
-import { TABLES } from "../pipeline/stores/tables.js";
+import { TABLES } from "../domain/tables.js";
 import { TrinoClient } from "../pipeline/stores/trino/client.js";
 import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
 import { jsonSource } from "../pipeline/stores/trino/literals.js";
@@ -23,7 +24,7 @@ const rows = (n: number) =>
 
 const trino = await startTrino();
 try {
-  console.log(`carwatch Trino bench on ${trino.url} (single node, 2 cores shared)`);
+  console.log(`carwatch Trino bench on ${trino.url} (single node, 2 cores shared; Iceberg JDBC catalog in PostgreSQL, data files in an S3Proxy bucket)`);
   const client = new TrinoClient({ url: trino.url, user: "carwatch", catalog: "iceberg" });
   const lake = (flushMs: number, maxRowsPerStatement: number) =>
     new TrinoLakehouse({ url: trino.url, user: "carwatch", catalog: "iceberg", queryUser: "reader", flushMs, maxRowsPerStatement, retention: "0s" });

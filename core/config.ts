@@ -172,6 +172,9 @@ const envSchema = z.object({
 export type Env = z.infer<typeof envSchema>;
 export type Config = Env;
 
+/** Every variable carwatch reads (what docker-compose.yml may set for it). */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as readonly (keyof Env)[];
+
 /** Variables whose values never appear in logs or error messages. */
 export const SECRET_VARIABLES = [
   "TELEGRAM_BOT_TOKEN",

@@ -106,6 +106,23 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
     expect(windows.map((w) => [lake.toMillis(w.window_start), Number(w.events)])).toEqual([...want.windows.entries()]);
   }, 600_000);
 
+  it("keeps the tables in the PostgreSQL catalog and every data file in the S3 bucket", async () => {
+    expect(await trino.catalogTables()).toEqual([
+      "dims.car_colors",
+      "dims.car_models",
+      "dims.cars",
+      "telemetry.alert_windows",
+      "telemetry.alerts",
+      "telemetry.cars_enriched",
+      "telemetry.cars_raw",
+      "telemetry.dead_letters",
+      "telemetry.incidents",
+    ]);
+    const files = await lake.select<{ file_path: string }>('SELECT file_path FROM telemetry."cars_raw$files"');
+    expect(files.length).toBeGreaterThan(0);
+    expect(files.filter((f) => !f.file_path.startsWith("s3://carwatch/warehouse/telemetry/cars_raw-"))).toEqual([]);
+  }, 60_000);
+
   it("the charts count the drive's rows in Trino's SQL, per bucket, through the query process", async () => {
     const { registry, state } = registryOn("charts.db", () => START + 30 * 60_000);
     const caller = { userId: 1, chatId: 1, via: "console" as const };

@@ -41,6 +41,7 @@ CACHE_DIR="${CARWATCH_CACHE:-$HOME/.cache/carwatch}/kafka/${KAFKA_VERSION}"
 LIB_DIR="$CACHE_DIR/libs"
 MARKER="$CACHE_DIR/.complete"
 MAJOR="${KAFKA_VERSION%%.*}"
+KAFKA_SETTINGS="$(dirname "${BASH_SOURCE[0]}")/../../deploy/kafka/server.properties"
 
 if [[ -n "${JAVA_HOME:-}" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA="java"; fi
 
@@ -200,29 +201,9 @@ listener.security.protocol.map=${map},CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=${wd}/data
-# Tests create their topics explicitly.
-auto.create.topics.enable=false
-num.partitions=1
-default.replication.factor=1
-# Single node: internal topics must have RF 1 or group/txn coordinators never become available.
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Join groups immediately instead of waiting 3 s for more members.
-group.initial.rebalance.delay.ms=0
-# After kill -9 the restarted node waits for its old registration to expire (default 9 s).
-broker.heartbeat.interval.ms=500
-broker.session.timeout.ms=4000
-# Small machine (2 cores).
-num.network.threads=2
-num.io.threads=4
-num.recovery.threads.per.data.dir=1
-log.retention.hours=24
 PROPS
+  # The rest is the broker settings docker-compose.yml's kafka service uses too.
+  cat "$KAFKA_SETTINGS" >> "$wd/server.properties"
   if [[ -n "$sport" ]]; then
     local user="${KAFKA_SECURE_USER%%:*}" password="${KAFKA_SECURE_USER#*:}"
     cat >> "$wd/server.properties" <<PROPS

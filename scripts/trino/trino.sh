@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# trino.sh — a real single-node Trino with an Iceberg catalog on the local file
-# system, for carwatch tests and CI (no Docker here, only package registries).
+# trino.sh — a real single-node Trino with an Iceberg catalog as users run it, for
+# carwatch tests and CI (no Docker here, only package registries): the JDBC catalog
+# on a PostgreSQL (scripts/postgres) and the files in an S3 bucket (S3Proxy,
+# scripts/s3), both started beside Trino under <workdir>. The catalog and access
+# control files are deploy/trino/'s, the ones docker-compose.yml mounts.
 #
-#   trino.sh fetch             download + unpack server and plugins into the cache
-#   trino.sh start  <workdir>  start (or reuse) a server for <workdir>; last stdout line = URL
-#   trino.sh stop   <workdir>  graceful stop, kill -9 fallback
+#   trino.sh fetch             download + unpack server and plugins (and S3Proxy) into the cache
+#   trino.sh start  <workdir>  start (or reuse) PostgreSQL, S3Proxy and Trino for <workdir>; last stdout line = URL
+#   trino.sh stop   <workdir>  graceful stop of all three, kill -9 fallback
 #   trino.sh status <workdir>  exit 0 and print the URL if the server answers
 #
 # Env: TRINO_VERSION (default below), CARWATCH_CACHE (default ~/.cache/carwatch),
 #      TRINO_JAVA_HOME (Java >= 24), TRINO_HEAP_MB (default 2048),
 #      TRINO_DIST (tarball|assemble), TRINO_PLUGINS (default "iceberg memory"),
 #      TRINO_START_TIMEOUT (s, default 180), TRINO_ACCESS_CONTROL=off to disable
-#      the file-based access control (users: carwatch = all, reader = read-only).
+#      the file-based access control (deploy/trino/rules.json: users carwatch = all,
+#      reader = read-only on iceberg; any other user sees no catalog but system);
+#      PG_* for postgres.sh, S3_* and S3PROXY_VERSION for s3proxy.sh.
 set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEPLOY="$(cd "$HERE/../../deploy/trino" && pwd)"
 
 # 476 is the newest release whose server tarball is on Maven Central: from 477 on
 # Trino publishes neither trino-server(-core) tar.gz nor the plugin zips there.
@@ -143,6 +151,7 @@ EOF
 }
 
 cmd_fetch() {
+  bash "$HERE/../s3/s3proxy.sh" fetch
   [[ -f "$MARKER" ]] && { log "Trino $TRINO_VERSION already in $SERVER_DIR"; return 0; }
   command -v mvn >/dev/null || die "mvn not found (needed to fetch from Maven Central)"
   mkdir -p "$CACHE_DIR"
@@ -206,7 +215,7 @@ run_sql() {
 
 write_config() {
   local work=$1 port=$2
-  mkdir -p "$work/etc/catalog" "$work/data" "$work/warehouse"
+  mkdir -p "$work/etc/catalog" "$work/data"
   # Same node id on every restart of this workdir.
   [[ -f "$work/node.id" ]] || echo "carwatch-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" >"$work/node.id"
 
@@ -231,53 +240,28 @@ catalog.config-dir=$work/etc/catalog
 catalog.management=static
 EOF
   if [[ "${TRINO_ACCESS_CONTROL:-on}" != off ]]; then
-    echo "access-control.config-files=$work/etc/access-control.properties" >>"$work/etc/config.properties"
-    cat >"$work/etc/access-control.properties" <<EOF
-access-control.name=file
-security.config-file=$work/etc/rules.json
-EOF
-    # Login user = X-Trino-User header (no auth on plain http).
-    # carwatch: everything; reader: read-only on iceberg (+ system for metadata);
-    # any other user: no catalog access.
-    cat >"$work/etc/rules.json" <<'EOF'
-{
-  "catalogs": [
-    { "user": "carwatch", "catalog": ".*", "allow": "all" },
-    { "user": "reader", "catalog": "(iceberg|system)", "allow": "read-only" },
-    { "catalog": "system", "allow": "read-only" }
-  ]
-}
-EOF
-  else
-    rm -f "$work/etc/access-control.properties" "$work/etc/rules.json"
+    echo "access-control.config-files=$DEPLOY/access-control.properties" >>"$work/etc/config.properties"
   fi
 
-  # The local file system switch was renamed after 476 (old name still accepted, with a warning).
-  local fs_local=fs.native-local.enabled
-  local fsm
-  fsm=$(compgen -G "$SERVER_DIR/plugin/iceberg/*trino-filesystem-manager-*.jar" | head -n1 || true)
-  if [[ -n "$fsm" ]] && unzip -p "$fsm" io/trino/filesystem/manager/FileSystemConfig.class 2>/dev/null \
-    | grep -aq 'fs\.local\.enabled'; then
-    fs_local=fs.local.enabled
-  fi
-  # Iceberg on the local disk: file-based metastore + native local file system.
-  # min-retention=0s lets tests run expire_snapshots/remove_orphan_files('0s').
-  cat >"$work/etc/catalog/iceberg.properties" <<EOF
-connector.name=iceberg
-iceberg.catalog.type=TESTING_FILE_METASTORE
-hive.metastore.catalog.dir=local:///
-$fs_local=true
-local.location=$work/warehouse
-iceberg.file-format=PARQUET
-iceberg.expire-snapshots.min-retention=0s
-iceberg.remove-orphan-files.min-retention=0s
-EOF
-  if [[ -d "$SERVER_DIR/plugin/memory" ]]; then
-    cat >"$work/etc/catalog/memory.properties" <<EOF
-connector.name=memory
-memory.max-data-per-node=256MB
-EOF
-  fi
+  # The catalogs whose plugin is installed (memory is only bench:trino's write target).
+  rm -f "$work/etc/catalog/"*.properties
+  local f
+  for f in "$DEPLOY"/catalog/*.properties; do
+    [[ -d "$SERVER_DIR/plugin/$(sed -n 's/^connector\.name=//p' "$f")" ]] && cp "$f" "$work/etc/catalog/"
+  done
+  [[ -f "$work/etc/catalog/iceberg.properties" ]] || die "the iceberg plugin is not installed in $SERVER_DIR"
+}
+
+# PostgreSQL (the catalog) and S3Proxy (the files) for <workdir>; sets what deploy/trino's ${ENV:…} name.
+start_catalog() {
+  local work=$1 pg s3
+  pg=$(bash "$HERE/../postgres/postgres.sh" start "$work/postgres" | tail -n1) || die "PostgreSQL did not start"
+  s3=$(bash "$HERE/../s3/s3proxy.sh" start "$work/s3" | tail -n1) || die "S3Proxy did not start"
+  export ICEBERG_JDBC_URL="jdbc:postgresql://$pg/${PG_DATABASE:-iceberg}"
+  export ICEBERG_JDBC_USER="${PG_USER:-carwatch}" ICEBERG_JDBC_PASSWORD="${PG_PASSWORD:-carwatch-test}"
+  export ICEBERG_WAREHOUSE="s3://${S3_BUCKET:-carwatch}/warehouse"
+  export S3_ENDPOINT="$s3" S3_ACCESS_KEY="${S3_ACCESS_KEY:-carwatch}" S3_SECRET_KEY="${S3_SECRET_KEY:-carwatch-test-secret}"
+  export TRINO_RULES_FILE="$DEPLOY/rules.json"
 }
 
 cmd_start() {
@@ -288,6 +272,9 @@ cmd_start() {
   [[ -f "$MARKER" ]] || cmd_fetch
   local java
   java=$(find_java)
+  # PostgreSQL runs as its own user when we are root: it must be able to enter <workdir> (not list it).
+  [[ $EUID -eq 0 ]] && chmod o+x "$work"
+  start_catalog "$work"
 
   # Already running for this workdir? Reuse it.
   local pid=""
@@ -374,6 +361,7 @@ cmd_stop() {
   if ! is_our_server "$pid" "$work"; then
     rm -f "$work/trino.pid"
     log "not running"
+    stop_catalog "$work"
     return 0
   fi
   # SIGTERM runs the JVM shutdown hooks (airlift lifecycle stop) — quick and clean.
@@ -386,6 +374,12 @@ cmd_stop() {
   fi
   rm -f "$work/trino.pid"
   log "stopped (pid $pid)"
+  stop_catalog "$work"
+}
+
+stop_catalog() {
+  bash "$HERE/../s3/s3proxy.sh" stop "$1/s3" || true
+  bash "$HERE/../postgres/postgres.sh" stop "$1/postgres" || true
 }
 
 cmd_status() {
