@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS, type DashboardsConfig } from "../tools/dashboards.js";
-import { type Registry } from "../tools/index.js";
+import type { Registry } from "../tools/index.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { dashboardData } from "../web/dashboards.js";
 import { type BotPipeline, botPipeline, generate, registryFor, startConsumers, VIEWER } from "./support/bot-pipeline.js";

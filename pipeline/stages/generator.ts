@@ -34,7 +34,7 @@ export const generatorStage = defineStage({
     if (cars.length === 0) throw new StageError("generator", "the fleet has no cars; run the seed stage first");
     const start = params.startTime ?? Date.now();
     // The simulation runs on a worker thread: the pipeline keeps this core.
-    const worker = tsWorker(new URL("./fleet-worker.ts", import.meta.url), {
+    const worker = tsWorker(new URL("./fleet-worker.js", import.meta.url), {
       carIds: cars.map((c) => Number(c.car_id)),
       rates: anomalyRatesSchema.parse({ ...deps.settings.anomalies, ...params.anomalies }),
       seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),

@@ -10,8 +10,8 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-export function spawnChild(args: string[], env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env });
+export function spawnChild(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Child {
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env, cwd });
   const lines: string[] = [];
   const waiters = new Set<{ match: (l: string) => boolean; resolve: (l: string) => void; reject: (e: Error) => void }>();
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));

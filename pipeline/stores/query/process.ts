@@ -18,7 +18,7 @@ let worker: Worker | null = null;
 let current: number | null = null;
 process.on("message", (m: ToQueryProcess) => {
   if ("engine" in m) {
-    worker = tsWorker(new URL("./worker.ts", import.meta.url), m.engine, {
+    worker = tsWorker(new URL("./worker.js", import.meta.url), m.engine, {
       resourceLimits: { maxOldGenerationSizeMb: RESULT_LIMITS.heapMb, maxYoungGenerationSizeMb: 16 },
     });
     worker.on("message", (r: QueryReply) => {
