@@ -33,10 +33,19 @@ module.exports = {
       from: { path: "^pipeline/" },
       to: { path: "^(bot|web|agent|tools)/" },
     },
+    {
+      name: "state-owns-its-database",
+      comment:
+        "The state database is state/'s: its accessors hold the SQL, and only they reach the connection (state/connection.ts). Outside state/, better-sqlite3 is the lakehouse engine's (pipeline/stores/, with its query processes) and the SQL guard's tests', which run guarded SQL on a SQLite of their own.",
+      severity: "error",
+      from: { pathNot: "^(state|pipeline/stores)/|^tools/sql-guard(\\.property)?\\.test\\.ts$" },
+      to: { path: "^node_modules/(@types/)?better-sqlite3/|^state/connection\\.ts$" },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(node_modules|dist|data)/" },
+    // better-sqlite3 stays in the graph, for state-owns-its-database.
+    exclude: { path: "^(node_modules/(?!(@types/)?better-sqlite3/)|dist/|data/)" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
   },

@@ -1,12 +1,13 @@
 import { AIMessage, type BaseMessage, HumanMessage, RemoveMessage, ToolMessage, trimMessages } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { Command } from "@langchain/langgraph";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import type { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { ChatOpenAI } from "@langchain/openai";
 import { createAgent, createMiddleware, dynamicSystemPromptMiddleware, type HITLRequest, humanInTheLoopMiddleware, modelCallLimitMiddleware } from "langchain";
 import { z } from "zod";
 import { CarwatchError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import { checkpointSaver } from "../state/checkpoints.js";
 import type { StateStore } from "../state/store.js";
 import type { Caller, ToolRegistry } from "../tools/registry.js";
 import { hasRole, type Role } from "../tools/roles.js";
@@ -73,7 +74,7 @@ export class ChatAgent {
   private readonly approved = new Set<string>();
 
   constructor(private readonly deps: AgentDeps) {
-    this.saver = new SqliteSaver(deps.state.db);
+    this.saver = checkpointSaver(deps.state);
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.clock = deps.clock ?? Date.now;
     this.chat = new ChatOpenAI({

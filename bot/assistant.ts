@@ -1,9 +1,10 @@
-import type { Composer, Context } from "grammy";
+import { Composer } from "grammy";
 import type { AgentReply } from "../agent/agent.js";
 import { sendAgentCharts } from "./charts.js";
+import type { CarwatchContext } from "./context.js";
 import { esc, html } from "./format.js";
 import { confirmMenu } from "./keyboards.js";
-import { type BotEnv, callerOf, optional, replyHtml } from "./reply.js";
+import { callerOf, optional, replyHtml } from "./reply.js";
 
 /** The marker a pending confirmation carries when the agent, not a command, asked for it. */
 export const AGENT_CONFIRMATION = "agent";
@@ -14,8 +15,8 @@ const NO_MODEL = [
 ].join("\n");
 
 /** Keeps "typing…" visible while the agent works (Telegram clears it after 5 s). */
-async function typingWhile<T>(ctx: Context, env: BotEnv, work: Promise<T>): Promise<T> {
-  const send = () => optional(env.log, "sendChatAction", ctx.replyWithChatAction("typing"));
+async function typingWhile<T>(ctx: CarwatchContext, work: Promise<T>): Promise<T> {
+  const send = () => optional(ctx.carwatch.log, "sendChatAction", ctx.replyWithChatAction("typing"));
   send();
   const timer = setInterval(send, 4500);
   try {
@@ -26,55 +27,58 @@ async function typingWhile<T>(ctx: Context, env: BotEnv, work: Promise<T>): Prom
 }
 
 /** Shows the agent's reply: its text escaped, a confirmation with buttons, or one clear sentence. */
-export async function showAgentReply(ctx: Context, env: BotEnv, reply: AgentReply): Promise<void> {
+export async function showAgentReply(ctx: CarwatchContext, reply: AgentReply): Promise<void> {
   if (reply.kind === "answer") return replyHtml(ctx, esc(reply.text));
   if (reply.kind === "error") return void (await ctx.reply(html`⚠️ ${reply.text}`, { parse_mode: "HTML" }));
+  const { confirmations } = ctx.carwatch;
   const caller = callerOf(ctx);
-  const token = env.confirmations.add({ tool: AGENT_CONFIRMATION, input: reply.actions, userId: caller.userId, chatId: caller.chatId! });
+  const token = confirmations.add({ tool: AGENT_CONFIRMATION, input: reply.actions, userId: caller.userId, chatId: caller.chatId! });
   const lines = reply.actions.map((a) => html`• <b>${a.tool}</b> <code>${JSON.stringify(a.args)}</code>`);
-  await ctx.reply(`The assistant wants to run:\n${lines.join("\n")}\n<i>${esc(`Confirm within ${env.confirmations.ttlSeconds} s.`)}</i>`, {
+  await ctx.reply(`The assistant wants to run:\n${lines.join("\n")}\n<i>${esc(`Confirm within ${confirmations.ttlSeconds} s.`)}</i>`, {
     parse_mode: "HTML",
     reply_markup: confirmMenu(token),
   });
 }
 
-async function ask(ctx: Context, env: BotEnv, text: string): Promise<void> {
-  if (!env.agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
+async function ask(ctx: CarwatchContext, text: string): Promise<void> {
+  const { agent } = ctx.carwatch;
+  if (!agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
   if (!text) return void (await ctx.reply("Ask me anything about the pipeline, e.g. /ai how many alerts in the last hour?"));
-  await showAgentReply(ctx, env, await typingWhile(ctx, env, env.agent.ask(callerOf(ctx), text)));
-  await sendAgentCharts(ctx, env);
+  await showAgentReply(ctx, await typingWhile(ctx, agent.ask(callerOf(ctx), text)));
+  await sendAgentCharts(ctx);
 }
 
 /** The button's answer to an agent confirmation: the tool runs (or the model hears the decline). */
-export async function decideForAgent(ctx: Context, env: BotEnv, approved: boolean): Promise<void> {
-  if (!env.agent) return;
-  await showAgentReply(ctx, env, await typingWhile(ctx, env, env.agent.decide(callerOf(ctx), approved)));
-  await sendAgentCharts(ctx, env);
+export async function decideForAgent(ctx: CarwatchContext, approved: boolean): Promise<void> {
+  const { agent } = ctx.carwatch;
+  if (!agent) return;
+  await showAgentReply(ctx, await typingWhile(ctx, agent.decide(callerOf(ctx), approved)));
+  await sendAgentCharts(ctx);
 }
 
 /**
  * Chat-first: in a private chat, text that is no command or menu button goes
  * to the agent; in groups, text that mentions the bot or replies to it.
- * Registered after the commands and menu buttons, which take precedence.
+ * Used after the commands and menu buttons, which take precedence.
  */
-export function registerAssistant(bot: Composer<Context>, env: BotEnv): void {
-  bot.command("ai", (ctx) => ask(ctx, env, typeof ctx.match === "string" ? ctx.match.trim() : ""));
-  bot.command("reset", async (ctx) => {
-    if (!env.agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
-    await env.agent.reset(callerOf(ctx));
-    await ctx.reply("I forgot our conversation in this chat.");
-  });
-  bot.chatType("private").on("message:text", async (ctx) => {
-    if (ctx.msg.text.startsWith("/")) return void (await ctx.reply(html`I do not know that command. /help lists what I can do.`, { parse_mode: "HTML" }));
-    await ask(ctx, env, ctx.msg.text);
-  });
-  bot.chatType(["group", "supergroup"]).on("message:text", async (ctx) => {
-    const me = ctx.me.username;
-    const mention = `@${me}`;
-    const repliedToMe = ctx.msg.reply_to_message?.from?.id === ctx.me.id;
-    if (!repliedToMe && !ctx.msg.text.includes(mention)) return;
-    await ask(ctx, env, ctx.msg.text.replaceAll(mention, "").trim());
-  });
-  // Stickers, photos and the like in a private chat get a pointer rather than silence.
-  bot.chatType("private").on("message", (ctx) => ctx.reply(html`I read text only. /help lists what I can do.`, { parse_mode: "HTML" }));
-}
+export const assistant = new Composer<CarwatchContext>();
+assistant.command("ai", (ctx) => ask(ctx, typeof ctx.match === "string" ? ctx.match.trim() : ""));
+assistant.command("reset", async (ctx) => {
+  const { agent } = ctx.carwatch;
+  if (!agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
+  await agent.reset(callerOf(ctx));
+  await ctx.reply("I forgot our conversation in this chat.");
+});
+assistant.chatType("private").on("message:text", async (ctx) => {
+  if (ctx.msg.text.startsWith("/")) return void (await ctx.reply(html`I do not know that command. /help lists what I can do.`, { parse_mode: "HTML" }));
+  await ask(ctx, ctx.msg.text);
+});
+assistant.chatType(["group", "supergroup"]).on("message:text", async (ctx) => {
+  const me = ctx.me.username;
+  const mention = `@${me}`;
+  const repliedToMe = ctx.msg.reply_to_message?.from?.id === ctx.me.id;
+  if (!repliedToMe && !ctx.msg.text.includes(mention)) return;
+  await ask(ctx, ctx.msg.text.replaceAll(mention, "").trim());
+});
+// Stickers, photos and the like in a private chat get a pointer rather than silence.
+assistant.chatType("private").on("message", (ctx) => ctx.reply(html`I read text only. /help lists what I can do.`, { parse_mode: "HTML" }));

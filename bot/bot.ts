@@ -1,6 +1,6 @@
 import { autoRetry } from "@grammyjs/auto-retry";
 import { sequentialize } from "@grammyjs/runner";
-import { Bot, type Context } from "grammy";
+import { Bot } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
 import type { ChatAgent } from "../agent/agent.js";
 import type { Logger } from "../core/log.js";
@@ -8,17 +8,17 @@ import type { Metrics } from "../core/metrics.js";
 import type { ChartStore } from "../tools/chart-store.js";
 import type { Registry } from "../tools/index.js";
 import { accessControl } from "./access.js";
-import { registerAssistant } from "./assistant.js";
-import { callbackComposer } from "./callbacks.js";
-import { registerCharts } from "./charts.js";
-import { registerCommands } from "./commands.js";
+import { assistant } from "./assistant.js";
+import { callbacks } from "./callbacks.js";
+import { charts } from "./charts.js";
+import { commands } from "./commands.js";
 import { MemoryConfirmationStorage } from "./confirmation-storage.js";
 import { Confirmations, type PendingStorage } from "./confirmations.js";
-import { registerFleet } from "./fleet.js";
+import type { BotEnv, CarwatchContext } from "./context.js";
+import { fleet } from "./fleet.js";
 import { type FloodLimit, floodLimit } from "./flood.js";
-import { registerMaintenance } from "./maintenance.js";
-import type { BotEnv } from "./reply.js";
-import { registerTokens } from "./tokens.js";
+import { maintenance } from "./maintenance.js";
+import { tokens } from "./tokens.js";
 
 export interface BotOptions {
   token: string;
@@ -46,15 +46,14 @@ export interface BotOptions {
 }
 
 export interface CarwatchBot {
-  bot: Bot;
-  env: BotEnv;
+  bot: Bot<CarwatchContext>;
 }
 
 /** The bot's middleware, without any way of receiving updates (see start.ts), so tests can feed it updates directly. */
 const FAILED = "💥 Something went wrong; it has been logged.";
 
 export function createBot(o: BotOptions): CarwatchBot {
-  const bot = new Bot(o.token, { botInfo: o.botInfo, client: o.apiRoot ? { apiRoot: o.apiRoot } : undefined });
+  const bot = new Bot<CarwatchContext>(o.token, { botInfo: o.botInfo, client: o.apiRoot ? { apiRoot: o.apiRoot } : undefined });
   // 429 (retry_after), 5xx and network errors are retried, a few times, with the wait Telegram asks for.
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 60, rethrowHttpErrors: false }));
   const env: BotEnv = {
@@ -74,6 +73,11 @@ export function createBot(o: BotOptions): CarwatchBot {
       }),
   };
 
+  // The context flavor: every handler reads this bot's pieces from ctx.carwatch.
+  bot.use((ctx, next) => {
+    ctx.carwatch = env;
+    return next();
+  });
   const timing = o.metrics?.botUpdateSeconds;
   if (timing) {
     bot.use(async (_ctx, next) => {
@@ -86,7 +90,7 @@ export function createBot(o: BotOptions): CarwatchBot {
     });
   }
   // Updates of one chat are handled in order (the runner is concurrent across chats).
-  bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
+  bot.use(sequentialize((ctx: CarwatchContext) => ctx.chat?.id.toString()));
   bot.use(floodLimit(o.flood ?? { limit: 10, timeFrameMs: 10_000 }, env.clock));
   bot.use(accessControl(o.registry));
   // Every feature behind one error boundary: a handler that throws is logged and its user told, never left in silence.
@@ -97,13 +101,8 @@ export function createBot(o: BotOptions): CarwatchBot {
     await told.catch((e: unknown) => o.log.warn({ err: e }, "could not tell the user about a failure"));
   });
   // Chart buttons and /chart, /dashboards first: the generic button handler leaves "chart:" to them.
-  registerCharts(features, env);
-  features.use(callbackComposer(env));
-  registerCommands(features, env);
-  registerMaintenance(features, env);
-  registerTokens(features, env);
-  registerFleet(features, env);
-  registerAssistant(features, env);
+  // The assistant last: it takes the text no command or menu button took.
+  features.use(charts, callbacks, commands, maintenance, tokens, fleet, assistant);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
-  return { bot, env };
+  return { bot };
 }

@@ -1,8 +1,9 @@
-import type { Composer, Context } from "grammy";
+import { Composer, type Context } from "grammy";
 import { SCHEMAS } from "../domain/tables.js";
+import type { CarwatchContext } from "./context.js";
 import { esc, html } from "./format.js";
 import { incidentMenu, MENU, mainMenu, schemasMenu, stageMenu, stagesMenu, tablesMenu } from "./keyboards.js";
-import { type BotEnv, callerOf, callTool, replyHtml, withProgress } from "./reply.js";
+import { callerOf, callTool, replyHtml, withProgress } from "./reply.js";
 import {
   auditView,
   incidentsView,
@@ -62,171 +63,172 @@ const HELP = [
 const args = (ctx: Context): string[] => (typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : []);
 const argText = (ctx: Context): string => (typeof ctx.match === "string" ? ctx.match.trim() : "");
 
-export function registerCommands(bot: Composer<Context>, env: BotEnv): void {
-  const now = () => env.clock();
+async function showStages(ctx: CarwatchContext, title = "Stages"): Promise<void> {
+  const stages = await callTool(ctx, "list_stages", {});
+  if (stages) await ctx.reply(stagesView(stages, title), { parse_mode: "HTML", reply_markup: stagesMenu(stages) });
+}
 
-  const showStages = async (ctx: Context, title = "Stages") => {
-    const stages = await callTool(ctx, env, "list_stages", {});
-    if (stages) await ctx.reply(stagesView(stages, title), { parse_mode: "HTML", reply_markup: stagesMenu(stages) });
-  };
-  const showSchemas = async (ctx: Context) => {
-    const schemas = await callTool(ctx, env, "list_schemas", {});
-    if (schemas)
-      await ctx.reply(`<b>Schemas</b>\n${schemas.map((s) => html`${s.schema} — ${s.tables} tables`).join("\n")}`, {
-        parse_mode: "HTML",
-        reply_markup: schemasMenu(schemas.map((s) => s.schema)),
-      });
-  };
-  const showAlerts = async (ctx: Context, since?: string, by?: string) => {
-    const s = await callTool(ctx, env, "alert_summary", { since, by });
-    if (s) await ctx.reply(summaryView(s, now()), { parse_mode: "HTML" });
-  };
-  const whoami = async (ctx: Context) => {
-    const me = await callTool(ctx, env, "whoami", {});
-    if (me)
-      await ctx.reply(
-        html`You are <code>${me.userId}</code>, role <b>${me.role}</b>, in chat <code>${me.chatId}</code>.\n` + subscriptionView(me.subscription),
-        { parse_mode: "HTML" },
-      );
-  };
+async function showSchemas(ctx: CarwatchContext): Promise<void> {
+  const schemas = await callTool(ctx, "list_schemas", {});
+  if (schemas)
+    await ctx.reply(`<b>Schemas</b>\n${schemas.map((s) => html`${s.schema} — ${s.tables} tables`).join("\n")}`, {
+      parse_mode: "HTML",
+      reply_markup: schemasMenu(schemas.map((s) => s.schema)),
+    });
+}
 
-  bot.command("start", (ctx) =>
-    ctx.reply(html`Hello, ${ctx.from?.first_name ?? ""}! Pick a menu below, or /help.`, { parse_mode: "HTML", reply_markup: mainMenu() }),
-  );
-  bot.command("help", (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));
-  bot.command(["stages", "dags"], (ctx) => showStages(ctx));
-  bot.command("streaming", async (ctx) => {
-    const stages = await callTool(ctx, env, "list_stages", {});
-    if (stages)
-      await ctx.reply(
-        stagesView(
-          stages.filter((s) => s.kind === "streaming"),
-          "Streaming stages",
-        ),
-        { parse_mode: "HTML" },
-      );
-  });
-  bot.command("info", async (ctx) => {
-    const stages = await callTool(ctx, env, "list_stages", {});
-    if (!stages) return;
-    const running = stages.filter((s) => s.state === "running").length;
-    await ctx.reply(html`<b>carwatch</b>: ${running} of ${stages.length} stages running. /stages for details, /alerts for the last hour.`, {
+async function showAlerts(ctx: CarwatchContext, since?: string, by?: string): Promise<void> {
+  const s = await callTool(ctx, "alert_summary", { since, by });
+  if (s) await ctx.reply(summaryView(s, ctx.carwatch.clock()), { parse_mode: "HTML" });
+}
+
+async function whoami(ctx: CarwatchContext): Promise<void> {
+  const me = await callTool(ctx, "whoami", {});
+  if (me)
+    await ctx.reply(html`You are <code>${me.userId}</code>, role <b>${me.role}</b>, in chat <code>${me.chatId}</code>.\n` + subscriptionView(me.subscription), {
       parse_mode: "HTML",
     });
-  });
-  bot.command("status", async (ctx) => {
-    const [stage] = args(ctx);
-    if (!stage) return showStages(ctx);
-    const s = await callTool(ctx, env, "stage_status", { stage });
-    if (s) await ctx.reply(stageView(s, now()), { parse_mode: "HTML", reply_markup: stageMenu(s.name, env.registry.roleOf(ctx.from!.id)) });
-  });
-  bot.command("run", async (ctx) => {
-    const [stage, ...rest] = argText(ctx).split(/\s+(.*)/s);
-    if (!stage) return ctx.reply('Usage: /run <stage> [JSON params], e.g. /run generator {"rate": 50}');
-    let params: unknown = {};
-    if (rest[0]) {
-      try {
-        params = JSON.parse(rest[0]);
-      } catch {
-        return ctx.reply('⚠️ params must be a JSON object, e.g. {"rate": 50}');
-      }
-    }
-    const s = await callTool(ctx, env, "start_stage", { stage, params });
-    if (s) await ctx.reply(html`▶️ ${s.name} is ${s.state} (run #${s.runId}).`, { parse_mode: "HTML" });
-  });
-  bot.command(["stop", "kill"], async (ctx) => {
-    const [stage] = args(ctx);
-    if (!stage) return showStages(ctx, "Which stage? (or /stop all)");
-    if (stage === "all") {
-      const stopped = await callTool(ctx, env, "stop_all", {}, { prompt: "Stop <b>every</b> running stage?" });
-      if (stopped) await ctx.reply(html`⏹ Stopped ${stopped.length} stages.`, { parse_mode: "HTML" });
-      return;
-    }
-    const s = await callTool(ctx, env, "stop_stage", { stage }, { prompt: html`Stop <b>${stage}</b>?` });
-    if (s) await ctx.reply(html`⏹ ${s.name} is ${s.state}.`, { parse_mode: "HTML" });
-  });
-  bot.command("recent", async (ctx) => {
-    const [stage] = args(ctx);
-    const runs = await callTool(ctx, env, "recent_runs", { stage });
-    if (runs) await ctx.reply(runsView(runs, stage), { parse_mode: "HTML" });
-  });
-  bot.command("schemas", (ctx) => showSchemas(ctx));
-  bot.command("tables", async (ctx) => {
-    const [schema] = args(ctx);
-    const tables = await callTool(ctx, env, "list_tables", { schema });
-    if (!tables) return;
-    const text = `<b>Tables</b>\n${tables.map((t) => html`<code>${t.table}</code> — ${t.doc}`).join("\n")}`;
-    const knownSchema = SCHEMAS.find((s) => s === schema);
-    await replyHtml(ctx, text, knownSchema ? { reply_markup: tablesMenu(knownSchema) } : {});
-  });
-  bot.command("count", async (ctx) => {
-    const table = argText(ctx);
-    if (!table) return ctx.reply("Usage: /count <schema.table>");
-    const r = await callTool(ctx, env, "count_rows", { table });
-    if (r) await ctx.reply(html`<code>${r.table}</code>: ${r.rows} rows`, { parse_mode: "HTML" });
-  });
-  bot.command("query", async (ctx) => {
-    const sql = argText(ctx);
-    if (!sql) return ctx.reply(`Usage: /query SELECT ... (read-only, ${env.registry.sqlDialect} dialect; at most 100 rows)`);
-    await withProgress(ctx, env, "Running the query", async () => {
-      // Not destructive, so no confirmation: a refusal becomes the progress message itself.
-      const r = await env.registry.call("query", { sql }, callerOf(ctx));
-      return {
-        html: queryView(r),
-        file: { name: "result.csv", content: queryCsv(r), caption: html`${r.rows.length} rows${r.truncated ? " (truncated)" : ""}: sent as a file.` },
-      };
-    });
-  });
-  bot.command("alerts", (ctx) => {
-    const [since, by] = args(ctx);
-    return showAlerts(ctx, since, by);
-  });
-  bot.command("top", async (ctx) => {
-    const [since] = args(ctx);
-    const t = await callTool(ctx, env, "top_cars", { since });
-    if (t) await ctx.reply(topCarsView(t, now()), { parse_mode: "HTML" });
-  });
-  bot.command("incidents", async (ctx) => {
-    const [limit] = args(ctx);
-    const list = await callTool(ctx, env, "latest_incidents", { limit });
-    if (!list) return;
-    await ctx.reply(incidentsView(list), { parse_mode: "HTML" });
-    const open = list.find((i) => i.ackedBy === null);
-    if (open) await ctx.reply(html`Newest open incident: <code>${open.incidentId}</code>`, { parse_mode: "HTML", reply_markup: incidentMenu(open.incidentId) });
-  });
-  bot.command("silence", async (ctx) => {
-    const [target, value, period] = args(ctx);
-    if (!target || !value) {
-      const list = await callTool(ctx, env, "list_silences", {});
-      if (list)
-        await ctx.reply(list.length ? list.map(silenceView).join("\n") : "Nothing is silenced. Usage: /silence car 12 1h | rule speeding 2h", {
-          parse_mode: "HTML",
-        });
-      return;
-    }
-    const s = await callTool(ctx, env, "silence", { target, value, for: period });
-    if (s) await ctx.reply(silenceView(s), { parse_mode: "HTML" });
-  });
-  bot.command("subscribe", async (ctx) => {
-    const words = args(ctx);
-    const incidents = words.find((w) => w.startsWith("incidents="))?.slice("incidents=".length);
-    const s = await callTool(ctx, env, "subscribe", { includeEmpty: words.includes("empty"), incidents });
-    if (s) await ctx.reply(subscriptionView(s), { parse_mode: "HTML" });
-  });
-  bot.command("unsubscribe", async (ctx) => {
-    const r = await callTool(ctx, env, "unsubscribe", {});
-    if (r) await ctx.reply(r.removed ? "Unsubscribed: no more digests here." : "This chat was not subscribed.");
-  });
-  bot.command("whoami", whoami);
-  bot.command("audit", async (ctx) => {
-    const [limit] = args(ctx);
-    const entries = await callTool(ctx, env, "audit_log", { limit });
-    if (entries) await replyHtml(ctx, auditView(entries));
-  });
-
-  bot.hears(MENU.stages, (ctx) => showStages(ctx));
-  bot.hears(MENU.data, (ctx) => showSchemas(ctx));
-  bot.hears(MENU.alerts, (ctx) => showAlerts(ctx));
-  bot.hears(MENU.whoami, whoami);
-  bot.hears(MENU.help, (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));
 }
+
+/** The commands and the main menu's keyboard buttons. */
+export const commands = new Composer<CarwatchContext>();
+commands.command("start", (ctx) =>
+  ctx.reply(html`Hello, ${ctx.from?.first_name ?? ""}! Pick a menu below, or /help.`, { parse_mode: "HTML", reply_markup: mainMenu() }),
+);
+commands.command("help", (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));
+commands.command(["stages", "dags"], (ctx) => showStages(ctx));
+commands.command("streaming", async (ctx) => {
+  const stages = await callTool(ctx, "list_stages", {});
+  if (stages)
+    await ctx.reply(
+      stagesView(
+        stages.filter((s) => s.kind === "streaming"),
+        "Streaming stages",
+      ),
+      { parse_mode: "HTML" },
+    );
+});
+commands.command("info", async (ctx) => {
+  const stages = await callTool(ctx, "list_stages", {});
+  if (!stages) return;
+  const running = stages.filter((s) => s.state === "running").length;
+  await ctx.reply(html`<b>carwatch</b>: ${running} of ${stages.length} stages running. /stages for details, /alerts for the last hour.`, {
+    parse_mode: "HTML",
+  });
+});
+commands.command("status", async (ctx) => {
+  const [stage] = args(ctx);
+  if (!stage) return showStages(ctx);
+  const s = await callTool(ctx, "stage_status", { stage });
+  if (s)
+    await ctx.reply(stageView(s, ctx.carwatch.clock()), { parse_mode: "HTML", reply_markup: stageMenu(s.name, ctx.carwatch.registry.roleOf(ctx.from!.id)) });
+});
+commands.command("run", async (ctx) => {
+  const [stage, ...rest] = argText(ctx).split(/\s+(.*)/s);
+  if (!stage) return ctx.reply('Usage: /run <stage> [JSON params], e.g. /run generator {"rate": 50}');
+  let params: unknown = {};
+  if (rest[0]) {
+    try {
+      params = JSON.parse(rest[0]);
+    } catch {
+      return ctx.reply('⚠️ params must be a JSON object, e.g. {"rate": 50}');
+    }
+  }
+  const s = await callTool(ctx, "start_stage", { stage, params });
+  if (s) await ctx.reply(html`▶️ ${s.name} is ${s.state} (run #${s.runId}).`, { parse_mode: "HTML" });
+});
+commands.command(["stop", "kill"], async (ctx) => {
+  const [stage] = args(ctx);
+  if (!stage) return showStages(ctx, "Which stage? (or /stop all)");
+  if (stage === "all") {
+    const stopped = await callTool(ctx, "stop_all", {}, { prompt: "Stop <b>every</b> running stage?" });
+    if (stopped) await ctx.reply(html`⏹ Stopped ${stopped.length} stages.`, { parse_mode: "HTML" });
+    return;
+  }
+  const s = await callTool(ctx, "stop_stage", { stage }, { prompt: html`Stop <b>${stage}</b>?` });
+  if (s) await ctx.reply(html`⏹ ${s.name} is ${s.state}.`, { parse_mode: "HTML" });
+});
+commands.command("recent", async (ctx) => {
+  const [stage] = args(ctx);
+  const runs = await callTool(ctx, "recent_runs", { stage });
+  if (runs) await ctx.reply(runsView(runs, stage), { parse_mode: "HTML" });
+});
+commands.command("schemas", (ctx) => showSchemas(ctx));
+commands.command("tables", async (ctx) => {
+  const [schema] = args(ctx);
+  const tables = await callTool(ctx, "list_tables", { schema });
+  if (!tables) return;
+  const text = `<b>Tables</b>\n${tables.map((t) => html`<code>${t.table}</code> — ${t.doc}`).join("\n")}`;
+  const knownSchema = SCHEMAS.find((s) => s === schema);
+  await replyHtml(ctx, text, knownSchema ? { reply_markup: tablesMenu(knownSchema) } : {});
+});
+commands.command("count", async (ctx) => {
+  const table = argText(ctx);
+  if (!table) return ctx.reply("Usage: /count <schema.table>");
+  const r = await callTool(ctx, "count_rows", { table });
+  if (r) await ctx.reply(html`<code>${r.table}</code>: ${r.rows} rows`, { parse_mode: "HTML" });
+});
+commands.command("query", async (ctx) => {
+  const sql = argText(ctx);
+  if (!sql) return ctx.reply(`Usage: /query SELECT ... (read-only, ${ctx.carwatch.registry.sqlDialect} dialect; at most 100 rows)`);
+  await withProgress(ctx, "Running the query", async () => {
+    // Not destructive, so no confirmation: a refusal becomes the progress message itself.
+    const r = await ctx.carwatch.registry.call("query", { sql }, callerOf(ctx));
+    return {
+      html: queryView(r),
+      file: { name: "result.csv", content: queryCsv(r), caption: html`${r.rows.length} rows${r.truncated ? " (truncated)" : ""}: sent as a file.` },
+    };
+  });
+});
+commands.command("alerts", (ctx) => {
+  const [since, by] = args(ctx);
+  return showAlerts(ctx, since, by);
+});
+commands.command("top", async (ctx) => {
+  const [since] = args(ctx);
+  const t = await callTool(ctx, "top_cars", { since });
+  if (t) await ctx.reply(topCarsView(t, ctx.carwatch.clock()), { parse_mode: "HTML" });
+});
+commands.command("incidents", async (ctx) => {
+  const [limit] = args(ctx);
+  const list = await callTool(ctx, "latest_incidents", { limit });
+  if (!list) return;
+  await ctx.reply(incidentsView(list), { parse_mode: "HTML" });
+  const open = list.find((i) => i.ackedBy === null);
+  if (open) await ctx.reply(html`Newest open incident: <code>${open.incidentId}</code>`, { parse_mode: "HTML", reply_markup: incidentMenu(open.incidentId) });
+});
+commands.command("silence", async (ctx) => {
+  const [target, value, period] = args(ctx);
+  if (!target || !value) {
+    const list = await callTool(ctx, "list_silences", {});
+    if (list)
+      await ctx.reply(list.length ? list.map(silenceView).join("\n") : "Nothing is silenced. Usage: /silence car 12 1h | rule speeding 2h", {
+        parse_mode: "HTML",
+      });
+    return;
+  }
+  const s = await callTool(ctx, "silence", { target, value, for: period });
+  if (s) await ctx.reply(silenceView(s), { parse_mode: "HTML" });
+});
+commands.command("subscribe", async (ctx) => {
+  const words = args(ctx);
+  const incidents = words.find((w) => w.startsWith("incidents="))?.slice("incidents=".length);
+  const s = await callTool(ctx, "subscribe", { includeEmpty: words.includes("empty"), incidents });
+  if (s) await ctx.reply(subscriptionView(s), { parse_mode: "HTML" });
+});
+commands.command("unsubscribe", async (ctx) => {
+  const r = await callTool(ctx, "unsubscribe", {});
+  if (r) await ctx.reply(r.removed ? "Unsubscribed: no more digests here." : "This chat was not subscribed.");
+});
+commands.command("whoami", whoami);
+commands.command("audit", async (ctx) => {
+  const [limit] = args(ctx);
+  const entries = await callTool(ctx, "audit_log", { limit });
+  if (entries) await replyHtml(ctx, auditView(entries));
+});
+
+commands.hears(MENU.stages, (ctx) => showStages(ctx));
+commands.hears(MENU.data, (ctx) => showSchemas(ctx));
+commands.hears(MENU.alerts, (ctx) => showAlerts(ctx));
+commands.hears(MENU.whoami, whoami);
+commands.hears(MENU.help, (ctx) => ctx.reply(HELP, { parse_mode: "HTML" }));

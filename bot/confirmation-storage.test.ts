@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ConfirmationRows } from "../state/confirmations.js";
 import { StateStore } from "../state/store.js";
 import { StateConfirmationStorage } from "./confirmation-storage.js";
 import { Confirmations } from "./confirmations.js";
@@ -47,16 +48,15 @@ describe("confirmations in state.db", () => {
     now += 60_000;
     expect(confirmations.take(stale, 7)).toBe("expired");
     const fresh = confirmations.add(ask);
-    expect(state.db.prepare("SELECT token FROM bot_confirmations").pluck().all()).toEqual([fresh]);
+    const rows = new ConfirmationRows(state);
+    expect([stale, other, fresh].map((t) => rows.read(t) !== undefined)).toEqual([false, false, true]);
     expect(confirmations.take(other, 7)).toBe("unknown");
   });
 
   it("answer a row written in another shape as a stale button", () => {
     const state = open();
     const confirmations = new Confirmations(new StateConfirmationStorage(state), 60_000);
-    state.db
-      .prepare("INSERT INTO bot_confirmations (token, pending, expires_at) VALUES ('old', ?, ?)")
-      .run(JSON.stringify({ tool: "stop_stage" }), Date.now() + 60_000);
+    new ConfirmationRows(state).write("old", JSON.stringify({ tool: "stop_stage" }), Date.now() + 60_000);
     expect(confirmations.take("old", 7)).toBe("unknown");
   });
 });

@@ -1,5 +1,6 @@
 import { MemorySessionStorage } from "grammy";
 import { z } from "zod";
+import { ConfirmationRows } from "../state/confirmations.js";
 import type { StateStore } from "../state/store.js";
 import type { Pending, PendingStorage } from "./confirmations.js";
 
@@ -17,48 +18,37 @@ const pendingSchema = z.object({
  * after a restart, is accepted.
  */
 export class StateConfirmationStorage implements PendingStorage {
-  private readonly statements;
+  private readonly rows: ConfirmationRows;
 
   constructor(state: StateStore) {
-    const db = state.db;
-    this.statements = {
-      read: db.prepare<[string], { pending: string }>(`SELECT pending FROM bot_confirmations WHERE token = ?`),
-      write: db.prepare<[string, string, number]>(
-        `INSERT INTO bot_confirmations (token, pending, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT (token) DO UPDATE SET pending = excluded.pending, expires_at = excluded.expires_at`,
-      ),
-      delete: db.prepare<[string]>(`DELETE FROM bot_confirmations WHERE token = ?`),
-      // One statement: SQLite's write lock makes it atomic across processes.
-      take: db.prepare<[string], { pending: string }>(`DELETE FROM bot_confirmations WHERE token = ? RETURNING pending`),
-      deleteExpired: db.prepare<[number]>(`DELETE FROM bot_confirmations WHERE expires_at <= ?`),
-    };
+    this.rows = new ConfirmationRows(state);
   }
 
   read(token: string): Pending | undefined {
-    return parse(this.statements.read.get(token));
+    return parse(this.rows.read(token));
   }
 
   write(token: string, pending: Pending): void {
-    this.statements.write.run(token, JSON.stringify(pending), pending.expiresAt);
+    this.rows.write(token, JSON.stringify(pending), pending.expiresAt);
   }
 
   delete(token: string): void {
-    this.statements.delete.run(token);
+    this.rows.delete(token);
   }
 
   take(token: string): Pending | undefined {
-    return parse(this.statements.take.get(token));
+    return parse(this.rows.take(token));
   }
 
   deleteExpired(now: number): void {
-    this.statements.deleteExpired.run(now);
+    this.rows.deleteExpired(now);
   }
 }
 
 /** A row another version of carwatch wrote in another shape is a stale button, answered as such. */
-function parse(row: { pending: string } | undefined): Pending | undefined {
-  if (!row) return undefined;
-  const parsed = pendingSchema.safeParse(JSON.parse(row.pending));
+function parse(pending: string | undefined): Pending | undefined {
+  if (pending === undefined) return undefined;
+  const parsed = pendingSchema.safeParse(JSON.parse(pending));
   return parsed.success ? parsed.data : undefined;
 }
 

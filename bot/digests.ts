@@ -1,6 +1,6 @@
 import type { Api } from "grammy";
+import type { Subscription } from "../state/ops-state.js";
 import type { FeedListener, NoticeFeed } from "../tools/feed.js";
-import type { Subscription } from "../tools/ops-state.js";
 import { incidentMenu } from "./keyboards.js";
 import type { SendQueue } from "./send-queue.js";
 import { digestView, newIncidentView } from "./views.js";

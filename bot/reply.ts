@@ -1,28 +1,13 @@
 import { type Context, InputFile } from "grammy";
-import type { ChatAgent } from "../agent/agent.js";
 import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import type { ChartStore } from "../tools/chart-store.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
-import type { Registry, Tools } from "../tools/index.js";
+import type { Tools } from "../tools/index.js";
 import type { Caller, ToolName, ToolOutput } from "../tools/registry.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
-import type { Confirmations } from "./confirmations.js";
+import type { CarwatchContext } from "./context.js";
 import { esc, html, splitHtml } from "./format.js";
 import { confirmMenu } from "./keyboards.js";
-
-export interface BotEnv {
-  registry: Registry;
-  /** The LLM agent, when a model is configured. */
-  agent: ChatAgent | null;
-  confirmations: Confirmations;
-  log: Logger;
-  clock: () => number;
-  /** Pictures render_chart left for this bot to send (null: charts go unsent, e.g. in tests without a store). */
-  charts: ChartStore | null;
-  /** The bytes of a file the user sent, by the file_path getFile gave. */
-  download(filePath: string): Promise<Buffer>;
-}
 
 /** The console speaks to the bot as its own user: its calls are the console's, not Telegram's. */
 export const viaOf = (userId: number): Caller["via"] => (userId === CONSOLE_USER_ID ? "console" : "telegram");
@@ -58,26 +43,26 @@ export async function replyHtml(ctx: Context, text: string, extra: Parameters<Co
  * confirmation prompt whose button repeats the call confirmed.
  */
 export async function callTool<N extends ToolName<Tools>>(
-  ctx: Context,
-  env: BotEnv,
+  ctx: CarwatchContext,
   name: N,
   input: unknown,
   options: { confirmed?: boolean; prompt?: string } = {},
 ): Promise<ToolOutput<Tools, N> | null> {
+  const { registry, confirmations, log } = ctx.carwatch;
   const caller = callerOf(ctx);
   try {
     // The registry types the result by name; TypeScript cannot follow that through a generic N.
-    return (await env.registry.call(name, input, caller, { confirmed: options.confirmed })) as ToolOutput<Tools, N>;
+    return (await registry.call(name, input, caller, { confirmed: options.confirmed })) as ToolOutput<Tools, N>;
   } catch (err) {
     if (err instanceof ConfirmationRequired && caller.chatId !== null) {
-      const token = env.confirmations.add({ tool: name, input: err.input, userId: caller.userId, chatId: caller.chatId });
-      await ctx.reply(`${options.prompt ?? html`Run ${name}?`}\n<i>${esc(`This button expires in ${env.confirmations.ttlSeconds} s.`)}</i>`, {
+      const token = confirmations.add({ tool: name, input: err.input, userId: caller.userId, chatId: caller.chatId });
+      await ctx.reply(`${options.prompt ?? html`Run ${name}?`}\n<i>${esc(`This button expires in ${confirmations.ttlSeconds} s.`)}</i>`, {
         parse_mode: "HTML",
         reply_markup: confirmMenu(token),
       });
       return null;
     }
-    if (!(err instanceof CarwatchError)) env.log.error({ err, tool: name }, "tool call failed");
+    if (!(err instanceof CarwatchError)) log.error({ err, tool: name }, "tool call failed");
     await ctx.reply(failureText(err), { parse_mode: "HTML" });
     return null;
   }
@@ -94,19 +79,19 @@ export function optional(log: Logger, what: string, call: Promise<unknown>): voi
  * result longer than one message goes as a file when it has one (a CSV), else in parts.
  */
 export async function withProgress(
-  ctx: Context,
-  env: BotEnv,
+  ctx: CarwatchContext,
   label: string,
   work: () => Promise<{ html: string; file?: { name: string; content: string; caption: string } }>,
 ): Promise<void> {
-  optional(env.log, "sendChatAction", ctx.replyWithChatAction("typing"));
+  const { log } = ctx.carwatch;
+  optional(log, "sendChatAction", ctx.replyWithChatAction("typing"));
   const progress = await ctx.reply(html`⏳ ${label}…`, { parse_mode: "HTML" });
   const edit = (text: string) => ctx.api.editMessageText(progress.chat.id, progress.message_id, text, { parse_mode: "HTML" });
   let result: Awaited<ReturnType<typeof work>>;
   try {
     result = await work();
   } catch (err) {
-    if (!(err instanceof CarwatchError)) env.log.error({ err, label }, "operation failed");
+    if (!(err instanceof CarwatchError)) log.error({ err, label }, "operation failed");
     await edit(failureText(err));
     return;
   }

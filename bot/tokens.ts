@@ -1,7 +1,8 @@
-import type { Composer, Context } from "grammy";
-import type { ApiToken } from "../tools/api-tokens.js";
+import { Composer } from "grammy";
+import type { ApiToken } from "../state/api-tokens-table.js";
+import type { CarwatchContext } from "./context.js";
 import { html, preTable, when } from "./format.js";
-import { type BotEnv, callTool, replyHtml } from "./reply.js";
+import { callTool, replyHtml } from "./reply.js";
 
 const USAGE = "Usage: /tokens — list; /tokens new NAME ingest|viewer|operator|admin [car ids…]; /tokens revoke ID";
 
@@ -12,31 +13,30 @@ export function tokensView(tokens: readonly ApiToken[]): string {
 }
 
 /** /tokens: an admin's API tokens from chat; a new secret is shown once, revoking asks first. */
-export function registerTokens(bot: Composer<Context>, env: BotEnv): void {
-  bot.command("tokens", async (ctx: Context) => {
-    const [verb, ...rest] = typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
-    if (!verb) {
-      const list = await callTool(ctx, env, "list_tokens", {});
-      if (list) await replyHtml(ctx, tokensView(list));
-      return;
+export const tokens = new Composer<CarwatchContext>();
+tokens.command("tokens", async (ctx) => {
+  const [verb, ...rest] = typeof ctx.match === "string" ? ctx.match.trim().split(/\s+/).filter(Boolean) : [];
+  if (!verb) {
+    const list = await callTool(ctx, "list_tokens", {});
+    if (list) await replyHtml(ctx, tokensView(list));
+    return;
+  }
+  if (verb === "new") {
+    const [name, role, ...cars] = rest;
+    if (!name || !role) return void (await ctx.reply(USAGE));
+    const carIds = cars.length > 0 ? cars.map(Number) : undefined;
+    const made = await callTool(ctx, "create_token", { name, role, carIds });
+    if (made) {
+      await replyHtml(
+        ctx,
+        html`Token <b>${made.token.name}</b> (#${made.token.id}, ${made.token.role}) — shown this once, carwatch keeps only its hash:\n<code>${made.secret}</code>\nSend it as <code>Authorization: Bearer …</code>.`,
+      );
     }
-    if (verb === "new") {
-      const [name, role, ...cars] = rest;
-      if (!name || !role) return void (await ctx.reply(USAGE));
-      const carIds = cars.length > 0 ? cars.map(Number) : undefined;
-      const made = await callTool(ctx, env, "create_token", { name, role, carIds });
-      if (made) {
-        await replyHtml(
-          ctx,
-          html`Token <b>${made.token.name}</b> (#${made.token.id}, ${made.token.role}) — shown this once, carwatch keeps only its hash:\n<code>${made.secret}</code>\nSend it as <code>Authorization: Bearer …</code>.`,
-        );
-      }
-      return;
-    }
-    if (verb === "revoke" && rest[0]) {
-      await callTool(ctx, env, "revoke_token", { id: rest[0] }, { prompt: html`Revoke API token #${rest[0]}? It stops working at once.` });
-      return;
-    }
-    await ctx.reply(USAGE);
-  });
-}
+    return;
+  }
+  if (verb === "revoke" && rest[0]) {
+    await callTool(ctx, "revoke_token", { id: rest[0] }, { prompt: html`Revoke API token #${rest[0]}? It stops working at once.` });
+    return;
+  }
+  await ctx.reply(USAGE);
+});

@@ -1,10 +1,10 @@
 import type { MaintenanceReport, TableStats } from "../domain/catalog.js";
 import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
 import type { StageStatus } from "../domain/stage-status.js";
-import type { JobRun } from "../scheduler/job-runs.js";
+import type { JobRun } from "../state/job-runs.js";
+import type { AuditEntry, Severity, Silence, Subscription } from "../state/ops-state.js";
 import type { StageRun } from "../state/store.js";
 import type { Tools } from "../tools/index.js";
-import type { AuditEntry, Severity, Silence, Subscription } from "../tools/ops-state.js";
 import type { ToolOutput } from "../tools/registry.js";
 import { ago, esc, html, preTable, when } from "./format.js";
 

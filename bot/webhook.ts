@@ -3,7 +3,7 @@ import type { Update } from "grammy/types";
 import { z } from "zod";
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import type { SeenUpdates } from "./seen-updates.js";
+import type { SeenUpdates } from "../state/seen-updates.js";
 import type { UpdateQueue } from "./update-queue.js";
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";

@@ -4,7 +4,6 @@ import type { Logger } from "../core/log.js";
 import {
   idleStatus,
   type Member,
-  type MemberStatus,
   type Peer,
   type ProcessRef,
   processName,
@@ -13,8 +12,8 @@ import {
   stageStatusSchema,
   THIS_PROCESS,
 } from "../domain/stage-status.js";
+import { type Answer, type CommandAction, StageBoard } from "../state/stage-board.js";
 import { isAlive, type StateStore } from "../state/store.js";
-import { type Answer, type CommandAction, StageBoard } from "./stage-board.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Missed heartbeats after which a process counts as stale. */

@@ -5,9 +5,9 @@ import { defineStage } from "../pipeline/stage.js";
 import { consumeUntilStopped } from "../pipeline/stages/consume.js";
 import { STAGES } from "../pipeline/stages/index.js";
 import type { Topic } from "../pipeline/transport/transport.js";
+import { OpsState } from "../state/ops-state.js";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
 import { createRegistry } from "../tools/index.js";
-import { OpsState } from "../tools/ops-state.js";
 import { RoleBook, SCHEDULER_USER_ID } from "../tools/roles.js";
 import { compactionJob, type JobContext, jobCalls, retentionJob, watchdogJob } from "./jobs.js";
 

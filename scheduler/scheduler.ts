@@ -1,8 +1,8 @@
 import { createTask, type ScheduledTask } from "node-cron";
 import { errorMessage, InputError } from "../core/errors.js";
 import type { Metrics } from "../core/metrics.js";
+import { type JobRun, JobRuns, type JobTrigger } from "../state/job-runs.js";
 import type { StateStore } from "../state/store.js";
-import { type JobRun, JobRuns, type JobTrigger } from "./job-runs.js";
 import type { JobContext, JobDefinition } from "./jobs.js";
 
 export interface ScheduledJob {

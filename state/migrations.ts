@@ -1,3 +1,5 @@
+import type Database from "better-sqlite3";
+
 /**
  * The state database's schema, one migration per version: a file at
  * `PRAGMA user_version` N gets migrations N+1.. in order. Append only; never
@@ -6,10 +8,14 @@
  * versions existed, in the same order, so a file from then (version 0 with
  * its tables) passes through them unchanged.
  */
-export interface Migration {
-  readonly name: string;
-  readonly sql: string;
-}
+export type Migration =
+  | { readonly name: string; readonly sql: string }
+  /**
+   * Columns added to a table that lacks them. SQLite has no ADD COLUMN IF
+   * NOT EXISTS, and a file from before versions may have them or not: its
+   * tables are as the carwatch that made them left them.
+   */
+  | { readonly name: string; readonly table: string; readonly addColumns: readonly string[] };
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -136,7 +142,23 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     // Which process runs a job, so that start-up closes only the runs of dead processes, as for stages.
     name: "job runs' host and pid",
-    sql: `ALTER TABLE job_runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
-          ALTER TABLE job_runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;`,
+    table: "job_runs",
+    addColumns: ["host TEXT NOT NULL DEFAULT ''", "pid INTEGER NOT NULL DEFAULT 0"],
+  },
+  {
+    // A file made before stage runs had a host and pid kept its table through the first migration's CREATE ... IF NOT EXISTS.
+    name: "stage runs' host and pid on files from before them",
+    table: "stage_runs",
+    addColumns: ["host TEXT NOT NULL DEFAULT ''", "pid INTEGER NOT NULL DEFAULT 0"],
   },
 ];
+
+/** Runs one migration on the file (the caller holds the transaction and sets the version). */
+export function applyMigration(db: Database.Database, m: Migration): void {
+  if ("sql" in m) {
+    db.exec(m.sql);
+    return;
+  }
+  const has = new Set(db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(m.table));
+  for (const column of m.addColumns) if (!has.has(column.split(" ")[0])) db.exec(`ALTER TABLE ${m.table} ADD COLUMN ${column}`);
+}

@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "../core/errors.js";
-import { MIGRATIONS } from "./migrations.js";
+import { connection } from "./connection.js";
+import { applyMigration, MIGRATIONS } from "./migrations.js";
 
 export type RunState = "queued" | "running" | "succeeded" | "failed" | "stopped";
 export type RunTrigger = "start" | "manual" | "restart" | "schedule";
@@ -62,7 +63,8 @@ const toRun = (r: RunRow): StageRun => ({
  * mode, apart from the lakehouse, its schema in migrations.ts.
  */
 export class StateStore {
-  readonly db: Database.Database;
+  /** For state/'s table accessors only. */
+  readonly [connection]: Database.Database;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -79,24 +81,24 @@ export class StateStore {
       if (err instanceof StoreError) throw err;
       throw new StoreError(`cannot open the state database ${path}: ${(err as Error).message}`, { cause: err });
     }
-    this.db = db;
+    this[connection] = db;
   }
 
   startRun(stage: string, params: unknown, trigger: RunTrigger, now = Date.now()): number {
-    const info = this.db
+    const info = this[connection]
       .prepare(`INSERT INTO stage_runs (stage, params, trigger, state, started_at, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?)`)
       .run(stage, JSON.stringify(params ?? {}), trigger, now, hostname(), process.pid);
     return Number(info.lastInsertRowid);
   }
 
   updateRun(runId: number, c: RunCounters, lastError: string | null = null): void {
-    this.db
+    this[connection]
       .prepare(`UPDATE stage_runs SET events_in = ?, events_out = ?, errors = ?, dead_letters = ?, last_error = coalesce(?, last_error) WHERE run_id = ?`)
       .run(c.in, c.out, c.errors, c.deadLetters, lastError, runId);
   }
 
   endRun(runId: number, state: RunState, c: RunCounters, lastError: string | null = null, now = Date.now()): void {
-    this.db
+    this[connection]
       .prepare(
         `UPDATE stage_runs SET state = ?, ended_at = ?, events_in = ?, events_out = ?, errors = ?, dead_letters = ?, last_error = coalesce(?, last_error) WHERE run_id = ?`,
       )
@@ -106,30 +108,30 @@ export class StateStore {
   /**
    * Runs left "running" by a process of this host that is gone: marked
    * failed, so history tells the truth. Runs of live processes (several may
-   * share a data directory) are left alone.
+   * share a data directory) are left alone; runs recorded before hosts were
+   * (host '') are closed, as they always were.
    */
   closeAbandonedRuns(now = Date.now()): number {
-    const open = this.db.prepare(`SELECT run_id, pid FROM stage_runs WHERE state IN ('running', 'queued') AND host = ?`).all(hostname()) as {
-      run_id: number;
-      pid: number;
-    }[];
-    const close = this.db.prepare(
+    const open = this[connection]
+      .prepare(`SELECT run_id, host, pid FROM stage_runs WHERE state IN ('running', 'queued') AND host IN (?, '')`)
+      .all(hostname()) as { run_id: number; host: string; pid: number }[];
+    const close = this[connection].prepare(
       `UPDATE stage_runs SET state = 'failed', ended_at = ?, last_error = coalesce(last_error, 'process ended while running') WHERE run_id = ?`,
     );
     let closed = 0;
-    for (const r of open) if (isAbandoned(r.pid)) closed += close.run(now, r.run_id).changes;
+    for (const r of open) if (r.host === "" || isAbandoned(r.pid)) closed += close.run(now, r.run_id).changes;
     return closed;
   }
 
   recentRuns(stage?: string, limit = 10): StageRun[] {
     const rows = stage
-      ? this.db.prepare(`SELECT * FROM stage_runs WHERE stage = ? ORDER BY run_id DESC LIMIT ?`).all(stage, limit)
-      : this.db.prepare(`SELECT * FROM stage_runs ORDER BY run_id DESC LIMIT ?`).all(limit);
+      ? this[connection].prepare(`SELECT * FROM stage_runs WHERE stage = ? ORDER BY run_id DESC LIMIT ?`).all(stage, limit)
+      : this[connection].prepare(`SELECT * FROM stage_runs ORDER BY run_id DESC LIMIT ?`).all(limit);
     return (rows as RunRow[]).map(toRun);
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this[connection].open) this[connection].close();
   }
 }
 
@@ -144,7 +146,7 @@ function migrate(db: Database.Database, path: string): void {
   for (const [i, m] of MIGRATIONS.entries()) {
     if (i < from) continue;
     try {
-      db.exec(m.sql);
+      applyMigration(db, m);
     } catch (err) {
       throw new StoreError(`the state database ${path}: migration ${i + 1} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
     }

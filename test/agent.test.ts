@@ -60,7 +60,10 @@ describe("chat agent over the tool registry", () => {
     await agent.ask(op, "stop alert");
     llm.answer({ text: "alert is stopped." });
     await agent.decide(op, true);
-    const rows = p.state.db.prepare("SELECT via, tool, outcome FROM audit_log WHERE user_id = ? ORDER BY id").all(OPERATOR);
+    const rows = p.ops
+      .recentAudit(100, OPERATOR)
+      .reverse()
+      .map(({ via, tool, outcome }) => ({ via, tool, outcome }));
     expect(rows).toEqual([
       { via: "agent", tool: "list_stages", outcome: "ok" },
       { via: "agent", tool: "stop_stage", outcome: "ok" },

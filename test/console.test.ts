@@ -365,6 +365,30 @@ describe("HTTP access", () => {
     }
   });
 
+  it("Hono's csrf refuses a form or text post from another site with 403; this page's own goes on to the JSON rule", async () => {
+    for (const token of [undefined, "s3cret-token-0123456789"]) {
+      const h = app(token);
+      const post = (type: string, headers: Record<string, string>) =>
+        h.request("http://127.0.0.1:8080/console/press", {
+          method: "POST",
+          body: type === "application/json" ? '{"messageId":1,"data":"stop:enrich"}' : "messageId=1&data=stop:enrich",
+          headers: { "content-type": type, ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        });
+      // secureHeaders marks the refusals too.
+      const result = async (res: Response) => [res.status, await res.text(), res.headers.get("x-frame-options")];
+      // What a page elsewhere can send without a CORS preflight: refused by csrf, before the JSON rule would answer 415.
+      for (const type of ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"]) {
+        expect(await result(await post(type, { origin: "http://evil.example" })), type).toEqual([403, "Forbidden", "DENY"]);
+        expect(await result(await post(type, { origin: "http://evil.example", "sec-fetch-site": "cross-site" })), type).toEqual([403, "Forbidden", "DENY"]);
+      }
+      // From this origin (http or https behind a TLS proxy) csrf lets it through: the JSON rule answers, and a JSON press reaches the route (409: no such button).
+      for (const origin of ["http://127.0.0.1:8080", "https://127.0.0.1:8080"]) {
+        expect(await result(await post("application/x-www-form-urlencoded", { origin })), origin).toEqual([415, "JSON only", "DENY"]);
+        expect((await post("application/json", { origin, "sec-fetch-site": "same-origin" })).status, origin).toBe(409);
+      }
+    }
+  });
+
   it("through the real server: a Host it cannot parse is a 400, a foreign one a 403, a bad Origin a 403", async () => {
     const h = app();
     const server = serve({ fetch: h.fetch, hostname: "127.0.0.1", port: 0 });

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
 import { RULES } from "../domain/events.js";
+import type { Severity, Silence } from "../state/ops-state.js";
 import { durationSchema } from "./duration.js";
-import type { Severity, Silence } from "./ops-state.js";
 import { defineTool, type ToolContext } from "./registry.js";
 import { severity } from "./severity.js";
 

@@ -2,8 +2,8 @@ import type { Logger } from "../core/log.js";
 import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Transport, Subscription as TransportSubscription } from "../pipeline/transport/transport.js";
+import type { OpsState, Severity, Subscription } from "../state/ops-state.js";
 import { Notifier } from "./notify.js";
-import type { OpsState, Severity, Subscription } from "./ops-state.js";
 import type { RoleBook } from "./roles.js";
 
 /** One message a chat is owed: a closed window's digest, or a new incident. */

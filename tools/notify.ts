@@ -1,5 +1,5 @@
 import type { AlertWindow, RuleHit } from "../domain/events.js";
-import type { OpsState, Severity, Subscription } from "./ops-state.js";
+import type { OpsState, Severity, Subscription } from "../state/ops-state.js";
 import { atLeast, severity } from "./severity.js";
 
 /**

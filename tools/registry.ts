@@ -5,13 +5,13 @@ import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
 import type { Lakehouse } from "../pipeline/stores/lakehouse.js";
 import type { Supervisor } from "../pipeline/supervisor.js";
-import type { JobRun } from "../scheduler/job-runs.js";
 import type { JobStatus } from "../scheduler/scheduler.js";
+import type { JobRun } from "../state/job-runs.js";
+import type { AuditOutcome, OpsState } from "../state/ops-state.js";
 import type { TokenBook } from "./api-tokens.js";
 import type { ChartStore } from "./chart-store.js";
 import type { DashboardsConfig } from "./dashboards.js";
 import { ConfirmationRequired, PermissionError } from "./errors.js";
-import type { AuditOutcome, OpsState } from "./ops-state.js";
 import { hasRole, type Role, type RoleBook } from "./roles.js";
 
 /** Who is calling, as the entry point knows it; the role is looked up by the registry, never taken from the caller. */

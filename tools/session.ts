@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import { SEVERITIES } from "./ops-state.js";
+import { SEVERITIES } from "../state/ops-state.js";
 import { defineTool } from "./registry.js";
 
 export const whoami = defineTool({

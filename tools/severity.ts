@@ -1,4 +1,4 @@
-import type { Severity } from "./ops-state.js";
+import type { Severity } from "../state/ops-state.js";
 
 /**
  * How bad an incident is: a wrong gear is a driving habit (low); breaking a

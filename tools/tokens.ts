@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import { TOKEN_ROLES } from "./api-tokens.js";
+import { TOKEN_ROLES } from "../state/api-tokens-table.js";
 import { defineTool, type ToolContext } from "./registry.js";
 
 function tokensOf(ctx: ToolContext) {

@@ -1,8 +1,10 @@
 import { timingSafeEqual } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { every } from "hono/combine";
 import { getCookie, setCookie } from "hono/cookie";
+import { csrf } from "hono/csrf";
+import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { ConfigError } from "../core/errors.js";
 
@@ -59,20 +61,23 @@ const MAX_BODY_BYTES = 12 << 20;
  * - without one (loopback): only requests addressed to a loopback name, which
  *   stops DNS-rebinding pages from reaching the local console;
  * - always: a POST must be JSON from this origin, so another site open in the
- *   same browser cannot send the console commands (CSRF). Hono's csrf
- *   middleware checks the Origin only of form-like content types, which are
- *   refused here outright, so the Origin of a JSON post is checked here;
+ *   same browser cannot send the console commands (CSRF): Hono's csrf refuses
+ *   (403) a form, multipart or text/plain post that a browser sent from
+ *   another origin, then jsonFromThisPage takes JSON only and checks its Origin;
  * - Hono's secureHeaders on every answer, and its bodyLimit on every body.
  */
 export function guard(access: WebAccess): MiddlewareHandler {
   return every(
     secureHeaders({ xFrameOptions: "DENY" }),
     bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.text(`carwatch: the body is larger than ${MAX_BODY_BYTES} bytes`, 413) }),
-    check(access),
+    admit(access),
+    formsFromThisOrigin,
+    jsonFromThisPage,
   );
 }
 
-function check(access: WebAccess): MiddlewareHandler {
+/** The token, or on loopback the Host; and the token visit that leaves it in a cookie. */
+function admit(access: WebAccess): MiddlewareHandler {
   return async (c, next) => {
     // The server builds the URL from the Host header and answers 400 to one it cannot parse, so this is the Host, normalized.
     const url = new URL(c.req.url);
@@ -91,16 +96,40 @@ function check(access: WebAccess): MiddlewareHandler {
     } else if (!isLoopback(url.hostname)) {
       return c.text("carwatch: the local console answers only to localhost / 127.0.0.1 (set CONSOLE_TOKEN to serve it elsewhere).", 403);
     }
-    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      if (!(c.req.header("content-type") ?? "").startsWith("application/json")) return c.text("JSON only", 415);
-      // No Origin: not a browser (curl, scripts), so no CSRF; a browser always sends one with a POST.
-      const origin = c.req.header("origin");
-      if (origin !== undefined && !sameHost(origin, url.host)) {
-        return c.text("carwatch: cross-origin request refused: a POST must come from this console's own page.", 403);
-      }
-    }
     await next();
   };
+}
+
+// The scheme is not compared, as in sameHost.
+const sameOrigin = csrf({ origin: (origin, c) => sameHost(origin, new URL(c.req.url).host) });
+
+/** Hono's csrf, on what a browser sent (it always sends an Origin with a POST; without one it is curl or a script, so no CSRF). */
+async function formsFromThisOrigin(c: Context, next: Next): Promise<Response | undefined> {
+  if (c.req.header("origin") !== undefined) {
+    try {
+      await sameOrigin(c, async () => {});
+    } catch (err) {
+      // csrf throws its 403; answered here, so secureHeaders still marks it.
+      if (err instanceof HTTPException) return err.getResponse();
+      throw err;
+    }
+  }
+  await next();
+}
+
+/**
+ * Kept by hand: Hono's csrf checks only the content types a form can send (a
+ * JSON post from another site needs a CORS preflight), and the console's posts are all JSON.
+ */
+async function jsonFromThisPage(c: Context, next: Next): Promise<Response | undefined> {
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+    if (!(c.req.header("content-type") ?? "").startsWith("application/json")) return c.text("JSON only", 415);
+    const origin = c.req.header("origin");
+    if (origin !== undefined && !sameHost(origin, new URL(c.req.url).host)) {
+      return c.text("carwatch: cross-origin request refused: a POST must come from this console's own page.", 403);
+    }
+  }
+  await next();
 }
 
 /** The pages' content security policy: own scripts and styles only, pictures from here or data: URLs. */

@@ -4,15 +4,16 @@ import type { UserFromGetMe } from "grammy/types";
 import type { ChatAgent } from "../agent/agent.js";
 import { createBot } from "../bot/bot.js";
 import { COMMANDS } from "../bot/commands.js";
+import type { CarwatchContext } from "../bot/context.js";
 import { type Digests, startDigests } from "../bot/digests.js";
 import { esc } from "../bot/format.js";
 import { SendQueue } from "../bot/send-queue.js";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
+import type { OpsState } from "../state/ops-state.js";
 import type { ChartStore } from "../tools/chart-store.js";
 import type { NoticeFeed } from "../tools/feed.js";
 import type { Registry } from "../tools/index.js";
-import type { OpsState } from "../tools/ops-state.js";
 import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { ConsoleChat } from "./console-chat.js";
 
@@ -62,7 +63,7 @@ export interface ConsoleOptions {
 
 export interface RunningConsole {
   chat: ConsoleChat;
-  bot: Bot;
+  bot: Bot<CarwatchContext>;
   /** The operator sends `text`; resolves when the bot has handled it. */
   say(text: string): Promise<void>;
   /** The operator sends a file with a caption (a command such as /fleet import). */

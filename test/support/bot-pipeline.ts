@@ -1,9 +1,9 @@
 import { settingsFrom } from "../../app.js";
 import { loadConfig } from "../../core/config.js";
 import { silentLogger } from "../../core/log.js";
+import { OpsState } from "../../state/ops-state.js";
 import { NoticeFeed } from "../../tools/feed.js";
 import { createRegistry, type Registry } from "../../tools/index.js";
-import { OpsState } from "../../tools/ops-state.js";
 import type { ToolContext } from "../../tools/registry.js";
 import { RoleBook } from "../../tools/roles.js";
 import { createPipeline, type TestPipeline } from "./pipeline.js";

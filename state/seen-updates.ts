@@ -1,4 +1,5 @@
-import type { StateStore } from "../state/store.js";
+import { connection } from "./connection.js";
+import type { StateStore } from "./store.js";
 
 /**
  * The update ids the webhook took, in state.db, so an update Telegram
@@ -13,10 +14,11 @@ export class SeenUpdates {
   private readonly record;
 
   constructor(state: StateStore, window = 10_000) {
-    this.seen = state.db.prepare<[number, number]>(`SELECT 1 FROM telegram_updates_seen WHERE bot_id = ? AND update_id = ?`).pluck();
-    const insert = state.db.prepare<[number, number]>(`INSERT INTO telegram_updates_seen (bot_id, update_id) VALUES (?, ?) ON CONFLICT DO NOTHING`);
-    const prune = state.db.prepare<[number]>(`DELETE FROM telegram_updates_seen WHERE rowid <= (SELECT max(rowid) FROM telegram_updates_seen) - ?`);
-    this.record = state.db.transaction((botId: number, updateId: number): boolean => {
+    const db = state[connection];
+    this.seen = db.prepare<[number, number]>(`SELECT 1 FROM telegram_updates_seen WHERE bot_id = ? AND update_id = ?`).pluck();
+    const insert = db.prepare<[number, number]>(`INSERT INTO telegram_updates_seen (bot_id, update_id) VALUES (?, ?) ON CONFLICT DO NOTHING`);
+    const prune = db.prepare<[number]>(`DELETE FROM telegram_updates_seen WHERE rowid <= (SELECT max(rowid) FROM telegram_updates_seen) - ?`);
+    this.record = db.transaction((botId: number, updateId: number): boolean => {
       if (insert.run(botId, updateId).changes === 0) return false;
       prune.run(window);
       return true;

@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { StateStore } from "../state/store.js";
+import { connection } from "./connection.js";
 import { JobRuns } from "./job-runs.js";
+import { StateStore } from "./store.js";
 
 let dir: string;
 let state: StateStore;
@@ -32,7 +33,7 @@ async function deadPid(): Promise<number> {
 
 it("at start-up closes the running job runs of this host's dead processes only", async () => {
   const dead = await deadPid();
-  const insert = state.db.prepare(`INSERT INTO job_runs (job, trigger, started_at, outcome, host, pid) VALUES (?, 'cron', 1, 'running', ?, ?)`);
+  const insert = state[connection].prepare(`INSERT INTO job_runs (job, trigger, started_at, outcome, host, pid) VALUES (?, 'cron', 1, 'running', ?, ?)`);
   insert.run("dead-here", hostname(), dead);
   insert.run("live-here", hostname(), live.pid);
   insert.run("other-host", `not-${hostname()}`, dead);
@@ -41,7 +42,7 @@ it("at start-up closes the running job runs of this host's dead processes only",
   runs.start("this-process", "manual", 2);
 
   new JobRuns(state); // a second scheduler starting beside this one
-  const outcomes = state.db.prepare(`SELECT job, outcome, ended_at, details FROM job_runs ORDER BY run_id`).all() as { ended_at: number | null }[];
+  const outcomes = state[connection].prepare(`SELECT job, outcome, ended_at, details FROM job_runs ORDER BY run_id`).all() as { ended_at: number | null }[];
   const failed = { outcome: "failed", details: '{"error":"process ended while running"}' };
   expect(outcomes.map(({ ended_at, ...r }) => ({ ...r, ended: ended_at !== null }))).toEqual([
     { job: "dead-here", ...failed, ended: true },

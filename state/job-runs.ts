@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
-import { isAbandoned, type StateStore } from "../state/store.js";
+import type Database from "better-sqlite3";
+import { connection } from "./connection.js";
+import { isAbandoned, type StateStore } from "./store.js";
 
 export type JobTrigger = "cron" | "manual";
 export type JobOutcome = "running" | "succeeded" | "failed" | "skipped";
@@ -18,7 +20,10 @@ type Row = { run_id: number; job: string; trigger: JobTrigger; started_at: numbe
 
 /** The history of maintenance job runs, in the state database. */
 export class JobRuns {
-  constructor(private readonly state: StateStore) {
+  readonly #db: Database.Database;
+
+  constructor(state: StateStore) {
+    this.#db = state[connection];
     this.closeAbandoned();
   }
 
@@ -29,12 +34,12 @@ export class JobRuns {
    * before hosts were (host '') are closed, as they always were.
    */
   closeAbandoned(now = Date.now()): number {
-    const open = this.state.db.prepare(`SELECT run_id, host, pid FROM job_runs WHERE outcome = 'running' AND host IN (?, '')`).all(hostname()) as {
+    const open = this.#db.prepare(`SELECT run_id, host, pid FROM job_runs WHERE outcome = 'running' AND host IN (?, '')`).all(hostname()) as {
       run_id: number;
       host: string;
       pid: number;
     }[];
-    const close = this.state.db.prepare(
+    const close = this.#db.prepare(
       `UPDATE job_runs SET outcome = 'failed', ended_at = ?, details = '{"error":"process ended while running"}' WHERE run_id = ?`,
     );
     let closed = 0;
@@ -44,23 +49,21 @@ export class JobRuns {
 
   start(job: string, trigger: JobTrigger, now = Date.now()): number {
     return Number(
-      this.state.db
+      this.#db
         .prepare(`INSERT INTO job_runs (job, trigger, started_at, outcome, host, pid) VALUES (?, ?, ?, 'running', ?, ?)`)
         .run(job, trigger, now, hostname(), process.pid).lastInsertRowid,
     );
   }
 
   end(runId: number, outcome: Exclude<JobOutcome, "running">, details: unknown, now = Date.now()): void {
-    this.state.db
-      .prepare(`UPDATE job_runs SET ended_at = ?, outcome = ?, details = ? WHERE run_id = ?`)
-      .run(now, outcome, JSON.stringify(details ?? null), runId);
+    this.#db.prepare(`UPDATE job_runs SET ended_at = ?, outcome = ?, details = ? WHERE run_id = ?`).run(now, outcome, JSON.stringify(details ?? null), runId);
   }
 
   recent(job?: string, limit = 10): JobRun[] {
     const rows = (
       job
-        ? this.state.db.prepare(`SELECT * FROM job_runs WHERE job = ? ORDER BY run_id DESC LIMIT ?`).all(job, limit)
-        : this.state.db.prepare(`SELECT * FROM job_runs ORDER BY run_id DESC LIMIT ?`).all(limit)
+        ? this.#db.prepare(`SELECT * FROM job_runs WHERE job = ? ORDER BY run_id DESC LIMIT ?`).all(job, limit)
+        : this.#db.prepare(`SELECT * FROM job_runs ORDER BY run_id DESC LIMIT ?`).all(limit)
     ) as Row[];
     return rows.map((r) => ({
       runId: r.run_id,

@@ -1,4 +1,6 @@
-import type { StateStore } from "../state/store.js";
+import type Database from "better-sqlite3";
+import { connection } from "./connection.js";
+import type { StateStore } from "./store.js";
 
 export type AuditOutcome = "ok" | "denied" | "invalid" | "needs_confirmation" | "error";
 
@@ -47,28 +49,28 @@ const toSub = (r: SubRow): Subscription => ({
 
 /** The operators' own records in the state DB: audit log, acknowledgements, silences, chat subscriptions. */
 export class OpsState {
-  constructor(private readonly state: StateStore) {}
+  readonly #db: Database.Database;
 
-  private get db() {
-    return this.state.db;
+  constructor(state: StateStore) {
+    this.#db = state[connection];
   }
 
   audit(e: Omit<AuditEntry, "id">): void {
-    this.db
+    this.#db
       .prepare(`INSERT INTO audit_log (at, user_id, chat_id, via, tool, args, outcome, message, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(e.at, e.userId, e.chatId, e.via, e.tool, JSON.stringify(e.args ?? null), e.outcome, e.message, Math.round(e.durationMs));
   }
 
   /** Deletes audit entries older than `before` (epoch ms); returns how many. */
   pruneAudit(before: number): number {
-    return this.db.prepare("DELETE FROM audit_log WHERE at < ?").run(before).changes;
+    return this.#db.prepare("DELETE FROM audit_log WHERE at < ?").run(before).changes;
   }
 
   recentAudit(limit: number, userId?: number): AuditEntry[] {
     const rows = (
       userId === undefined
-        ? this.db.prepare(`SELECT * FROM audit_log ORDER BY id DESC LIMIT ?`).all(limit)
-        : this.db.prepare(`SELECT * FROM audit_log WHERE user_id = ? ORDER BY id DESC LIMIT ?`).all(userId, limit)
+        ? this.#db.prepare(`SELECT * FROM audit_log ORDER BY id DESC LIMIT ?`).all(limit)
+        : this.#db.prepare(`SELECT * FROM audit_log WHERE user_id = ? ORDER BY id DESC LIMIT ?`).all(userId, limit)
     ) as {
       id: number;
       at: number;
@@ -97,13 +99,13 @@ export class OpsState {
 
   /** Returns false when the incident was already acknowledged. */
   ack(incidentId: string, userId: number, now: number): boolean {
-    return this.db.prepare(`INSERT OR IGNORE INTO incident_acks (incident_id, user_id, at) VALUES (?, ?, ?)`).run(incidentId, userId, now).changes === 1;
+    return this.#db.prepare(`INSERT OR IGNORE INTO incident_acks (incident_id, user_id, at) VALUES (?, ?, ?)`).run(incidentId, userId, now).changes === 1;
   }
 
   acks(incidentIds: readonly string[]): Map<string, { userId: number; at: number }> {
     const out = new Map<string, { userId: number; at: number }>();
     if (incidentIds.length === 0) return out;
-    const rows = this.db
+    const rows = this.#db
       .prepare(`SELECT incident_id, user_id, at FROM incident_acks WHERE incident_id IN (${incidentIds.map(() => "?").join(",")})`)
       .all(...incidentIds) as { incident_id: string; user_id: number; at: number }[];
     for (const r of rows) out.set(r.incident_id, { userId: r.user_id, at: r.at });
@@ -112,14 +114,14 @@ export class OpsState {
 
   silence(kind: Silence["kind"], value: string, until: number, userId: number, now: number): Silence {
     const id = Number(
-      this.db.prepare(`INSERT INTO silences (kind, value, until, user_id, created_at) VALUES (?, ?, ?, ?, ?)`).run(kind, value, until, userId, now)
+      this.#db.prepare(`INSERT INTO silences (kind, value, until, user_id, created_at) VALUES (?, ?, ?, ?, ?)`).run(kind, value, until, userId, now)
         .lastInsertRowid,
     );
     return { id, kind, value, until, userId };
   }
 
   activeSilences(now: number): Silence[] {
-    const rows = this.db.prepare(`SELECT id, kind, value, until, user_id FROM silences WHERE until > ? ORDER BY until`).all(now) as {
+    const rows = this.#db.prepare(`SELECT id, kind, value, until, user_id FROM silences WHERE until > ? ORDER BY until`).all(now) as {
       id: number;
       kind: Silence["kind"];
       value: string;
@@ -134,7 +136,7 @@ export class OpsState {
   }
 
   subscribe(s: Subscription, now: number): void {
-    this.db
+    this.#db
       .prepare(
         `INSERT INTO chat_subscriptions (chat_id, thread_id, digests, include_empty, incidents_min, created_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (chat_id, thread_id) DO UPDATE SET digests = excluded.digests, include_empty = excluded.include_empty, incidents_min = excluded.incidents_min`,
@@ -145,7 +147,7 @@ export class OpsState {
   /** Subscribes to digests unless the chat already has a subscription (DIGEST_CHATS at start keeps a chat's own choices). */
   subscribeIfAbsent(chatId: number, now: number): boolean {
     return (
-      this.db
+      this.#db
         .prepare(
           `INSERT OR IGNORE INTO chat_subscriptions (chat_id, thread_id, digests, include_empty, incidents_min, created_at) VALUES (?, 0, 1, 0, NULL, ?)`,
         )
@@ -154,15 +156,15 @@ export class OpsState {
   }
 
   unsubscribe(chatId: number, threadId: number | null): boolean {
-    return this.db.prepare(`DELETE FROM chat_subscriptions WHERE chat_id = ? AND thread_id = ?`).run(chatId, threadId ?? 0).changes === 1;
+    return this.#db.prepare(`DELETE FROM chat_subscriptions WHERE chat_id = ? AND thread_id = ?`).run(chatId, threadId ?? 0).changes === 1;
   }
 
   subscriptions(): Subscription[] {
-    return (this.db.prepare(`SELECT * FROM chat_subscriptions ORDER BY chat_id, thread_id`).all() as SubRow[]).map(toSub);
+    return (this.#db.prepare(`SELECT * FROM chat_subscriptions ORDER BY chat_id, thread_id`).all() as SubRow[]).map(toSub);
   }
 
   subscription(chatId: number, threadId: number | null): Subscription | null {
-    const r = this.db.prepare(`SELECT * FROM chat_subscriptions WHERE chat_id = ? AND thread_id = ?`).get(chatId, threadId ?? 0) as SubRow | undefined;
+    const r = this.#db.prepare(`SELECT * FROM chat_subscriptions WHERE chat_id = ? AND thread_id = ?`).get(chatId, threadId ?? 0) as SubRow | undefined;
     return r ? toSub(r) : null;
   }
 }

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { StateStore } from "../state/store.js";
+import { connection } from "./connection.js";
 import { SeenUpdates } from "./seen-updates.js";
+import { StateStore } from "./store.js";
 
 let dir: string;
 let stores: StateStore[];
@@ -30,5 +31,5 @@ it("takes an update once across processes, per bot, and remembers the newest `wi
   expect(there.take(2, 11)).toBe(true);
   expect([50, 51, 52, 10, 11].map((id) => here.has(1, id))).toEqual([false, false, false, true, true]);
   expect(here.has(2, 11)).toBe(true);
-  expect(stores[0]!.db.prepare("SELECT count(*) FROM telegram_updates_seen").pluck().get()).toBe(3);
+  expect(stores[0]![connection].prepare("SELECT count(*) FROM telegram_updates_seen").pluck().get()).toBe(3);
 });
