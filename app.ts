@@ -13,6 +13,7 @@ import { ReadingIntake } from "./pipeline/intake.js";
 import type { MqttIngest } from "./pipeline/mqtt-ingest.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
+import { seededRuleTable } from "./pipeline/stages/rule-runtime.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
 import { Supervisor } from "./pipeline/supervisor.js";
 import { createTransport } from "./pipeline/transport/index.js";
@@ -144,6 +145,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
       baseUrl: () => url,
       superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null,
     };
+    const rules = seededRuleTable(deps);
     const registry = createRegistry({
       supervisor,
       lakehouse,
@@ -151,7 +153,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
       roles: RoleBook.fromConfig(config, tokens),
       tokens,
       events: deps.events,
-      thresholds: deps.settings.thresholds,
+      rules,
       clock: Date.now,
       log,
       metrics,
@@ -189,7 +191,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
     );
 
     // Digests and incident notices for the bot and the console; they subscribe before the stages start, so they see the first ones.
-    const feed = new NoticeFeed({ transport, ops, roles: registry, log });
+    const feed = new NoticeFeed({ transport, ops, rules, roles: registry, log });
     if (roles.has("bot") && config.TELEGRAM_BOT_TOKEN) {
       bot = await startBot({ config, log, registry, ops, state, feed, agent, metrics, charts });
       admins.notify = (text) => bot!.notifyAdmins(text);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { incidentIdSchema } from "../domain/incident-id.js";
 import { CHART_KINDS } from "../tools/charts.js";
 
 /** Telegram's limit on callback_data, in bytes. */
@@ -6,7 +7,7 @@ export const CALLBACK_DATA_LIMIT = 64;
 
 const name = z.string().regex(/^[a-z][a-z0-9_.-]{0,40}$/);
 const token = z.string().regex(/^[A-Za-z0-9_-]{8,16}$/);
-const incident = z.string().regex(/^[0-9a-f]{8}[srg]$/);
+const incident = incidentIdSchema;
 
 /**
  * Every button's payload, as "action:argument". Parsed with zod when a

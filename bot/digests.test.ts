@@ -5,6 +5,7 @@ import type { AlertMessage, AlertWindow, ScoredEvent } from "../domain/events.js
 import { MemoryTransport } from "../pipeline/transport/memory.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import { OpsState } from "../state/ops-state.js";
+import { RuleTable } from "../state/rules.js";
 import { StateStore } from "../state/store.js";
 import { NoticeFeed } from "../tools/feed.js";
 import { RoleBook } from "../tools/roles.js";
@@ -45,7 +46,7 @@ const event: ScoredEvent = {
 const alert = (speed: number, opened = true): AlertMessage => ({
   kind: "alert",
   event: { ...event, speed },
-  hits: [{ rule: "speeding", value: speed, threshold: 120, incident_id: "0123abcds", opened }],
+  hits: [{ rule: "speeding", rule_id: "speeding", rule_version: 1, severity: "medium", value: speed, threshold: 120, incident_id: "0123456789abcdef", opened }],
 });
 
 let state: StateStore;
@@ -69,7 +70,9 @@ beforeEach(async () => {
     if (method === "sendMessage") sent.push(payload as (typeof sent)[number]);
     return { ok: true, result: { message_id: sent.length, date: 0, chat: { id: 1, type: "private" } } } as never;
   });
-  feed = new NoticeFeed({ transport, ops, roles, log: silentLogger, clock: () => 0 });
+  const rules = new RuleTable(state);
+  rules.seed([{ name: "speeding", condition: { kind: "threshold", field: "speed", op: ">", value: 120 }, scope: {}, severity: "medium", clear_seconds: 60 }]);
+  feed = new NoticeFeed({ transport, ops, rules, roles, log: silentLogger, clock: () => 0 });
   digests = await startDigests({ feed, api, queue });
 });
 afterEach(async () => {
@@ -136,8 +139,8 @@ describe("incident notices", () => {
     expect(sent[1]!.reply_markup).toEqual({
       inline_keyboard: [
         [
-          { text: "✔️ Acknowledge", callback_data: "ack:0123abcds" },
-          { text: "🔕 Silence 1 h", callback_data: "mute:0123abcds" },
+          { text: "✔️ Acknowledge", callback_data: "ack:0123456789abcdef" },
+          { text: "🔕 Silence 1 h", callback_data: "mute:0123456789abcdef" },
         ],
       ],
     });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SEVERITIES, type Severity } from "./rule-spec.js";
 
 /** Limits beyond which a reading is physically implausible: dead-lettered, not alerted on. */
 export const LIMITS = { speed: 400, rpm: 12000, gear: 8 } as const;
@@ -38,8 +39,8 @@ export interface EnrichedEvent extends SensorEvent {
   expected_gear: number;
 }
 
-export const RULES = ["speeding", "high_rpm", "wrong_gear"] as const;
-export type RuleName = (typeof RULES)[number];
+/** A rule's name, as the rule table has it (domain/rule-spec.ts): `speeding`, `high_rpm`, `wrong_gear` and whatever operators add. */
+export type RuleName = string;
 
 export interface ScoredEvent extends EnrichedEvent {
   is_alert: boolean;
@@ -49,6 +50,9 @@ export interface ScoredEvent extends EnrichedEvent {
 /** One rule firing on one event, tied to the incident it belongs to. */
 export interface RuleHit {
   rule: RuleName;
+  rule_id: string;
+  rule_version: number;
+  severity: Severity;
   value: number;
   threshold: number;
   incident_id: string;
@@ -67,6 +71,7 @@ export interface RuleHit {
  */
 export type AlertMessage =
   | { kind: "alert"; event: ScoredEvent; hits: RuleHit[] }
+  | { kind: "resolved"; incident: Incident }
   | { kind: "progress"; minEventTime: number; maxEventTime: number; source?: number; sources?: number; alertTimes?: number[] };
 
 export const DEAD_LETTER_REASONS = [
@@ -104,16 +109,26 @@ export interface DeadLetter {
   payload: string;
 }
 
+/**
+ * Alerts of one car and rule, grouped: open from its first alert, resolved
+ * once the rule's condition has been clear for the rule's clear_seconds of
+ * event time (resolved_at = the last alert's time + clear_seconds, so a
+ * replay resolves it at the same instant). Acknowledgement is a person's,
+ * kept in the state store.
+ */
 export interface Incident {
   incident_id: string;
   car_id: number;
   rule: RuleName;
+  rule_id: string;
+  severity: Severity;
   started_at: number;
   ended_at: number;
   peak_value: number;
   event_count: number;
   color_name: string;
   model_name: string;
+  resolved_at: number | null;
 }
 
 /** One closed 1-minute window, as written to telemetry.alert_windows and sent to digests. */
@@ -157,13 +172,40 @@ export const enrichedEventSchema = z.object({
   expected_gear: z.number().int(),
 }) satisfies z.ZodType<EnrichedEvent>;
 
-const ruleName = z.enum(RULES);
+const ruleName = z.string().min(1);
+const severity = z.enum(SEVERITIES);
+const incidentSchema = z.object({
+  incident_id: z.string().min(1),
+  car_id: z.number().int().positive(),
+  rule: ruleName,
+  rule_id: z.string().min(1),
+  severity,
+  started_at: eventTimeMs,
+  ended_at: eventTimeMs,
+  peak_value: z.number(),
+  event_count: count,
+  color_name: z.string(),
+  model_name: z.string(),
+  resolved_at: eventTimeMs.nullable(),
+}) satisfies z.ZodType<Incident>;
 export const alertMessageSchema = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("alert"),
     event: enrichedEventSchema.extend({ is_alert: z.boolean(), rules: z.array(ruleName) }),
-    hits: z.array(z.object({ rule: ruleName, value: z.number(), threshold: z.number(), incident_id: z.string(), opened: z.boolean() })),
+    hits: z.array(
+      z.object({
+        rule: ruleName,
+        rule_id: z.string().min(1),
+        rule_version: z.number().int().positive(),
+        severity,
+        value: z.number(),
+        threshold: z.number(),
+        incident_id: z.string(),
+        opened: z.boolean(),
+      }),
+    ),
   }),
+  z.object({ kind: z.literal("resolved"), incident: incidentSchema }),
   z.object({
     kind: z.literal("progress"),
     minEventTime: epochMs,

@@ -11,7 +11,8 @@ export const RULE_FIELDS = ["speed", "rpm", "gear"] as const;
 export type RuleField = (typeof RULE_FIELDS)[number];
 export const COMPARATORS = [">", ">=", "<", "<="] as const;
 export type Comparator = (typeof COMPARATORS)[number];
-export const SEVERITIES = ["info", "warning", "critical"] as const;
+// The same levels as incident notices' subscriptions (a chat asks for incidents of at least one).
+export const SEVERITIES = ["low", "medium", "high"] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 const seconds = z.number().positive().max(86_400);
@@ -69,7 +70,7 @@ export const ruleSpecSchema = z
     name: ruleNameSchema,
     condition: ruleConditionSchema,
     scope: ruleScopeSchema.default({}),
-    severity: z.enum(SEVERITIES).default("warning"),
+    severity: z.enum(SEVERITIES).default("medium"),
     // An incident of this rule resolves once its condition has been clear this long (event time, on the watermark).
     clear_seconds: seconds.default(60),
   })

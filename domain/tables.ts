@@ -112,7 +112,7 @@ export const TABLES = {
     doc: "One row per rule firing on a reading",
     columns: [
       c("event_id", "string", "event uuid"),
-      c("rule", "string", "speeding, high_rpm or wrong_gear"),
+      c("rule", "string", "the rule's name: speeding, high_rpm, wrong_gear or one added since (list_rules)"),
       c("event_time", "timestamp", "when the reading was taken (UTC)"),
       c("car_id", "int", "car id"),
       c("color_name", "string", "color"),
@@ -123,6 +123,9 @@ export const TABLES = {
       c("rpm", "int", "engine speed"),
       c("gear", "int", "gear"),
       c("incident_id", "string", "telemetry.incidents.incident_id"),
+      c("rule_id", "string", "the rule's id in the rule table (list_rules)", true),
+      c("rule_version", "int", "the rule's version that fired", true),
+      c("severity", "string", "the rule's severity: low, medium or high", true),
     ],
     // The reading's key, then the rule; the id last, where Trino's insert-once looks rows up.
     key: ["event_time", "rule", "event_id"],
@@ -132,7 +135,7 @@ export const TABLES = {
   incidents: {
     schema: "telemetry",
     name: "incidents",
-    doc: "Consecutive alerts of one car and rule, grouped: what chats hear about",
+    doc: "Alerts of one car and rule, grouped: open until the rule has been clear for its clear time, then resolved; what chats hear about",
     columns: [
       c("incident_id", "string", "incident id"),
       c("car_id", "int", "car id"),
@@ -143,6 +146,9 @@ export const TABLES = {
       c("event_count", "int", "alerts in the incident"),
       c("color_name", "string", "color"),
       c("model_name", "string", "model"),
+      c("rule_id", "string", "the rule's id in the rule table", true),
+      c("severity", "string", "low, medium or high", true),
+      c("resolved_at", "timestamp", "when the condition had been clear for the rule's clear time (event time); null while open", true),
     ],
     key: ["incident_id"],
     onConflict: "replace",
@@ -171,6 +177,21 @@ export const TABLES = {
     key: ["window_start"],
     onConflict: "replace",
     timeColumn: "window_start",
+  },
+  rule_state: {
+    schema: "telemetry",
+    name: "rule_state",
+    doc: "Per-car state of the stateful rules (sustained, harsh, stuck, silence, baseline), saved with the readings it has folded in",
+    columns: [
+      c("rule_id", "string", "the rule's id"),
+      c("rule_version", "int", "the rule's version the state belongs to"),
+      c("car_id", "int", "car id"),
+      c("as_of", "timestamp", "event time of the last reading folded in"),
+      c("state", "json", "the rule kind's state"),
+    ],
+    key: ["rule_id", "car_id"],
+    onConflict: "replace",
+    timeColumn: "as_of",
   },
   dead_letters: {
     schema: "telemetry",

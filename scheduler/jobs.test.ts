@@ -4,6 +4,7 @@ import { silentLogger } from "../core/log.js";
 import { defineStage } from "../pipeline/stage.js";
 import { consumeUntilStopped } from "../pipeline/stages/consume.js";
 import { STAGES } from "../pipeline/stages/index.js";
+import { seededRuleTable } from "../pipeline/stages/rule-runtime.js";
 import type { Topic } from "../pipeline/transport/transport.js";
 import { OpsState } from "../state/ops-state.js";
 import { createPipeline, type TestPipeline } from "../test/support/pipeline.js";
@@ -24,7 +25,7 @@ function ctx(p: TestPipeline, notes: string[] = [], ops = new OpsState(p.state))
     lakehouse: p.lakehouse,
     ops,
     roles: new RoleBook({ admins: [SCHEDULER_USER_ID], operators: [], viewers: [] }),
-    thresholds: p.deps.settings.thresholds,
+    rules: seededRuleTable(p.deps),
     clock: () => NOW,
     log: silentLogger,
     retention: { readingsDays: 7, auditDays: 90 },

@@ -151,6 +151,34 @@ export const MIGRATIONS: readonly Migration[] = [
     table: "stage_runs",
     addColumns: ["host TEXT NOT NULL DEFAULT ''", "pid INTEGER NOT NULL DEFAULT 0"],
   },
+  {
+    // Rules as data: control-plane rows every process polls (rule_meta.revision moves with each change), with
+    // each version kept so an alert's (rule_id, rule_version) always says what fired it.
+    name: "rules",
+    sql: `CREATE TABLE IF NOT EXISTS rules (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            spec TEXT NOT NULL,
+            enabled INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at INTEGER NOT NULL);
+          CREATE TABLE IF NOT EXISTS rule_versions (
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            enabled INTEGER NOT NULL,
+            change TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (id, version));
+          CREATE TABLE IF NOT EXISTS rule_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            revision INTEGER NOT NULL,
+            seeded INTEGER NOT NULL);
+          INSERT OR IGNORE INTO rule_meta (id, revision, seeded) VALUES (1, 0, 0);`,
+  },
 ];
 
 /** Runs one migration on the file (the caller holds the transaction and sets the version). */

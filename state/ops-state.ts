@@ -17,8 +17,9 @@ export interface AuditEntry {
   durationMs: number;
 }
 
-export type Severity = "low" | "medium" | "high";
-export const SEVERITIES: readonly Severity[] = ["low", "medium", "high"];
+import type { Severity } from "../domain/rule-spec.js";
+
+export { SEVERITIES, type Severity } from "../domain/rule-spec.js";
 
 export interface Subscription {
   chatId: number;
@@ -100,6 +101,12 @@ export class OpsState {
   /** Returns false when the incident was already acknowledged. */
   ack(incidentId: string, userId: number, now: number): boolean {
     return this.#db.prepare(`INSERT OR IGNORE INTO incident_acks (incident_id, user_id, at) VALUES (?, ?, ?)`).run(incidentId, userId, now).changes === 1;
+  }
+
+  /** Acknowledgements follow their incidents to new ids (the id conversion at start). */
+  renameIncidents(mapping: ReadonlyMap<string, string>): number {
+    const rename = this.#db.prepare(`UPDATE OR IGNORE incident_acks SET incident_id = ? WHERE incident_id = ?`);
+    return this.#db.transaction(() => [...mapping].reduce((n, [from, to]) => n + rename.run(to, from).changes, 0))();
   }
 
   acks(incidentIds: readonly string[]): Map<string, { userId: number; at: number }> {

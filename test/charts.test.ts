@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RULES } from "../domain/events.js";
 import type { Row } from "../domain/tables.js";
+import { FIRST_WAVE_RULES as RULES } from "../pipeline/model/rules.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS } from "../tools/dashboards.js";
 import type { Registry } from "../tools/index.js";

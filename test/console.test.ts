@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatAgent } from "../agent/agent.js";
 import { silentLogger } from "../core/log.js";
+import { RuleTable } from "../state/rules.js";
 import { ChartStore } from "../tools/chart-store.js";
 import { NoticeFeed } from "../tools/feed.js";
 import type { Registry } from "../tools/index.js";
@@ -38,7 +39,7 @@ beforeAll(async () => {
     model: { apiKey: "k", baseURL: llm.baseURL, model: "m" },
     log: silentLogger,
   });
-  const feed = new NoticeFeed({ transport: p.transport, ops: p.ops, roles: registry, log: silentLogger, clock: () => p.now });
+  const feed = new NoticeFeed({ transport: p.transport, ops: p.ops, rules: new RuleTable(p.state), roles: registry, log: silentLogger, clock: () => p.now });
   con = await startConsole({ registry, ops: p.ops, feed, log: silentLogger, agent, charts, clock: () => p.now });
   con.chat.on("event", (e) => events.push(e));
   await startConsumers(p);
@@ -195,7 +196,7 @@ describe("flood limit", () => {
     const flooded = await startConsole({
       registry,
       ops: p.ops,
-      feed: new NoticeFeed({ transport: p.transport, ops: p.ops, roles: registry, log: silentLogger }),
+      feed: new NoticeFeed({ transport: p.transport, ops: p.ops, rules: new RuleTable(p.state), roles: registry, log: silentLogger }),
       log: silentLogger,
       clock: () => now,
       subscribe: false,

@@ -5,6 +5,7 @@ import type { AlertWindow, EnrichedEvent } from "../domain/events.js";
 import { KafkaTransport } from "../pipeline/transport/kafka.js";
 import { ALERTS, DEAD_LETTERS, type DeadLetterMessage, ENRICHED, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Envelope, Subscription } from "../pipeline/transport/transport.js";
+import { RuleTable } from "../state/rules.js";
 import { NoticeFeed } from "../tools/feed.js";
 import { consoleGroups, type RunningConsole, startConsole } from "../web/console.js";
 import { botPipeline } from "./support/bot-pipeline.js";
@@ -167,7 +168,7 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     open.push(bp);
     const consoles: RunningConsole[] = [];
     for (const instance of ["host-a-101", "host-b-202"]) {
-      const feed = new NoticeFeed({ transport: t, ops: bp.ops, roles: bp.registry, log: silentLogger, clock: () => bp.now });
+      const feed = new NoticeFeed({ transport: t, ops: bp.ops, rules: new RuleTable(bp.state), roles: bp.registry, log: silentLogger, clock: () => bp.now });
       const c = await startConsole({ registry: bp.registry, ops: bp.ops, feed, log: silentLogger, clock: () => bp.now, instance });
       open.push({ close: () => c.stop() });
       consoles.push(c);

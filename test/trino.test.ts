@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { silentLogger } from "../core/log.js";
 import type { StageDeps } from "../pipeline/stage.js";
 import { STAGES } from "../pipeline/stages/index.js";
+import { seededRuleTable } from "../pipeline/stages/rule-runtime.js";
 import { TrinoClient } from "../pipeline/stores/trino/client.js";
 import { TrinoLakehouse } from "../pipeline/stores/trino/lakehouse.js";
 import { Supervisor } from "../pipeline/supervisor.js";
@@ -41,7 +42,7 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
       lakehouse: lake,
       ops: new OpsState(state),
       roles: new RoleBook({ admins: [1], operators: [], viewers: [] }),
-      thresholds: TEST_SETTINGS.thresholds,
+      rules: seededRuleTable({ state, settings: TEST_SETTINGS }),
       clock,
       log: silentLogger,
     });

@@ -1,17 +1,14 @@
 import { z } from "zod";
 import { InputError } from "../core/errors.js";
-import { RULES } from "../domain/events.js";
-import type { Severity, Silence } from "../state/ops-state.js";
+import { incidentIdSchema } from "../domain/incident-id.js";
+import { ruleNameSchema, type Severity } from "../domain/rule-spec.js";
+import type { Silence } from "../state/ops-state.js";
 import { durationSchema } from "./duration.js";
 import { defineTool, type ToolContext } from "./registry.js";
 import { severity } from "./severity.js";
 
 /** Grouping keys map to fixed column names: user input never reaches the SQL text. */
 const GROUP_COLUMNS = { rule: "rule", color: "color_name", model: "model_name" } as const;
-
-function thresholdOf(ctx: ToolContext, rule: string): number {
-  return rule === "speeding" ? ctx.thresholds.speedLimit : rule === "high_rpm" ? ctx.thresholds.rpmLimit : 0;
-}
 
 export const alertSummary = defineTool({
   name: "alert_summary",
@@ -69,6 +66,8 @@ export const topCars = defineTool({
   },
 });
 
+const ruleOf = (ctx: ToolContext, r: Record<string, unknown>) => ctx.rules.get(String(r.rule_id ?? r.rule));
+
 export interface IncidentView {
   incidentId: string;
   carId: number;
@@ -80,6 +79,8 @@ export interface IncidentView {
   color: string;
   model: string;
   severity: Severity;
+  /** When it resolved (event time: its condition had been clear for the rule's clear time); null while open. */
+  resolvedAt: number | null;
   ackedBy: number | null;
   silenced: boolean;
 }
@@ -90,7 +91,7 @@ export const latestIncidents = defineTool({
     "The newest incidents (grouped consecutive alerts of one car and rule), optionally for one rule or car, with severity, acknowledgement and silence.",
   input: z.object({
     limit: z.coerce.number().int().min(1).max(50).default(10),
-    rule: z.enum(RULES).optional(),
+    rule: ruleNameSchema.optional().describe("a rule's name (list_rules)"),
     carId: z.coerce.number().int().positive().optional(),
   }),
   role: "viewer",
@@ -126,7 +127,9 @@ export const latestIncidents = defineTool({
         events: Number(r.event_count),
         color: String(r.color_name),
         model: String(r.model_name),
-        severity: severity(rule, peak, thresholdOf(ctx, rule)),
+        // Incidents from before rules were data have no severity of their own: their rule's.
+        severity: severity((r.severity as Severity | null) ?? ruleOf(ctx, r)?.severity ?? "medium", ruleOf(ctx, r), peak),
+        resolvedAt: r.resolved_at == null ? null : ctx.lakehouse.toMillis(r.resolved_at),
         ackedBy: acks.get(id)?.userId ?? null,
         silenced: ctx.ops.isSilenced(Number(r.car_id), rule, now),
       };
@@ -134,10 +137,7 @@ export const latestIncidents = defineTool({
   },
 });
 
-const incidentId = z
-  .string()
-  .trim()
-  .regex(/^[0-9a-f]{8}[srg]$/, "an incident id such as 1a2b3c4ds");
+const incidentId = z.string().trim().pipe(incidentIdSchema);
 
 async function findIncident(ctx: ToolContext, id: string) {
   const [row] = await ctx.lakehouse.select<{ car_id: number; rule: string }>("SELECT car_id, rule FROM telemetry.incidents WHERE incident_id = ?", [id]);
@@ -166,7 +166,7 @@ export const silence = defineTool({
   input: z.union([
     z.object({ incidentId, for: durationSchema.default(3_600_000) }),
     z.object({ target: z.literal("car"), value: z.coerce.number().int().positive(), for: durationSchema.default(3_600_000) }),
-    z.object({ target: z.literal("rule"), value: z.enum(RULES), for: durationSchema.default(3_600_000) }),
+    z.object({ target: z.literal("rule"), value: ruleNameSchema, for: durationSchema.default(3_600_000) }),
   ]),
   role: "operator",
   destructive: false,

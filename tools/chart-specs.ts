@@ -1,5 +1,4 @@
 import type { TopLevelSpec } from "vega-lite";
-import { RULES } from "../domain/events.js";
 
 /**
  * vega-lite specs for carwatch's charts, built from tool results. The same
@@ -7,7 +6,9 @@ import { RULES } from "../domain/events.js";
  */
 
 /** The rules' colors, the same everywhere. */
-const RULE_COLORS = { speeding: "#d62728", high_rpm: "#ff7f0e", wrong_gear: "#1f77b4" } as const;
+// The first wave's rules keep their colors; rules added since take the next of a categorical palette (Tableau 10, less those three).
+const RULE_COLORS: Record<string, string> = { speeding: "#d62728", high_rpm: "#ff7f0e", wrong_gear: "#1f77b4" };
+const MORE_RULE_COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 /** Car colors drawn in their own color (White and Gray with a darker edge so they show on white). */
 const CAR_COLOR_FILL: Record<string, string> = {
   Black: "#222222",
@@ -27,6 +28,11 @@ export interface SeriesPoint {
 
 const size = { width: 620, height: 260 } as const;
 
+function ruleColors(rules: readonly string[]): string[] {
+  let next = 0;
+  return rules.map((r) => RULE_COLORS[r] ?? MORE_RULE_COLORS[next++ % MORE_RULE_COLORS.length]!);
+}
+
 export function timeSeriesSpec(o: {
   title: string;
   points: readonly SeriesPoint[];
@@ -36,11 +42,12 @@ export function timeSeriesSpec(o: {
   stacked?: boolean;
 }): TopLevelSpec {
   const keys = o.keys ?? [...new Set(o.points.map((p) => p.key))];
-  const ruleScale = keys.every((k) => (RULES as readonly string[]).includes(k))
-    ? { domain: [...keys], range: keys.map((k) => RULE_COLORS[k as keyof typeof RULE_COLORS]) }
-    : keys.every((k) => k in CAR_COLOR_FILL)
-      ? { domain: [...keys], range: keys.map((k) => CAR_COLOR_FILL[k]!) }
-      : { domain: [...keys] };
+  const ruleScale =
+    o.keyTitle === "rule"
+      ? { domain: [...keys], range: ruleColors(keys) }
+      : keys.every((k) => k in CAR_COLOR_FILL)
+        ? { domain: [...keys], range: keys.map((k) => CAR_COLOR_FILL[k]!) }
+        : { domain: [...keys] };
   return {
     ...size,
     title: o.title,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CarwatchError } from "../core/errors.js";
-import { RULES } from "../domain/events.js";
+import { LIMITS } from "../domain/events.js";
 import { renderPng } from "./chart-render.js";
 import { barSpec, histogramSpec, type SeriesPoint, timeSeriesSpec } from "./chart-specs.js";
 import { timeBucketSql } from "./chart-sql.js";
@@ -42,7 +42,8 @@ async function alertSeries(ctx: ToolContext, since: number, by: keyof typeof SER
     [new Date(from), new Date(to)],
   );
   const counts = new Map<string, number>();
-  const totals = new Map<string, number>(by === "rule" ? RULES.map((r) => [r, 0]) : []);
+  // Every rule of the table is a series, firing or not; rules deleted since still show what they raised.
+  const totals = new Map<string, number>(by === "rule" ? ctx.rules.list().map((r) => [r.name, 0]) : []);
   for (const r of rows) {
     const key = String(r.k);
     counts.set(`${Number(r.t)}|${key}`, Number(r.n));
@@ -105,11 +106,21 @@ export const speedDistribution = defineTool({
   run: async ({ input, ctx }) => speedBins(ctx, input.since, input.binKmh),
 });
 
+/** The lowest speed an enabled rule alerts above (the speeding rule's, unless changed); none: the plausible maximum, so nothing counts as over. */
+function speedLimit(ctx: ToolContext): number {
+  const limits = ctx.rules
+    .list()
+    .flatMap((r) =>
+      r.enabled && r.condition.kind === "threshold" && r.condition.field === "speed" && r.condition.op.startsWith(">") ? [r.condition.value] : [],
+    );
+  return limits.length > 0 ? Math.min(...limits) : LIMITS.speed;
+}
+
 /** Every reading of the period counted in SQL, per bin. */
 async function speedBins(ctx: ToolContext, since: number, bin: number) {
   const to = ctx.clock();
   const from = to - since;
-  const limit = ctx.thresholds.speedLimit;
+  const limit = speedLimit(ctx);
   const rows = await ctx.lakehouse.aggregate<{ b: number; n: number; over_limit: number }>(
     "SELECT CAST(floor(speed / ?) AS INTEGER) AS b, count(*) AS n, sum(CASE WHEN speed > ? THEN 1 ELSE 0 END) AS over_limit " +
       "FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time <= ? GROUP BY 1 ORDER BY 1",
@@ -159,7 +170,7 @@ export async function chartSpec(ctx: ToolContext, kind: ChartKind, since: number
           caption: `Alerts by car color, last ${period}: ${countText(s.total)} in all${bars.length ? `, most on ${bars[0]!.key}` : ""}.`,
         };
       }
-      const per = RULES.map((r) => `${r} ${countText(s.totals.find((x) => x.key === r)!.alerts)}`).join(", ");
+      const per = s.totals.map((x) => `${x.key} ${countText(x.alerts)}`).join(", ");
       return {
         spec: timeSeriesSpec({
           title: `Alerts per ${step} by rule, last ${period}`,

@@ -3,6 +3,7 @@ import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Transport, Subscription as TransportSubscription } from "../pipeline/transport/transport.js";
 import type { OpsState, Severity, Subscription } from "../state/ops-state.js";
+import type { RuleTable } from "../state/rules.js";
 import { Notifier } from "./notify.js";
 import type { RoleBook } from "./roles.js";
 
@@ -33,9 +34,16 @@ export class NoticeFeed {
 
   constructor(
     /** `roles`: the RoleBook, or the registry (which answers from it). */
-    private readonly o: { transport: Transport; ops: OpsState; roles: Pick<RoleBook, "roleOf">; log: Logger; clock?: () => number },
+    private readonly o: {
+      transport: Transport;
+      ops: OpsState;
+      rules: Pick<RuleTable, "get">;
+      roles: Pick<RoleBook, "roleOf">;
+      log: Logger;
+      clock?: () => number;
+    },
   ) {
-    this.notifier = new Notifier(o.ops, o.clock);
+    this.notifier = new Notifier(o.ops, o.rules, o.clock);
   }
 
   /** DIGEST_CHATS: subscribed at start, keeping any choices a chat made since. */

@@ -1,5 +1,6 @@
 import type { AlertWindow, RuleHit } from "../domain/events.js";
 import type { OpsState, Severity, Subscription } from "../state/ops-state.js";
+import type { RuleTable } from "../state/rules.js";
 import { atLeast, severity } from "./severity.js";
 
 /**
@@ -10,6 +11,7 @@ import { atLeast, severity } from "./severity.js";
 export class Notifier {
   constructor(
     private readonly ops: OpsState,
+    private readonly rules: Pick<RuleTable, "get">,
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -25,7 +27,7 @@ export class Notifier {
 
   /** Chats that get a new incident at once, or none when its car or rule is silenced. */
   incidentTargets(carId: number, hit: RuleHit): { severity: Severity; targets: Subscription[] } {
-    const sev = severity(hit.rule, hit.value, hit.threshold);
+    const sev = severity(hit.severity, this.rules.get(hit.rule_id), hit.value);
     if (!hit.opened || this.ops.isSilenced(carId, hit.rule, this.clock())) return { severity: sev, targets: [] };
     return { severity: sev, targets: this.ops.subscriptions().filter((s) => s.incidentsMin !== null && atLeast(sev, s.incidentsMin)) };
   }

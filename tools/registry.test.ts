@@ -186,7 +186,7 @@ describe("alert tools", () => {
     expect(s).toMatchObject({ kind: "car", value: String(incident!.carId), until: p.now + 3_600_000 });
     const [after] = await p.registry.call("latest_incidents", { limit: 1 }, as(VIEWER));
     expect(after).toMatchObject({ ackedBy: OPERATOR, silenced: true });
-    await expect(p.registry.call("ack_incident", { incidentId: "00000000s" }, as(OPERATOR))).rejects.toThrow("no incident 00000000s");
+    await expect(p.registry.call("ack_incident", { incidentId: "0000000000000000" }, as(OPERATOR))).rejects.toThrow("no incident 0000000000000000");
   });
 
   it("ranks top cars by alerts", async () => {

@@ -8,6 +8,7 @@ import type { Supervisor } from "../pipeline/supervisor.js";
 import type { JobStatus } from "../scheduler/scheduler.js";
 import type { JobRun } from "../state/job-runs.js";
 import type { AuditOutcome, OpsState } from "../state/ops-state.js";
+import type { RuleTable } from "../state/rules.js";
 import type { TokenBook } from "./api-tokens.js";
 import type { ChartStore } from "./chart-store.js";
 import type { DashboardsConfig } from "./dashboards.js";
@@ -36,7 +37,8 @@ export interface ToolContext {
   lakehouse: Lakehouse;
   ops: OpsState;
   roles: RoleBook;
-  thresholds: { speedLimit: number; rpmLimit: number };
+  /** The rule table (state database): what the alert stages evaluate, and what digests, charts and incidents name. */
+  rules: RuleTable;
   clock: () => number;
   log: Logger;
   /** Counts calls by tool and outcome, when the process exports metrics. */

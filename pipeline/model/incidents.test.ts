@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { ScoredEvent } from "../../domain/events.js";
+import type { EnrichedEvent } from "../../domain/events.js";
+import { INCIDENT_ID_PATTERN, incidentId } from "../../domain/incident-id.js";
+import type { RuleFiring } from "../rules/firing.js";
 import { IncidentTracker } from "./incidents.js";
 
 let n = 0;
-const ev = (car_id: number, t: number, speed = 130): ScoredEvent => ({
+const ev = (car_id: number, t: number, speed = 130): EnrichedEvent => ({
   event_id: `${(++n).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`,
   event_time: t,
   car_id,
@@ -15,50 +17,81 @@ const ev = (car_id: number, t: number, speed = 130): ScoredEvent => ({
   brand_name: "Kia",
   model_name: "Rio",
   color_name: "Red",
-  is_alert: true,
-  rules: ["speeding"],
 });
-const hit = (tr: IncidentTracker, e: ScoredEvent) => tr.hit(e, { rule: "speeding", value: e.speed, threshold: 120 });
+const firing = (e: EnrichedEvent, rule = "speeding", value = e.speed): RuleFiring => ({
+  rule_id: rule,
+  rule,
+  version: 1,
+  severity: "medium",
+  value,
+  threshold: 120,
+  event_id: e.event_id,
+  event_time: e.event_time,
+  car_id: e.car_id,
+});
+const CLEAR = 60_000;
+const hit = (tr: IncidentTracker, e: EnrichedEvent, rule = "speeding") => tr.hit(e, firing(e, rule), CLEAR);
 
-describe("incident grouping", () => {
-  it("groups consecutive alerts within the gap into one incident with peak and count", () => {
-    const tr = new IncidentTracker(60_000);
+describe("incidents", () => {
+  it("groups firings within the clear time into one incident with peak and count", () => {
+    const tr = new IncidentTracker();
     const a = hit(tr, ev(1, 0, 125));
     const b = hit(tr, ev(1, 30_000, 170));
     const c = hit(tr, ev(1, 90_000, 140));
-    expect(a.opened).toBe(true);
-    expect(b.opened).toBe(false);
-    expect(c.opened).toBe(false);
-    expect(c.incident).toMatchObject({ incident_id: a.incident.incident_id, started_at: 0, ended_at: 90_000, peak_value: 170, event_count: 3 });
+    expect([a.opened, b.opened, c.opened]).toEqual([true, false, false]);
+    expect(c.incident).toMatchObject({
+      incident_id: a.incident.incident_id,
+      started_at: 0,
+      ended_at: 90_000,
+      peak_value: 170,
+      event_count: 3,
+      resolved_at: null,
+    });
   });
 
-  it("opens a new incident after a gap longer than the limit, and per car and rule", () => {
-    const tr = new IncidentTracker(60_000);
+  it("opens a new incident past the clear time, and per car and rule", () => {
+    const tr = new IncidentTracker();
     const first = hit(tr, ev(1, 0));
     const other = hit(tr, ev(2, 1000));
-    const rpm = tr.hit(ev(1, 2000), { rule: "high_rpm", value: 6500, threshold: 6000 });
+    const rpm = hit(tr, ev(1, 2000), "high_rpm");
     const later = hit(tr, ev(1, 60_001));
-    expect(other.opened && rpm.opened).toBe(true);
-    expect(later.opened).toBe(true);
+    expect([other.opened, rpm.opened, later.opened]).toEqual([true, true, true]);
     expect(new Set([first, other, rpm, later].map((h) => h.incident.incident_id)).size).toBe(4);
-    const atGap = hit(tr, ev(1, 120_001));
-    expect(atGap.opened).toBe(false);
+    expect(hit(tr, ev(1, 120_001)).opened).toBe(false);
   });
 
-  it("continues a restored incident after a restart", () => {
-    const tr = new IncidentTracker(60_000);
+  it("resolves on the watermark once clear for the rule's clear time, at the last alert's time plus it", () => {
+    const tr = new IncidentTracker();
+    const a = hit(tr, ev(1, 0)).incident.incident_id;
+    hit(tr, ev(1, 10_000));
+    const b = tr.hit(ev(2, 5_000), firing(ev(2, 5_000)), 1_000).incident.incident_id;
+    expect(tr.resolve(5_999)).toEqual([]);
+    expect(tr.resolve(6_000).map((i) => [i.incident_id, i.resolved_at])).toEqual([[b, 6_000]]);
+    expect(tr.resolve(69_999)).toEqual([]);
+    const [done] = tr.resolve(70_000);
+    expect(done).toMatchObject({ incident_id: a, started_at: 0, ended_at: 10_000, event_count: 2, resolved_at: 70_000 });
+    expect(tr.size).toBe(0);
+    // After it resolved, the same car and rule open a new incident.
+    expect(hit(tr, ev(1, 70_001)).opened).toBe(true);
+  });
+
+  it("continues a restored open incident after a restart, and ignores resolved ones", () => {
+    const tr = new IncidentTracker();
     const orig = hit(tr, ev(5, 1000)).incident;
-    const fresh = new IncidentTracker(60_000);
-    fresh.restore([{ ...orig }]);
-    const next = hit(fresh, ev(5, 2000, 150));
-    expect(next).toMatchObject({ opened: false, incident: { incident_id: orig.incident_id, event_count: 2, peak_value: 150 } });
+    const fresh = new IncidentTracker();
+    fresh.restore([{ ...orig }, { ...orig, car_id: 6, resolved_at: 61_000 }], () => CLEAR);
+    expect(fresh.size).toBe(1);
+    expect(hit(fresh, ev(5, 2000, 150))).toMatchObject({ opened: false, incident: { incident_id: orig.incident_id, event_count: 2, peak_value: 150 } });
   });
 
-  it("prunes incidents that can no longer grow", () => {
-    const tr = new IncidentTracker(1000);
-    hit(tr, ev(1, 0));
-    hit(tr, ev(2, 5000));
-    tr.prune();
-    expect(tr.size).toBe(1);
+  it("gives 16-hex ids from the first alert and the rule, unique over a million incidents", () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 1_000_000; i++)
+      ids.add(incidentId(`${i.toString(16).padStart(8, "0")}-0000-4000-8000-${(i * 7).toString(16).padStart(12, "0")}`, `r${i % 5}`));
+    expect(ids.size).toBe(1_000_000);
+    expect([...ids].slice(0, 3).every((id) => INCIDENT_ID_PATTERN.test(id))).toBe(true);
+    // Deterministic: a replay derives the same id.
+    expect(incidentId("e1", "speeding")).toBe(incidentId("e1", "speeding"));
+    expect(incidentId("e1", "speeding")).not.toBe(incidentId("e1", "high_rpm"));
   });
 });

@@ -1,53 +1,62 @@
-import type { Incident, RuleName, ScoredEvent } from "../../domain/events.js";
-import type { RuleResult } from "./rules.js";
+import type { EnrichedEvent, Incident } from "../../domain/events.js";
+import { incidentId } from "../../domain/incident-id.js";
+import type { RuleFiring } from "../rules/firing.js";
 
-const RULE_CODE: Record<RuleName, string> = { speeding: "s", high_rpm: "r", wrong_gear: "g" };
+interface Held {
+  incident: Incident;
+  /** The rule's clear time when the incident last grew. */
+  clearMs: number;
+}
 
 /**
- * Groups alerts into incidents: alerts of the same car and rule whose event
- * times are at most `gapMs` apart belong to one incident. The id derives
- * from the first alert, so a replay gives the same id.
+ * Groups a car's firings of one rule into incidents. A firing joins the
+ * car's open incident of that rule when it lies within the rule's clear time
+ * of it; otherwise it opens a new one, whose id derives from its first alert
+ * (a replay gives the same id). An incident resolves once the watermark has
+ * passed its last alert by the rule's clear time: resolved_at is that alert's
+ * time plus the clear time, in event time, so live and replay agree.
  */
 export class IncidentTracker {
-  private readonly open = new Map<string, Incident>();
-  private maxSeen = 0;
+  private readonly open = new Map<string, Held>();
 
-  constructor(private readonly gapMs: number) {}
-
-  /** Restores incidents that may still grow (after a restart). */
-  restore(incidents: readonly Incident[]): void {
+  /** Incidents that may still grow (after a restart, or a partition that moved here); resolved ones are ignored. */
+  restore(incidents: readonly Incident[], clearMsOf: (ruleId: string) => number): void {
     for (const i of incidents) {
-      const k = `${i.car_id}|${i.rule}`;
+      if (i.resolved_at !== null) continue;
+      const k = `${i.car_id}|${i.rule_id}`;
       const cur = this.open.get(k);
-      if (!cur || cur.ended_at < i.ended_at) this.open.set(k, { ...i });
-      this.maxSeen = Math.max(this.maxSeen, i.ended_at);
+      if (!cur || cur.incident.ended_at < i.ended_at) this.open.set(k, { incident: { ...i }, clearMs: clearMsOf(i.rule_id) });
     }
   }
 
-  /** Adds one rule firing; returns the incident (a live object: copy it to keep it) and whether it just opened. */
-  hit(e: ScoredEvent, r: RuleResult): { incident: Incident; opened: boolean } {
-    const k = `${e.car_id}|${r.rule}`;
+  /** Adds one firing; returns the incident (a live object: copy it to keep it) and whether it just opened. */
+  hit(e: EnrichedEvent, f: RuleFiring, clearMs: number): { incident: Incident; opened: boolean } {
+    const k = `${e.car_id}|${f.rule_id}`;
     const cur = this.open.get(k);
-    this.maxSeen = Math.max(this.maxSeen, e.event_time);
-    if (cur && e.event_time - cur.ended_at <= this.gapMs && cur.started_at - e.event_time <= this.gapMs) {
-      cur.started_at = Math.min(cur.started_at, e.event_time);
-      cur.ended_at = Math.max(cur.ended_at, e.event_time);
-      cur.peak_value = Math.max(cur.peak_value, r.value);
-      cur.event_count++;
-      return { incident: cur, opened: false };
+    if (cur && joins(cur.incident, e.event_time, clearMs)) {
+      const i = cur.incident;
+      i.started_at = Math.min(i.started_at, e.event_time);
+      i.ended_at = Math.max(i.ended_at, e.event_time);
+      i.peak_value = Math.max(i.peak_value, f.value);
+      i.event_count++;
+      cur.clearMs = clearMs;
+      return { incident: i, opened: false };
     }
     const incident: Incident = {
-      incident_id: `${e.event_id.slice(0, 8)}${RULE_CODE[r.rule]}`,
+      incident_id: incidentId(e.event_id, f.rule_id),
       car_id: e.car_id,
-      rule: r.rule,
+      rule: f.rule,
+      rule_id: f.rule_id,
+      severity: f.severity,
       started_at: e.event_time,
       ended_at: e.event_time,
-      peak_value: r.value,
+      peak_value: f.value,
       event_count: 1,
       color_name: e.color_name,
       model_name: e.model_name,
+      resolved_at: null,
     };
-    this.open.set(k, incident);
+    this.open.set(k, { incident, clearMs });
     return { incident, opened: true };
   }
 
@@ -56,17 +65,28 @@ export class IncidentTracker {
    * it would not, another process may hold that incident (its partition moved
    * here after a rebalance or a crash): look it up in the table and restore it first.
    */
-  covers(carId: number, rule: RuleName, t: number): boolean {
-    const cur = this.open.get(`${carId}|${rule}`);
-    return cur !== undefined && t - cur.ended_at <= this.gapMs && cur.started_at - t <= this.gapMs;
+  covers(carId: number, ruleId: string, t: number, clearMs: number): boolean {
+    const cur = this.open.get(`${carId}|${ruleId}`);
+    return cur !== undefined && joins(cur.incident, t, clearMs);
   }
 
-  /** Forgets incidents that can no longer grow, so memory stays bounded. */
-  prune(): void {
-    for (const [k, i] of this.open) if (this.maxSeen - i.ended_at > this.gapMs) this.open.delete(k);
+  /** The incidents the watermark has resolved, in resolution order; they are forgotten here, so memory stays bounded. */
+  resolve(watermark: number): Incident[] {
+    const out: Incident[] = [];
+    for (const [k, h] of this.open) {
+      const at = h.incident.ended_at + h.clearMs;
+      if (at > watermark) continue;
+      out.push({ ...h.incident, resolved_at: at });
+      this.open.delete(k);
+    }
+    return out.sort((a, b) => a.resolved_at! - b.resolved_at! || a.incident_id.localeCompare(b.incident_id));
   }
 
   get size(): number {
     return this.open.size;
   }
+}
+
+function joins(i: Incident, t: number, clearMs: number): boolean {
+  return t - i.ended_at <= clearMs && i.started_at - t <= clearMs;
 }

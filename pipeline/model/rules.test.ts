@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { EnrichedEvent } from "../../domain/events.js";
-import { evaluateRules } from "./rules.js";
+import { RuleEngine } from "../rules/engine.js";
+import { ruleRow } from "../rules/simulated.js";
+import { firstWaveRules, type RuleThresholds } from "./rules.js";
 
 const base: EnrichedEvent = {
   event_id: "00000000-0000-4000-8000-000000000000",
@@ -16,9 +18,14 @@ const base: EnrichedEvent = {
   color_name: "Red",
 };
 const t = { speedLimit: 120, rpmLimit: 6000 };
+// The seeded rules, through the engine as the alert stage runs them.
+const evaluateRules = (e: EnrichedEvent, th: RuleThresholds) =>
+  new RuleEngine(firstWaveRules(th, 60).map((spec) => ruleRow(spec.name, spec)))
+    .evaluate(e)
+    .map((f) => ({ rule: f.rule, value: f.value, threshold: f.threshold }));
 const rules = (e: Partial<EnrichedEvent>, th = t) => evaluateRules({ ...base, ...e }, th).map((h) => h.rule);
 
-describe("alert rules", () => {
+describe("the seeded first-wave rules", () => {
   it.each([
     [119.9, []],
     [120, []],

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { EnrichedEvent, RuleName } from "../../domain/events.js";
+import type { RuleSpec } from "../../domain/rule-spec.js";
 
 export const ruleThresholdsSchema = z.object({
   speedLimit: z.number().positive().default(120),
@@ -7,20 +7,30 @@ export const ruleThresholdsSchema = z.object({
 });
 export type RuleThresholds = z.output<typeof ruleThresholdsSchema>;
 
-export interface RuleResult {
-  rule: RuleName;
-  value: number;
-  threshold: number;
-}
+/** The first wave's rule names, which the tables, digests and dashboards of existing deployments carry. */
+export const FIRST_WAVE_RULES = ["speeding", "high_rpm", "wrong_gear"] as const;
 
 /**
- * The alert rules. Strictly greater than the threshold fires, as the old
- * platform did; wrong gear compares with the same gear model the simulator uses.
+ * The rules a new deployment starts with: the first wave's three, from the
+ * configured thresholds (SPEED_LIMIT, RPM_LIMIT, INCIDENT_GAP_SECONDS as the
+ * clear time). Strictly greater fires, as the old platform did.
  */
-export function evaluateRules(e: EnrichedEvent, t: RuleThresholds): RuleResult[] {
-  const hits: RuleResult[] = [];
-  if (e.speed > t.speedLimit) hits.push({ rule: "speeding", value: e.speed, threshold: t.speedLimit });
-  if (e.rpm > t.rpmLimit) hits.push({ rule: "high_rpm", value: e.rpm, threshold: t.rpmLimit });
-  if (e.gear !== e.expected_gear) hits.push({ rule: "wrong_gear", value: e.gear, threshold: e.expected_gear });
-  return hits;
+export function firstWaveRules(t: RuleThresholds, clearSeconds: number): RuleSpec[] {
+  return [
+    {
+      name: "speeding",
+      condition: { kind: "threshold", field: "speed", op: ">", value: t.speedLimit },
+      scope: {},
+      severity: "medium",
+      clear_seconds: clearSeconds,
+    },
+    {
+      name: "high_rpm",
+      condition: { kind: "threshold", field: "rpm", op: ">", value: t.rpmLimit },
+      scope: {},
+      severity: "medium",
+      clear_seconds: clearSeconds,
+    },
+    { name: "wrong_gear", condition: { kind: "wrong_gear", tolerance: 0 }, scope: {}, severity: "low", clear_seconds: clearSeconds },
+  ];
 }

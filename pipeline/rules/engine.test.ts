@@ -2,7 +2,6 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { EnrichedEvent } from "../../domain/events.js";
 import type { Comparator, Rule, RuleCondition, RuleScope } from "../../domain/rule-spec.js";
-import { evaluateRules } from "../model/rules.js";
 import { RuleEngine, type RuleFiring, type RuleStateRow } from "./engine.js";
 import { DRIVE_START, enrichedDrive, FIRST_WAVE, ruleRow } from "./simulated.js";
 
@@ -58,6 +57,15 @@ const ALL_KINDS: Rule[] = [
 ];
 const ANOMALIES = { speeding: 0.004, highRpm: 0.002, wrongGear: 0.006, harshBraking: 0.003, stuckSensor: 0.002, quietCar: 0.002, engineDrift: 0.001 };
 
+/** The first wave's fixed rules as they were coded before rules were data: the oracle the seeded rows must match. */
+function evaluateRules(e: EnrichedEvent, t: { speedLimit: number; rpmLimit: number }) {
+  const hits: { rule: string; value: number; threshold: number }[] = [];
+  if (e.speed > t.speedLimit) hits.push({ rule: "speeding", value: e.speed, threshold: t.speedLimit });
+  if (e.rpm > t.rpmLimit) hits.push({ rule: "high_rpm", value: e.rpm, threshold: t.rpmLimit });
+  if (e.gear !== e.expected_gear) hits.push({ rule: "wrong_gear", value: e.gear, threshold: e.expected_gear });
+  return hits;
+}
+
 describe("rule engine: the first wave's rules", () => {
   it("fires exactly when evaluateRules does, with the same values and thresholds", () => {
     const drive = enrichedDrive(6000, { rates: { speeding: 0.02, highRpm: 0.01, wrongGear: 0.01 } });
@@ -73,10 +81,10 @@ describe("rule engine: the first wave's rules", () => {
   });
 
   it("reports the rule's id, version, severity, and the reading", () => {
-    const engine = new RuleEngine([ruleRow("speeding", { condition: FIRST_WAVE[0]!.condition, severity: "critical" }, { id: "id-1", version: 4 })]);
+    const engine = new RuleEngine([ruleRow("speeding", { condition: FIRST_WAVE[0]!.condition, severity: "high" }, { id: "id-1", version: 4 })]);
     const e = reading({ speed: 130, car_id: 9 });
     expect(engine.evaluate(e)).toEqual([
-      { rule_id: "id-1", rule: "speeding", version: 4, severity: "critical", value: 130, threshold: 120, event_id: e.event_id, event_time: T0, car_id: 9 },
+      { rule_id: "id-1", rule: "speeding", version: 4, severity: "high", value: 130, threshold: 120, event_id: e.event_id, event_time: T0, car_id: 9 },
     ]);
   });
 

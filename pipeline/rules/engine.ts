@@ -117,7 +117,7 @@ const stateKey = (id: string, version: number) => `${id}@${version}`;
 export class RuleEngine {
   private all: readonly Rule[] = [];
   private compiled: CompiledRule[] = [];
-  private stateful: CompiledRule[] = [];
+  private statefulRules: CompiledRule[] = [];
   private silences: SilenceRule[] = [];
   /** Rule id → index among the enabled rules, to order firings. */
   private order = new Map<string, number>();
@@ -135,9 +135,19 @@ export class RuleEngine {
     return this.all;
   }
 
+  /** True when some enabled rule keeps per-car state (to restore after a crash or a partition move). */
+  get hasStateful(): boolean {
+    return this.statefulRules.length > 0;
+  }
+
+  /** True when some enabled rule fires from the watermark alone (silence). */
+  get watchesSilence(): boolean {
+    return this.silences.length > 0;
+  }
+
   /** A live change: states of rules with the same id and version are kept, the others' dropped; new rules start cold. */
   setRules(rules: readonly Rule[]): void {
-    const kept = new Map(this.stateful.map((r) => [stateKey(r.rule.id, r.rule.version), r.slot]));
+    const kept = new Map(this.statefulRules.map((r) => [stateKey(r.rule.id, r.rule.version), r.slot]));
     let slots = 0;
     const compiled = rules.filter((r) => r.enabled).map((rule, index) => compileRule(rule, index, isStateful(rule.condition) ? slots++ : -1));
     const stateful = compiled.filter((r) => r.slot >= 0);
@@ -148,7 +158,7 @@ export class RuleEngine {
     }
     this.all = rules;
     this.compiled = compiled;
-    this.stateful = stateful;
+    this.statefulRules = stateful;
     this.silences = compiled.filter(isSilence);
     this.order = new Map(compiled.map((r) => [r.rule.id, r.index]));
     this.generation++;
@@ -185,7 +195,7 @@ export class RuleEngine {
     for (const car of this.cars.values()) {
       if (dirtyOnly && !car.dirty) continue;
       car.dirty = false;
-      for (const r of this.stateful) {
+      for (const r of this.statefulRules) {
         const state = car.states[r.slot] as { t: number } | undefined;
         if (state === undefined) continue;
         rows.push({ rule_id: r.rule.id, version: r.rule.version, car_id: car.car_id, as_of: state.t, state: r.kind.codec!.save(state) });
@@ -196,13 +206,18 @@ export class RuleEngine {
 
   /** Before any reading of those cars. Rows of rules (id and version) not enabled here, or not of their kind's shape, are ignored. */
   restore(rows: readonly RuleStateRow[]): void {
-    const byKey = new Map(this.stateful.map((r) => [stateKey(r.rule.id, r.rule.version), r]));
+    const byKey = new Map(this.statefulRules.map((r) => [stateKey(r.rule.id, r.rule.version), r]));
     for (const row of rows) {
       const r = byKey.get(stateKey(row.rule_id, row.version));
       if (!r) continue;
       const state = r.kind.codec!.load(row.state, row.as_of);
       if (state !== null) this.car(row.car_id).states[r.slot] = state;
     }
+  }
+
+  /** Marks a car seen (nothing to restore for it). */
+  touch(carId: number): void {
+    this.car(carId);
   }
 
   /** False for a car this engine has neither seen nor restored. */
@@ -213,7 +228,7 @@ export class RuleEngine {
   private car(carId: number): CarRecord {
     let car = this.cars.get(carId);
     if (car === undefined) {
-      car = new CarRecord(carId, this.stateful.length);
+      car = new CarRecord(carId, this.statefulRules.length);
       this.cars.set(carId, car);
     }
     return car;

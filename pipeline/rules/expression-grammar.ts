@@ -107,10 +107,10 @@ Value "a value"
 Severity
   = "severity"i !W _ level:Level { return { type: "severity", at: offset(), level }; }
 
-Level "a severity (info, warning, critical)"
-  = "info"i !W { return "info"; }
-  / ("warning"i / "warn"i) !W { return "warning"; }
-  / ("critical"i / "crit"i) !W { return "critical"; }
+Level "a severity (low, medium, high)"
+  = "low"i !W { return "low"; }
+  / ("medium"i / "med"i) !W { return "medium"; }
+  / "high"i !W { return "high"; }
 
 Clear
   = ClearWord _ ("after"i !W _)? duration:Duration { return { type: "clear", at: offset(), duration }; }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
 import { formatRuleExpression, parseRuleExpression } from "./expression.js";
 
-const defaults = { scope: {}, severity: "warning", clear_seconds: 60 };
+const defaults = { scope: {}, severity: "medium", clear_seconds: 60 };
 
 describe("parseRuleExpression", () => {
   // [input, condition, normalised form]
@@ -43,12 +43,12 @@ describe("parseRuleExpression", () => {
   });
 
   it("reads the issue's example and prints it back the same", () => {
-    const text = "speed > 140 for 10s where color = Red severity critical clear after 2m";
+    const text = "speed > 140 for 10s where color = Red severity high clear after 2m";
     const spec = parseRuleExpression(text);
     expect(spec).toEqual({
       condition: { kind: "threshold", field: "speed", op: ">", value: 140, for_seconds: 10 },
       scope: { colors: ["Red"] },
-      severity: "critical",
+      severity: "high",
       clear_seconds: 120,
     });
     expect(formatRuleExpression(spec)).toBe(text);
@@ -67,16 +67,16 @@ describe("parseRuleExpression", () => {
   });
 
   it("takes options in any order, with synonyms, and leaves the defaults out of the normal form", () => {
-    const spec = parseRuleExpression("  speed > 120  clears 0.5 min severity crit where car = 7  ");
+    const spec = parseRuleExpression("  speed > 120  clears 0.5 min severity high where car = 7  ");
     expect(spec).toEqual({
       condition: { kind: "threshold", field: "speed", op: ">", value: 120 },
       scope: { car_ids: [7] },
-      severity: "critical",
+      severity: "high",
       clear_seconds: 30,
     });
-    expect(formatRuleExpression(spec)).toBe("speed > 120 where car = 7 severity critical clear after 30s");
-    expect(formatRuleExpression(parseRuleExpression("speed > 120 severity warning clear after 1m"))).toBe("speed > 120");
-    expect(formatRuleExpression(parseRuleExpression("speed > 120 severity info clear after 0.1h"))).toBe("speed > 120 severity info clear after 6m");
+    expect(formatRuleExpression(spec)).toBe("speed > 120 where car = 7 severity high clear after 30s");
+    expect(formatRuleExpression(parseRuleExpression("speed > 120 severity medium clear after 1m"))).toBe("speed > 120");
+    expect(formatRuleExpression(parseRuleExpression("speed > 120 severity low clear after 0.1h"))).toBe("speed > 120 severity low clear after 6m");
   });
 });
 
@@ -102,11 +102,11 @@ describe("parseRuleExpression errors", () => {
     ["speed > 1 where car = 0", "column 23: a car number must be more than 0"],
     ['speed > 1 where color = ""', "column 25: a color must not be empty"],
     ["rpm > 6500 km/h", "column 12: km/h goes with speed, not rpm"],
-    ["speed > 1 severity critical severity info", 'column 29: "severity" given twice'],
+    ["speed > 1 severity high severity low", 'column 25: "severity" given twice'],
     ["speed > 1 where color = Red where brand = Kia", 'column 29: "where" given twice'],
     ["baseline rpm z > 4 after 5 readings after 6 readings", 'column 37: "after" given twice'],
     ["speed > 1 where", 'column 16: expected a scope key (brand, model, color, car) after "where"'],
-    ["speed > 1 severity loud", 'column 20: expected a severity (info, warning, critical) after "severity"'],
+    ["speed > 1 severity loud", 'column 20: expected a severity (low, medium, high) after "severity"'],
     ["speed > 1 clear after 0s", "column 23: clear after must be more than 0s"],
   ];
   it.each(bad)("%s", (input, message) => {

@@ -3,6 +3,7 @@ import { type Rule, type RuleSpec, ruleSpecSchema } from "../../domain/rule-spec
 import { CAR_COLORS, CAR_MODELS, seedCars } from "../model/dims.js";
 import { type AnomalyRates, Fleet } from "../model/fleet.js";
 import { expectedGear } from "../model/gear.js";
+import { firstWaveRules } from "../model/rules.js";
 
 /** The engine's tests and bench: enriched readings of a simulated drive, and rule rows. */
 
@@ -53,9 +54,5 @@ export function ruleRow(id: string, spec: Partial<RuleSpec> & Pick<RuleSpec, "co
   return { ...ruleSpecSchema.parse({ name: id, ...spec }), id, enabled: true, version: 1, updated_by: "test", updated_at: 0, ...extra };
 }
 
-/** Today's three fixed rules as rows. */
-export const FIRST_WAVE: readonly Rule[] = [
-  ruleRow("speeding", { condition: { kind: "threshold", field: "speed", op: ">", value: 120 } }),
-  ruleRow("high_rpm", { condition: { kind: "threshold", field: "rpm", op: ">", value: 6000 } }),
-  ruleRow("wrong_gear", { condition: { kind: "wrong_gear", tolerance: 0 } }),
-];
+/** The first wave's three rules as seeded rows. */
+export const FIRST_WAVE: readonly Rule[] = firstWaveRules({ speedLimit: 120, rpmLimit: 6000 }, 60).map((spec) => ruleRow(spec.name, spec));

@@ -5,6 +5,7 @@ import { defineStage } from "../stage.js";
 import { ALERTS, WINDOWS } from "../transport/topics.js";
 import type { Envelope } from "../transport/transport.js";
 import { consumeUntilStopped } from "./consume.js";
+import { seededRuleTable } from "./rule-runtime.js";
 import { computeWindow } from "./window-row.js";
 
 export const aggregateStage = defineStage({
@@ -26,6 +27,7 @@ export const aggregateStage = defineStage({
     const nextStart = closed?.t != null ? lakehouse.toMillis(closed.t) + WINDOW_MS : first?.t != null ? windowStart(lakehouse.toMillis(first.t)) : null;
     const clock = new WindowClock(watermarkMs, nextStart, ctx.params.idleSeconds * 1000);
     let late = 0;
+    const ruleTable = seededRuleTable(deps);
 
     await consumeUntilStopped(ctx, ALERTS, "aggregate", async (batch: Envelope<AlertMessage>[]) => {
       counters.countIn(batch.length);
@@ -36,7 +38,12 @@ export const aggregateStage = defineStage({
         clock.observe(m.minEventTime, m.maxEventTime, m.source, m.sources);
       }
       for (let start = clock.closable(); start !== null; start = clock.closable()) {
-        const row = await computeWindow(lakehouse, start, late);
+        const row = await computeWindow(
+          lakehouse,
+          start,
+          late,
+          ruleTable.list().map((r) => r.name),
+        );
         const next = await lakehouse.select<{ t: unknown }>("SELECT min(event_time) AS t FROM telemetry.cars_enriched WHERE event_time >= ?", [
           new Date(start + WINDOW_MS),
         ]);

@@ -1,13 +1,14 @@
-import { type AlertWindow, RULES } from "../../domain/events.js";
+import type { AlertWindow } from "../../domain/events.js";
 import { WINDOW_MS } from "../model/windows.js";
 import type { Lakehouse } from "../stores/lakehouse.js";
 
 /**
  * Computes one window's row from the tables themselves (not from in-memory
  * state), so whichever process closes a window, and however often, the row
- * is the same.
+ * is the same. `rules`: the rule table's names, each present in rule_counts
+ * (with 0 when it did not fire), so digests and dashboards list every rule.
  */
-export async function computeWindow(lakehouse: Lakehouse, start: number, lateEvents: number): Promise<AlertWindow> {
+export async function computeWindow(lakehouse: Lakehouse, start: number, lateEvents: number, rules: readonly string[]): Promise<AlertWindow> {
   const range = [new Date(start), new Date(start + WINDOW_MS)];
   const [events] = await lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_enriched WHERE event_time >= ? AND event_time < ?", range);
   const alerts = await lakehouse.select<{ event_id: string; rule: string; car_id: number; color_name: string; speed: number; rpm: number; gear: number }>(
@@ -17,7 +18,7 @@ export async function computeWindow(lakehouse: Lakehouse, start: number, lateEve
   const [incidents] = await lakehouse.select<{ n: number }>("SELECT count(*) AS n FROM telemetry.incidents WHERE started_at >= ? AND started_at < ?", range);
   const colors = await lakehouse.select<{ color_name: string }>("SELECT color_name FROM dims.car_colors ORDER BY color_id");
 
-  const ruleCounts: Record<string, number> = Object.fromEntries(RULES.map((r) => [r, 0]));
+  const ruleCounts: Record<string, number> = Object.fromEntries(rules.map((r) => [r, 0]));
   const colorCounts: Record<string, number> = Object.fromEntries(colors.map((c) => [c.color_name, 0]));
   const perEvent = new Map<string, { car_id: number; color_name: string }>();
   const perCar = new Map<number, number>();

@@ -52,6 +52,8 @@ export interface Lakehouse {
   catalog(): Promise<TableInfo[]>;
   tableStats(table: TableName): Promise<TableStats>;
   maintain(table: TableName): Promise<MaintenanceReport>;
+  /** Rewrites a string column's values (each key to its value) in one table; returns the rows changed. For conversions at start. */
+  replaceValues(table: TableName, column: string, mapping: ReadonlyMap<string, string>): Promise<number>;
   /** Deletes rows whose time column is older than the cut-off; returns how many. */
   deleteBefore(table: TableName, cutoffMs: number, batchSize: number): Promise<number>;
   close(): Promise<void>;

@@ -285,6 +285,8 @@ export class KafkaTransport implements Transport {
         else settle.resolve();
       })());
 
+    consumer.on(consumer.events.GROUP_JOIN, (e) => options.onAssignment?.(e.payload.memberAssignment[name] ?? []));
+
     // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart && !rounds.closed)

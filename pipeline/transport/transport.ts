@@ -37,6 +37,8 @@ export interface SubscribeOptions {
    * are on the dead-letter topic; awaited before the batch is committed.
    */
   onDeadLetters?: (letters: DeadLetterMessage[]) => Promise<void> | void;
+  /** Called when this member's partitions of the topic changed (a rebalance); never on a transport without partitions. */
+  onAssignment?: (partitions: number[]) => void;
   /** Where a group without committed offsets starts: the oldest message kept (default) or only new ones. */
   from?: "earliest" | "latest";
 }

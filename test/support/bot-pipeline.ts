@@ -1,6 +1,8 @@
 import { settingsFrom } from "../../app.js";
 import { loadConfig } from "../../core/config.js";
 import { silentLogger } from "../../core/log.js";
+import { seededRuleTable } from "../../pipeline/stages/rule-runtime.js";
+import { connection } from "../../state/connection.js";
 import { OpsState } from "../../state/ops-state.js";
 import { NoticeFeed } from "../../tools/feed.js";
 import { createRegistry, type Registry } from "../../tools/index.js";
@@ -48,7 +50,7 @@ export async function botPipeline(env: Record<string, string> = {}, dir?: string
   const roles = RoleBook.fromConfig(config);
   const p: BotPipeline = { ...base, ops, roles, now: GEN_START + 30 * 60_000, registry: null as unknown as Registry, feed: null as unknown as NoticeFeed };
   p.registry = registryFor(p);
-  p.feed = new NoticeFeed({ transport: base.transport, ops, roles: p.registry, log: silentLogger, clock: () => p.now });
+  p.feed = new NoticeFeed({ transport: base.transport, ops, rules: seededRuleTable(base.deps), roles: p.registry, log: silentLogger, clock: () => p.now });
   return p;
 }
 
@@ -59,7 +61,7 @@ export function registryFor(p: BotPipeline, extra: Partial<ToolContext> = {}): R
     lakehouse: p.lakehouse,
     ops: p.ops,
     roles: p.roles,
-    thresholds: p.deps.settings.thresholds,
+    rules: seededRuleTable(p.deps),
     clock: () => p.now,
     log: silentLogger,
     ...extra,
@@ -86,4 +88,9 @@ export async function generate(p: BotPipeline, events: number, seed = 7): Promis
   });
   await p.supervisor.waitFor("generator");
   await p.transport.whenIdle();
+}
+
+/** A read of the state database by SQL (stage runs, silences, subscriptions): the truth an eval or a test checks an answer against. */
+export function stateSql<T = Record<string, unknown>>(p: BotPipeline, sql: string, ...params: unknown[]): T[] {
+  return p.state[connection].prepare(sql).all(...params) as T[];
 }

@@ -274,6 +274,18 @@ export class SqliteLakehouse implements Lakehouse {
     return (await this.whenUnlocked("retention", () => del.run(toSqliteTime(cutoffMs), batchSize))).changes;
   }
 
+  async replaceValues(table: TableName, column: string, mapping: ReadonlyMap<string, string>): Promise<number> {
+    const t: TableSpec = TABLES[table];
+    if (!t.columns.some((c) => c.name === column && c.type === "string")) throw new StoreError(`${t.schema}.${t.name} has no string column ${column}`);
+    const update = this.db.prepare(`UPDATE ${t.schema}.${t.name} SET ${column} = ? WHERE ${column} = ?`);
+    const all = this.db.transaction(() => {
+      let n = 0;
+      for (const [from, to] of mapping) n += update.run(to, from).changes;
+      return n;
+    });
+    return this.whenUnlocked("conversion", () => all());
+  }
+
   /** SQLite's own integrity check of every schema file; "ok" when sound. */
   integrityCheck(): string[] {
     return SCHEMAS.map((s) => `${s}: ${(this.db.pragma(`${s}.integrity_check`) as { integrity_check: string }[]).map((r) => r.integrity_check).join("; ")}`);

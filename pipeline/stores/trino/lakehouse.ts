@@ -4,7 +4,7 @@ import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type 
 import { AGGREGATE_LIMITS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
 import { TrinoClient, type TrinoConnection } from "./client.js";
-import { inlineParams, jsonSource, parseTimestamp, timestampLiteral } from "./literals.js";
+import { inlineParams, jsonSource, parseTimestamp, stringLiteral, timestampLiteral } from "./literals.js";
 import { createTableSql, TRINO_TYPES } from "./schema.js";
 
 export interface TrinoLakehouseOptions extends TrinoConnection {
@@ -211,6 +211,23 @@ export class TrinoLakehouse implements Lakehouse {
     // One statement: on day partitions, whole old days go as a metadata-only delete.
     const r = await this.writer.run(`DELETE FROM ${this.name(t)} WHERE ${t.timeColumn} < ${timestampLiteral(cutoffMs)}`);
     return r.updateCount ?? 0;
+  }
+
+  async replaceValues(table: TableName, column: string, mapping: ReadonlyMap<string, string>): Promise<number> {
+    const t: TableSpec = TABLES[table];
+    if (!t.columns.some((c) => c.name === column && c.type === "string")) throw new StoreError(`${t.schema}.${t.name} has no string column ${column}`);
+    const pairs = [...mapping];
+    let changed = 0;
+    // A few hundred values per UPDATE: each one is a new Iceberg snapshot, and the statement's text stays small.
+    for (let i = 0; i < pairs.length; i += 500) {
+      const chunk = pairs.slice(i, i + 500);
+      const cases = chunk.map(([from, to]) => `WHEN ${stringLiteral(from)} THEN ${stringLiteral(to)}`).join(" ");
+      const r = await this.writer.run(
+        `UPDATE ${this.name(t)} SET ${column} = CASE ${column} ${cases} END WHERE ${column} IN (${chunk.map(([from]) => stringLiteral(from)).join(", ")})`,
+      );
+      changed += r.updateCount ?? 0;
+    }
+    return changed;
   }
 
   async close(): Promise<void> {
