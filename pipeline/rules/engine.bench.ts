@@ -10,40 +10,13 @@
  * S / (S + Δ); the last lines give the S each target needs (S ≥ 4Δ for 0.8×,
  * S ≥ Δ for 0.5×). Run: npx tsx pipeline/rules/engine.bench.ts
  */
-import type { Rule, RuleCondition, RuleScope } from "../../domain/rule-spec.js";
-import { CAR_COLORS, CAR_MODELS } from "../model/dims.js";
+import type { Rule } from "../../domain/rule-spec.js";
 import { RuleEngine } from "./engine.js";
-import { enrichedDrive, FIRST_WAVE, ruleRow } from "./simulated.js";
+import { BENCH_ANOMALIES, enrichedDrive, benchRules as ruleSet } from "./simulated.js";
 
 const READINGS = 200_000;
 const ROUNDS = 3;
-const drive = enrichedDrive(READINGS, {
-  rates: { harshBraking: 0.002, stuckSensor: 0.001, quietCar: 0.0005, engineDrift: 0.0005 },
-});
-
-// Thresholds a fleet would use: they fire on the simulator's anomalies, rarely on normal driving.
-const conditions = (i: number): RuleCondition => {
-  const s = i % 8;
-  if (s === 0) return { kind: "threshold", field: "speed", op: ">", value: 125 + (i % 60) };
-  if (s === 1) return { kind: "threshold", field: "rpm", op: ">=", value: 4500 + i, for_seconds: 5 + (i % 30) };
-  if (s === 2) return { kind: "wrong_gear", tolerance: 1 };
-  if (s === 3) return { kind: "harsh_acceleration", kmh_per_s: 12 + (i % 10) };
-  if (s === 4) return { kind: "harsh_braking", kmh_per_s: 20 + (i % 10) };
-  if (s === 5) return { kind: "stuck_sensor", field: "rpm", readings: 10 + (i % 20) };
-  if (s === 6) return { kind: "silence", minutes: 2 + (i % 5) };
-  return { kind: "baseline", field: "rpm", k: 6 + (i % 3), warmup: 100, alpha: 0.01, band_kmh: 5 };
-};
-const scopes = (i: number): RuleScope => {
-  const s = Math.floor(i / 8) % 4;
-  if (s === 1) return { colors: [CAR_COLORS[i % CAR_COLORS.length]!.color_name] };
-  if (s === 2) return { models: [CAR_MODELS[i % CAR_MODELS.length]!.model_name] };
-  if (s === 3) return { car_ids: [1 + (i % 50), 1 + ((i * 7) % 50)] };
-  return {};
-};
-const ruleSet = (n: number, scoped: boolean): Rule[] => [
-  ...FIRST_WAVE,
-  ...Array.from({ length: n - FIRST_WAVE.length }, (_, i) => ruleRow(`r${i}`, { condition: conditions(i), scope: scoped ? scopes(i) : {} })),
-];
+const drive = enrichedDrive(READINGS, { rates: BENCH_ANOMALIES });
 
 /** ns per reading (best of ROUNDS), and firings per reading. */
 function measure(rules: Rule[]): { ns: number; firings: number } {

@@ -577,10 +577,10 @@ describe("state: snapshot and restore", () => {
   it("dirtyOnly: only the cars changed since the last snapshot", () => {
     const engine = new RuleEngine(ALL_KINDS);
     fire(engine, drive.slice(0, 200));
-    expect(new Set(engine.snapshot(true).map((r) => r.car_id)).size).toBe(8);
-    expect(engine.snapshot(true)).toEqual([]);
+    expect(new Set(engine.snapshot("dirty").map((r) => r.car_id)).size).toBe(8);
+    expect(engine.snapshot("dirty")).toEqual([]);
     engine.evaluate(reading({ car_id: drive[0]!.car_id, event_time: drive[199]!.event_time + 1 }));
-    const rows = engine.snapshot(true);
+    const rows = engine.snapshot("dirty");
     expect(new Set(rows.map((r) => r.car_id))).toEqual(new Set([drive[0]!.car_id]));
     // Every stateful rule of the car, as_of its last reading.
     expect(rows.map((r) => r.rule_id).sort()).toEqual(["fast_for_10s", "harsh_acc", "harsh_brake", "rpm_baseline", "silent", "stuck_rpm"]);

@@ -96,6 +96,8 @@ interface Group {
 class CarRecord implements CarStates {
   states: unknown[];
   dirty = false;
+  /** In a snapshot at least once (or restored from one). */
+  saved = false;
   /** What `groups` was built for: the engine's rule generation and the car's attributes. */
   generation = -1;
   brand = "";
@@ -189,12 +191,18 @@ export class RuleEngine {
     return out.sort((a, b) => a.event_time - b.event_time || a.car_id - b.car_id || this.order.get(a.rule_id)! - this.order.get(b.rule_id)!);
   }
 
-  /** Rows of every (stateful rule, car) state; with dirtyOnly, of the cars changed since the last snapshot. */
-  snapshot(dirtyOnly = false): RuleStateRow[] {
+  /**
+   * Rows of every (stateful rule, car) state; "dirty": of the cars changed
+   * since they were last in a snapshot; "unsaved": of those never in one yet
+   * (a caller saving every few seconds still saves a new car at once, so a
+   * restore always finds a state to replay the stored readings from).
+   */
+  snapshot(which: "all" | "dirty" | "unsaved" = "all"): RuleStateRow[] {
     const rows: RuleStateRow[] = [];
     for (const car of this.cars.values()) {
-      if (dirtyOnly && !car.dirty) continue;
+      if ((which === "dirty" && !car.dirty) || (which === "unsaved" && (car.saved || !car.dirty))) continue;
       car.dirty = false;
+      car.saved = true;
       for (const r of this.statefulRules) {
         const state = car.states[r.slot] as { t: number } | undefined;
         if (state === undefined) continue;
@@ -211,13 +219,11 @@ export class RuleEngine {
       const r = byKey.get(stateKey(row.rule_id, row.version));
       if (!r) continue;
       const state = r.kind.codec!.load(row.state, row.as_of);
-      if (state !== null) this.car(row.car_id).states[r.slot] = state;
+      if (state === null) continue;
+      const car = this.car(row.car_id);
+      car.states[r.slot] = state;
+      car.saved = true;
     }
-  }
-
-  /** Marks a car seen (nothing to restore for it). */
-  touch(carId: number): void {
-    this.car(carId);
   }
 
   /** False for a car this engine has neither seen nor restored. */

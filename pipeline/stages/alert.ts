@@ -4,8 +4,10 @@ import { incidentId } from "../../domain/incident-id.js";
 import type { Severity } from "../../domain/rule-spec.js";
 import { IncidentTracker } from "../model/incidents.js";
 import { readingKey, readingsWhere } from "../model/reading-key.js";
+import type { RuleEngine } from "../rules/engine.js";
 import type { RuleFiring } from "../rules/firing.js";
 import { defineStage } from "../stage.js";
+import type { Lakehouse } from "../stores/lakehouse.js";
 import { ALERTS, ENRICHED } from "../transport/topics.js";
 import type { Envelope, OutMessage } from "../transport/transport.js";
 import { consumeUntilStopped } from "./consume.js";
@@ -41,7 +43,32 @@ function enrichedRow(e: EnrichedEvent, hits: RuleFiring[], source: number) {
 }
 const NO_RULES: string[] = [];
 
-type StoredIncident = Record<string, unknown>;
+const RULE_STATE_SAVE_MS = 5000;
+
+/** One input partition's rule state and incidents, judged on that partition's own watermark. */
+interface Lane {
+  partition: number;
+  engine: RuleEngine;
+  incidents: IncidentTracker;
+  /** Cars whose state and open incidents were looked up in the tables. */
+  cars: Set<number>;
+  /** The newest event time of the partition: less the windows' allowed lateness, the watermark silences and resolutions are judged on. */
+  maxSeen: number;
+  /** Each car's last reading, for the notice of a silence (which fires on no reading of its own); kept only while a silence rule is on. */
+  last: Map<number, EnrichedEvent>;
+}
+
+/** An incidents row as stored; rows from before rules were data lack rule_id and severity. */
+function storedIncident(r: Record<string, unknown>, lakehouse: Lakehouse): Incident {
+  return {
+    ...r,
+    rule_id: r.rule_id ?? r.rule,
+    severity: r.severity ?? "medium",
+    started_at: lakehouse.toMillis(r.started_at),
+    ended_at: lakehouse.toMillis(r.ended_at),
+    resolved_at: r.resolved_at == null ? null : lakehouse.toMillis(r.resolved_at),
+  } as unknown as Incident;
+}
 
 export const alertStage = defineStage({
   name: "alert",
@@ -55,28 +82,36 @@ export const alertStage = defineStage({
     const { lakehouse, transport, settings } = deps;
     await convertLegacyIncidentIds(deps);
     const rules = new RuleRuntime(deps);
-    let incidents = new IncidentTracker();
-    const incidentRow = (r: StoredIncident): Incident =>
-      ({
-        ...r,
-        rule_id: r.rule_id ?? r.rule,
-        severity: r.severity ?? "medium",
-        started_at: lakehouse.toMillis(r.started_at),
-        ended_at: lakehouse.toMillis(r.ended_at),
-        resolved_at: r.resolved_at == null ? null : lakehouse.toMillis(r.resolved_at),
-      }) as unknown as Incident;
-    const restoreOpen = async (where: string, params: unknown[]) => {
-      const open = await lakehouse.select<StoredIncident>(`SELECT * FROM telemetry.incidents WHERE resolved_at IS NULL AND ${where}`, params);
-      incidents.restore(open.map(incidentRow), (id) => rules.clearMs(id));
+    const lanes = new Map<number, Lane>();
+    const laneOf = (partition: number): Lane => {
+      let lane = lanes.get(partition);
+      if (!lane) {
+        lane = { partition, engine: rules.newEngine(), incidents: new IncidentTracker(), cars: new Set(), maxSeen: Number.NEGATIVE_INFINITY, last: new Map() };
+        lanes.set(partition, lane);
+      }
+      return lane;
     };
-    await restoreOpen("true", []);
-    let reassigned = false;
-    // The newest event time this stage has seen, less the windows' allowed lateness: silences and resolutions are judged on it.
-    let maxSeen = Number.NEGATIVE_INFINITY;
-    // Each car's last reading, for the notice of a silence (which fires on no reading of its own); kept only while a silence rule is on.
-    const lastReading = new Map<number, EnrichedEvent>();
+    /** Cars new to a lane (a start, or a partition that moved here): their rule state and open incidents come back from the tables. */
+    const adopt = async (lane: Lane, events: readonly EnrichedEvent[]) => {
+      const cars = [...new Set(events.map((e) => e.car_id))].filter((c) => !lane.cars.has(c));
+      if (cars.length === 0) return;
+      await rules.restoreCars(lane.engine, cars);
+      const open = await lakehouse.select<Record<string, unknown>>(
+        `SELECT * FROM telemetry.incidents WHERE resolved_at IS NULL AND car_id IN (${cars.map(() => "?").join(",")})`,
+        cars,
+      );
+      lane.incidents.restore(
+        open.map((r) => storedIncident(r, lakehouse)),
+        (id) => rules.clearMs(id),
+      );
+      for (const c of cars) lane.cars.add(c);
+    };
+    let owned: Set<number> | null = null;
     // Partitions of the input: the aggregate waits for every one of them before closing a window.
     const sources = transport.partitions?.(ENRICHED) ?? 1;
+    // Per-car rule state is saved every few seconds, not every batch: a restore replays the stored readings since
+    // the saved state anyway, so a save is only a shortcut for that replay, and saving each batch cost more than the rules.
+    let savedAt = Number.NEGATIVE_INFINITY;
 
     await consumeUntilStopped(
       ctx,
@@ -84,44 +119,44 @@ export const alertStage = defineStage({
       "alert",
       async (batch: Envelope<EnrichedEvent>[]) => {
         counters.countIn(batch.length);
-        if (reassigned) {
-          reassigned = false;
-          rules.reset();
-          incidents = new IncidentTracker();
-          lastReading.clear();
+        // A partition that moved away takes its cars' state with it: if it comes back, it is restored from the tables.
+        if (owned) for (const p of lanes.keys()) if (!owned.has(p)) lanes.delete(p);
+        if (rules.refresh()) {
+          for (const lane of lanes.values()) lane.engine.setRules(rules.list);
+          deps.log.info({ rules: rules.list.filter((r) => r.enabled).length }, "alert rules reloaded");
         }
-        if (rules.refresh()) deps.log.info({ rules: rules.engine.rules.filter((r) => r.enabled).length }, "alert rules reloaded");
-        const engine = rules.engine;
-        await rules.restoreCars(batch.map((m) => m.value));
-        const silences = engine.watchesSilence;
-        const rows = batch.map((m) => {
-          if (silences) lastReading.set(m.value.car_id, m.value);
-          return enrichedRow(m.value, engine.evaluate(m.value), m.partition ?? 0);
-        });
-        for (const m of batch) if (m.value.event_time > maxSeen) maxSeen = m.value.event_time;
-        const watermark = maxSeen - settings.watermarkMs;
-        // Silences fire on no reading of their own: on the car's last one, at the time the silence was reached.
-        const silent = engine.advance(watermark).flatMap((f) => {
-          const last = lastReading.get(f.car_id);
-          return last ? [{ ...enrichedRow({ ...last, event_time: f.event_time }, [f], 0), event_id: f.event_id }] : [];
-        });
-        // A firing that would open an incident: the incident may be open in the table already, written by the
-        // process that owned this car's partition before a rebalance. Restore those first (rare: one query per
-        // batch that opens incidents).
-        const uncovered = [...rows, ...silent].filter((r) =>
-          r.hits.some((h) => !incidents.covers(r.car_id, h.rule_id, r.event_time, rules.clearMs(h.rule_id))),
-        );
-        if (uncovered.length > 0) {
-          const since = Math.min(...uncovered.map((r) => r.event_time - rules.clearMs(r.hits[0]!.rule_id)));
-          const cars = [...new Set(uncovered.map((r) => r.car_id))];
-          await restoreOpen(`ended_at >= ? AND car_id IN (${cars.map(() => "?").join(",")})`, [new Date(since), ...cars]);
+        const byLane = new Map<Lane, EnrichedEvent[]>();
+        for (const m of batch) {
+          const lane = laneOf(m.partition ?? 0);
+          const list = byLane.get(lane);
+          if (list) list.push(m.value);
+          else byLane.set(lane, [m.value]);
+        }
+        const rows: ReturnType<typeof enrichedRow>[] = [];
+        const silent: ReturnType<typeof enrichedRow>[] = [];
+        for (const [lane, events] of byLane) {
+          await adopt(lane, events);
+          const { engine, last } = lane;
+          const silences = engine.watchesSilence;
+          for (const e of events) {
+            if (silences) last.set(e.car_id, e);
+            if (e.event_time > lane.maxSeen) lane.maxSeen = e.event_time;
+            rows.push(enrichedRow(e, engine.evaluate(e), lane.partition));
+          }
+          // Silences fire on no reading of their own: on the car's last one, at the time the silence was reached.
+          for (const f of engine.advance(lane.maxSeen - settings.watermarkMs)) {
+            const e = last.get(f.car_id);
+            if (e) silent.push({ ...enrichedRow({ ...e, event_time: f.event_time }, [f], lane.partition), event_id: f.event_id });
+          }
         }
         const messages: OutMessage<AlertMessage>[] = [];
         // Event times of the readings that alerted, per input partition: the progress marks carry them to the
         // one aggregate member that closes windows, which counts those for windows it already closed as late.
         const alertTimes = new Map<number, number[]>();
         // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
-        let resolved: Incident[] = [];
+        const resolved: Incident[] = [];
+        const save = Date.now() - savedAt >= RULE_STATE_SAVE_MS;
+        if (save) savedAt = Date.now();
         const fresh = await lakehouse.insertNew("cars_enriched", rows, (fresh) => {
           const alertRows: object[] = [];
           const touched = new Map<string, Incident>();
@@ -129,7 +164,7 @@ export const alertStage = defineStage({
             if (!r.scored) continue;
             const scored = r.scored;
             const ruleHits: RuleHit[] = r.hits.map((h: RuleFiring) => {
-              const { incident, opened } = incidents.hit(scored, h, rules.clearMs(h.rule_id));
+              const { incident, opened } = laneOf(r.source).incidents.hit(scored, h, rules.clearMs(h.rule_id));
               deps.metrics?.alerts.inc({ rule: h.rule });
               if (opened) deps.metrics?.incidents.inc({ rule: h.rule });
               touched.set(incident.incident_id, { ...incident });
@@ -166,12 +201,13 @@ export const alertStage = defineStage({
             if (times) times.push(r.event_time);
             else alertTimes.set(r.source, [r.event_time]);
           }
-          resolved = incidents.resolve(watermark);
+          // Each lane's incidents resolve on its own partition's watermark: another partition running ahead says nothing about this one's cars.
+          for (const lane of lanes.values()) resolved.push(...lane.incidents.resolve(lane.maxSeen - settings.watermarkMs));
           for (const i of resolved) touched.set(i.incident_id, i);
           return [
             { table: "alerts", rows: alertRows },
             { table: "incidents", rows: [...touched.values()] },
-            { table: "rule_state", rows: rules.stateRows() },
+            { table: "rule_state", rows: [...lanes.values()].flatMap((lane) => rules.stateRows(lane.engine, save ? "dirty" : "unsaved")) },
           ];
         });
         for (const incident of resolved) messages.push({ key: String(incident.car_id), value: { kind: "resolved", incident } });
@@ -234,7 +270,7 @@ export const alertStage = defineStage({
         counters.lastEventTime = maxEventTime;
       },
       // Partitions moved (Kafka): per-car state is rebuilt from what is stored, for the cars this process now owns.
-      { onAssignment: () => (reassigned = true) },
+      { onAssignment: (partitions) => (owned = new Set(partitions)) },
     );
   },
 });

@@ -15,18 +15,19 @@ export function seededRuleTable(deps: Pick<StageDeps, "state" | "settings">): Ru
 const ENRICHED_COLUMNS = "event_id, event_time, car_id, speed, rpm, gear, driver_id, brand_name, model_name, color_name, expected_gear";
 
 /**
- * The alert stage's rules: the rule table's rows in a rule engine, reloaded
- * when the table's revision moves (checked before every batch: one indexed
- * read, so a change is live at the next batch in every process), and the
- * engine's per-car state restored from telemetry.rule_state and the stored
- * readings for a car this engine has not seen (after a restart, or a
- * partition that moved here).
+ * The alert stage's rules: the rule table's rows, reloaded when the table's
+ * revision moves (checked before every batch: one indexed read, so a change
+ * is live at the next batch in every process), for the stage's rule engines
+ * (one per input partition); and a car's engine state restored from
+ * telemetry.rule_state and the stored readings when an engine meets the car
+ * (after a restart, or a partition that moved here).
  */
 export class RuleRuntime {
   private readonly table: RuleTable;
   private revision = -1;
   private byId = new Map<string, Rule>();
-  engine = new RuleEngine([]);
+  /** The table's rules as last read, enabled or not. */
+  list: readonly Rule[] = [];
 
   constructor(private readonly deps: StageDeps) {
     this.table = seededRuleTable(deps);
@@ -38,15 +39,13 @@ export class RuleRuntime {
     const revision = this.table.revision();
     if (revision === this.revision) return false;
     this.revision = revision;
-    const rules = this.table.list();
-    this.engine.setRules(rules);
-    this.byId = new Map(rules.map((r) => [r.id, r]));
+    this.list = this.table.list();
+    this.byId = new Map(this.list.map((r) => [r.id, r]));
     return true;
   }
 
-  /** Partitions moved: every car's state is judged again from what is stored (a car that left must not fire silence here). */
-  reset(): void {
-    this.engine = new RuleEngine(this.engine.rules);
+  newEngine(): RuleEngine {
+    return new RuleEngine(this.list);
   }
 
   /** A rule's clear time; a rule deleted since keeps the first wave's. */
@@ -56,14 +55,13 @@ export class RuleRuntime {
   }
 
   /**
-   * Before the batch's readings: the cars this engine has no state for get
-   * their saved state back, then their stored readings since it was saved
-   * are replayed (their firings were alerted on when they were stored).
+   * Before their readings, for cars the engine has not met: their saved
+   * state back, then their stored readings since it was saved replayed (their
+   * firings were alerted on when they were stored; each rule skips what its
+   * state already holds).
    */
-  async restoreCars(batch: readonly EnrichedEvent[]): Promise<void> {
-    if (!this.engine.hasStateful) return;
-    const cars = [...new Set(batch.filter((e) => !this.engine.hasState(e.car_id)).map((e) => e.car_id))];
-    if (cars.length === 0) return;
+  async restoreCars(engine: RuleEngine, cars: readonly number[]): Promise<void> {
+    if (!engine.hasStateful || cars.length === 0) return;
     const { lakehouse } = this.deps;
     const marks = cars.map(() => "?").join(",");
     const rows = await lakehouse.select<{ rule_id: string; rule_version: number; car_id: number; as_of: unknown; state: unknown }>(
@@ -77,22 +75,19 @@ export class RuleRuntime {
       as_of: lakehouse.toMillis(r.as_of),
       state: typeof r.state === "string" ? JSON.parse(r.state) : r.state,
     }));
-    this.engine.restore(saved);
-    if (saved.length > 0) {
-      const since = Math.min(...saved.map((r) => r.as_of));
-      const stored = await lakehouse.select<Record<string, unknown>>(
-        `SELECT ${ENRICHED_COLUMNS} FROM telemetry.cars_enriched WHERE car_id IN (${marks}) AND event_time >= ? ORDER BY event_time, event_id`,
-        [...cars, new Date(since)],
-      );
-      for (const r of stored) this.engine.evaluate({ ...(r as unknown as EnrichedEvent), event_time: lakehouse.toMillis(r.event_time) });
-    }
-    // Cars with nothing saved start cold; mark them seen so the next batch does not look again.
-    for (const car of cars) if (!this.engine.hasState(car)) this.engine.touch(car);
+    if (saved.length === 0) return;
+    engine.restore(saved);
+    const since = Math.min(...saved.map((r) => r.as_of));
+    const stored = await lakehouse.select<Record<string, unknown>>(
+      `SELECT ${ENRICHED_COLUMNS} FROM telemetry.cars_enriched WHERE car_id IN (${marks}) AND event_time >= ? ORDER BY event_time, event_id`,
+      [...cars, new Date(since)],
+    );
+    for (const r of stored) engine.evaluate({ ...(r as unknown as EnrichedEvent), event_time: lakehouse.toMillis(r.event_time) });
   }
 
-  /** State rows of the cars changed since the last call, for telemetry.rule_state (written with the readings). */
-  stateRows(): object[] {
-    if (!this.engine.hasStateful) return [];
-    return this.engine.snapshot(true).map((r) => ({ rule_id: r.rule_id, rule_version: r.version, car_id: r.car_id, as_of: r.as_of, state: r.state }));
+  /** State rows for telemetry.rule_state (written with the readings): of the cars changed since their last save, or only of those never saved. */
+  stateRows(engine: RuleEngine, which: "dirty" | "unsaved"): object[] {
+    if (!engine.hasStateful) return [];
+    return engine.snapshot(which).map((r) => ({ rule_id: r.rule_id, rule_version: r.version, car_id: r.car_id, as_of: r.as_of, state: r.state }));
   }
 }
