@@ -68,6 +68,10 @@ export function settingsFrom(config: Config): PipelineSettings {
       highRpm: config.ANOMALY_RPM_RATE,
       wrongGear: config.ANOMALY_GEAR_RATE,
       malformed: config.MALFORMED_RATE,
+      harshBraking: config.ANOMALY_HARSH_BRAKING_RATE,
+      stuckSensor: config.ANOMALY_STUCK_SENSOR_RATE,
+      quietCar: config.ANOMALY_QUIET_CAR_RATE,
+      engineDrift: config.ANOMALY_ENGINE_DRIFT_RATE,
     },
   };
 }

@@ -44,21 +44,23 @@ async function run(n: number, scoped: boolean): Promise<{ rate: number; alerts: 
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-console.log(`alert stage, ${fmt(drive.length)} enriched readings of 50 cars, best of ${args.rounds} rounds each`);
+console.log(`alert stage, ${fmt(drive.length)} enriched readings of 50 cars, best of ${args.rounds} interleaved rounds each`);
+// Rounds interleave the rule counts, so a busy spell of the machine does not land on one of them only.
 for (const scoped of [true, false]) {
   const label = scoped ? "scoped" : "global";
-  let base = 0;
-  for (const n of [3, 30, 300]) {
-    let best = { rate: 0, alerts: 0 };
-    for (let r = 0; r < Number(args.rounds); r++) {
+  const best = new Map<number, { rate: number; alerts: number }>();
+  for (let r = 0; r < Number(args.rounds); r++) {
+    for (const n of [3, 30, 300]) {
       const m = await run(n, scoped);
-      if (m.rate > best.rate) best = m;
+      if (m.rate > (best.get(n)?.rate ?? 0)) best.set(n, m);
     }
-    if (n === 3) base = best.rate;
+  }
+  const base = best.get(3)!.rate;
+  for (const [n, m] of best) {
     const target = n === 30 ? 0.8 : n === 300 ? 0.5 : 1;
-    const ratio = best.rate / base;
+    const ratio = m.rate / base;
     console.log(
-      `${label} ${String(n).padStart(3)} rules: ${fmt(best.rate).padStart(7)} readings/s, ${fmt(best.alerts).padStart(7)} alerts, ${ratio.toFixed(2)}× the 3-rule rate${n === 3 ? "" : ` (target ≥ ${target}×: ${ratio >= target ? "met" : "NOT met"})`}`,
+      `${label} ${String(n).padStart(3)} rules: ${fmt(m.rate).padStart(7)} readings/s, ${fmt(m.alerts).padStart(7)} alerts, ${ratio.toFixed(2)}× the 3-rule rate${n === 3 ? "" : ` (target ≥ ${target}×: ${ratio >= target ? "met" : "NOT met"})`}`,
     );
   }
 }

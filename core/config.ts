@@ -160,6 +160,11 @@ const envSchema = z.object({
   ANOMALY_RPM_RATE: share(0.003),
   ANOMALY_GEAR_RATE: share(0.003),
   MALFORMED_RATE: share(0.002),
+  // The detectors' anomalies in the simulator (a share of readings starting one): what the seeded detector rules catch.
+  ANOMALY_HARSH_BRAKING_RATE: share(0.002),
+  ANOMALY_STUCK_SENSOR_RATE: share(0.001),
+  ANOMALY_QUIET_CAR_RATE: share(0.0005),
+  ANOMALY_ENGINE_DRIFT_RATE: share(0.0005),
   // Maintenance schedules (node-cron expressions, in SCHEDULE_TIMEZONE).
   SCHEDULE_TIMEZONE: timezone,
   COMPACTION_SCHEDULE: cron("0 3 * * *"),

@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { Logger } from "../core/log.js";
 import type { Metrics } from "../core/metrics.js";
 import type { StateStore } from "../state/store.js";
+import type { AnomalyRates } from "./model/fleet.js";
 import type { EventTimeBounds } from "./model/parse.js";
 import type { RuleThresholds } from "./model/rules.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
@@ -29,7 +30,10 @@ export interface PipelineSettings {
   /** Intake bounds on event times around the server's clock. */
   eventTime: EventTimeBounds;
   incidentGapMs: number;
-  anomalies: { speeding: number; highRpm: number; wrongGear: number; malformed: number };
+  /** The simulator's anomaly rates (pipeline/model/fleet.ts); the detectors' four are 0 when not given. */
+  anomalies: { speeding: number; highRpm: number; wrongGear: number; malformed: number } & Partial<
+    Pick<AnomalyRates, "harshBraking" | "stuckSensor" | "quietCar" | "engineDrift">
+  >;
 }
 
 /** Live counters of one run, read by status, metrics and the run history. */

@@ -67,12 +67,13 @@ export class RuleTable {
    * The first start's rules (the first wave's thresholds, from the
    * configuration), once per database: deleting them later does not bring them back.
    */
-  seed(specs: readonly RuleSpec[], now = Date.now()): boolean {
+  seed(specs: readonly RuleSpec[], now = Date.now(), disabled: readonly RuleSpec[] = []): boolean {
     return this.#db
       .transaction(() => {
         if (this.#db.prepare("SELECT seeded FROM rule_meta WHERE id = 1").pluck().get() === 1) return false;
         // The first wave's rules keep their names as ids: rows written before rules were data carry only the name.
         for (const spec of specs) this.insert(spec.name, spec, true, 1, "seed", now, "seeded");
+        for (const spec of disabled) this.insert(spec.name, spec, false, 1, "seed", now, "seeded");
         this.#db.prepare("UPDATE rule_meta SET seeded = 1, revision = revision + 1 WHERE id = 1").run();
         return true;
       })

@@ -47,10 +47,15 @@ const alertsOf = (rule: string) =>
 describe("rules as data in the live pipeline", () => {
   it("seeds the first wave's rules, which fire as the fixed ones did, with id and version on every alert", async () => {
     const { rules } = await pipeline();
-    expect(rules.list().map((r) => [r.id, r.name, r.severity, r.clear_seconds])).toEqual([
-      ["speeding", "speeding", "medium", 60],
-      ["high_rpm", "high_rpm", "medium", 60],
-      ["wrong_gear", "wrong_gear", "low", 60],
+    expect(rules.list().map((r) => [r.id, r.name, r.enabled, r.severity, r.clear_seconds])).toEqual([
+      ["speeding", "speeding", true, "medium", 60],
+      ["high_rpm", "high_rpm", true, "medium", 60],
+      ["wrong_gear", "wrong_gear", true, "low", 60],
+      // The detectors beyond thresholds, for an operator to turn on.
+      ["harsh_braking", "harsh_braking", false, "medium", 60],
+      ["stuck_sensor", "stuck_sensor", false, "low", 60],
+      ["went_quiet", "went_quiet", false, "medium", 60],
+      ["rpm_baseline", "rpm_baseline", false, "low", 60],
     ]);
     await drive(3, [
       [0, 120],

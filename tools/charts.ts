@@ -42,8 +42,15 @@ async function alertSeries(ctx: ToolContext, since: number, by: keyof typeof SER
     [new Date(from), new Date(to)],
   );
   const counts = new Map<string, number>();
-  // Every rule of the table is a series, firing or not; rules deleted since still show what they raised.
-  const totals = new Map<string, number>(by === "rule" ? ctx.rules.list().map((r) => [r.name, 0]) : []);
+  // Every enabled rule is a series, firing or not; rules disabled or deleted since still show what they raised.
+  const totals = new Map<string, number>(
+    by === "rule"
+      ? ctx.rules
+          .list()
+          .filter((r) => r.enabled)
+          .map((r) => [r.name, 0])
+      : [],
+  );
   for (const r of rows) {
     const key = String(r.k);
     counts.set(`${Number(r.t)}|${key}`, Number(r.n));

@@ -42,7 +42,10 @@ export const aggregateStage = defineStage({
           lakehouse,
           start,
           late,
-          ruleTable.list().map((r) => r.name),
+          ruleTable
+            .list()
+            .filter((r) => r.enabled)
+            .map((r) => r.name),
         );
         const next = await lakehouse.select<{ t: unknown }>("SELECT min(event_time) AS t FROM telemetry.cars_enriched WHERE event_time >= ?", [
           new Date(start + WINDOW_MS),

@@ -1,14 +1,15 @@
 import type { EnrichedEvent } from "../../domain/events.js";
 import type { Rule } from "../../domain/rule-spec.js";
 import { RuleTable } from "../../state/rules.js";
-import { firstWaveRules } from "../model/rules.js";
+import { detectorExamples, firstWaveRules } from "../model/rules.js";
 import { RuleEngine, type RuleStateRow } from "../rules/engine.js";
 import type { StageDeps } from "../stage.js";
 
-/** The deployment's rule table, seeded on its first start with the first wave's rules from the configured thresholds. */
+/** The deployment's rule table, seeded on its first start with the first wave's rules from the configured thresholds, and the detector examples disabled. */
 export function seededRuleTable(deps: Pick<StageDeps, "state" | "settings">): RuleTable {
   const table = new RuleTable(deps.state);
-  table.seed(firstWaveRules(deps.settings.thresholds, deps.settings.incidentGapMs / 1000));
+  const clear = deps.settings.incidentGapMs / 1000;
+  table.seed(firstWaveRules(deps.settings.thresholds, clear), Date.now(), detectorExamples(clear));
   return table;
 }
 

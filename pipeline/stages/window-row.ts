@@ -5,8 +5,9 @@ import type { Lakehouse } from "../stores/lakehouse.js";
 /**
  * Computes one window's row from the tables themselves (not from in-memory
  * state), so whichever process closes a window, and however often, the row
- * is the same. `rules`: the rule table's names, each present in rule_counts
- * (with 0 when it did not fire), so digests and dashboards list every rule.
+ * is the same. `rules`: the enabled rules' names, each present in rule_counts
+ * (with 0 when it did not fire), so digests and dashboards list every rule
+ * in force; a rule that fired and was disabled since is counted too.
  */
 export async function computeWindow(lakehouse: Lakehouse, start: number, lateEvents: number, rules: readonly string[]): Promise<AlertWindow> {
   const range = [new Date(start), new Date(start + WINDOW_MS)];

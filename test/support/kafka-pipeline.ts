@@ -96,5 +96,9 @@ export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly stri
     ANOMALY_RPM_RATE: String(s.anomalies.highRpm),
     ANOMALY_GEAR_RATE: String(s.anomalies.wrongGear),
     MALFORMED_RATE: String(s.anomalies.malformed),
+    ANOMALY_HARSH_BRAKING_RATE: String(s.anomalies.harshBraking ?? 0),
+    ANOMALY_STUCK_SENSOR_RATE: String(s.anomalies.stuckSensor ?? 0),
+    ANOMALY_QUIET_CAR_RATE: String(s.anomalies.quietCar ?? 0),
+    ANOMALY_ENGINE_DRIFT_RATE: String(s.anomalies.engineDrift ?? 0),
   });
 }
