@@ -151,11 +151,32 @@ export function digestView(w: AlertWindow): string {
     .join("\n");
 }
 
+/** What fired, in the rule kind's own terms. */
+function firingText(hit: RuleHit, e: ScoredEvent): string {
+  const v = +hit.value.toFixed(2);
+  switch (hit.kind ?? (hit.rule === "wrong_gear" ? "wrong_gear" : "threshold")) {
+    case "wrong_gear":
+      return `gear ${e.gear}, expected ${hit.threshold}`;
+    case "harsh_acceleration":
+      return `speed rose ${v} km/h per second (limit ${hit.threshold})`;
+    case "harsh_braking":
+      return `speed fell ${v} km/h per second (limit ${hit.threshold})`;
+    case "stuck_sensor":
+      return `the same value for ${v} readings while moving`;
+    case "silence":
+      return `silent for ${v} minutes after moving`;
+    case "baseline":
+      return `rpm ${v} standard deviations from this car's normal (limit ${hit.threshold})`;
+    default:
+      return `${v} over ${hit.threshold}`;
+  }
+}
+
 export function newIncidentView(e: ScoredEvent, hit: RuleHit, sev: Severity): string {
   return [
     html`${SEVERITY_ICON[sev]} <b>New incident</b> <code>${hit.incident_id}</code>: ${hit.rule}`,
     html`car ${e.car_id} (${e.brand_name} ${e.model_name}, ${e.color_name}), driver ${e.driver_id}`,
-    html`${hit.rule === "wrong_gear" ? `gear ${e.gear}, expected ${hit.threshold}` : `${hit.value} over ${hit.threshold}`} at ${Math.round(e.speed)} km/h, ${e.rpm} rpm`,
+    html`${firingText(hit, e)} at ${Math.round(e.speed)} km/h, ${e.rpm} rpm`,
     html`${when(e.event_time)} UTC`,
   ].join("\n");
 }

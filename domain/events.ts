@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SEVERITIES, type Severity } from "./rule-spec.js";
+import { RULE_KINDS, type RuleKind, SEVERITIES, type Severity } from "./rule-spec.js";
 
 /** Limits beyond which a reading is physically implausible: dead-lettered, not alerted on. */
 export const LIMITS = { speed: 400, rpm: 12000, gear: 8 } as const;
@@ -52,6 +52,8 @@ export interface RuleHit {
   rule: RuleName;
   rule_id: string;
   rule_version: number;
+  /** The rule's kind, for a notice that says what fired (absent on alerts re-sent from the table after a redelivery). */
+  kind?: RuleKind;
   severity: Severity;
   value: number;
   threshold: number;
@@ -197,6 +199,7 @@ export const alertMessageSchema = z.discriminatedUnion("kind", [
         rule: ruleName,
         rule_id: z.string().min(1),
         rule_version: z.number().int().positive(),
+        kind: z.enum(RULE_KINDS as [RuleKind, ...RuleKind[]]).optional(),
         severity,
         value: z.number(),
         threshold: z.number(),

@@ -22,6 +22,7 @@ const firing = (e: EnrichedEvent, rule = "speeding", value = e.speed): RuleFirin
   rule_id: rule,
   rule,
   version: 1,
+  kind: "threshold",
   severity: "medium",
   value,
   threshold: 120,

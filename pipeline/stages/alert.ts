@@ -189,6 +189,7 @@ export const alertStage = defineStage({
                 rule: h.rule,
                 rule_id: h.rule_id,
                 rule_version: h.version,
+                kind: h.kind,
                 severity: h.severity,
                 value: h.value,
                 threshold: h.threshold,
