@@ -1,15 +1,15 @@
 /**
  * Import boundaries, checked by `npm run lint`. The one door: chat, console,
- * agent and HTTP reach stores, stages and the transport only through the
+ * agent, HTTP and MCP reach stores, stages and the transport only through the
  * tool registry (tools/) and the few seams app.ts hands them.
  */
 module.exports = {
   forbidden: [
     {
       name: "front-ends-use-tools",
-      comment: "bot/, web/ and agent/ import nothing from pipeline/: they go through tools/, and share the domain's types (domain/).",
+      comment: "bot/, web/, agent/ and mcp/ import nothing from pipeline/: they go through tools/, and share the domain's types (domain/).",
       severity: "error",
-      from: { path: "^(bot|web|agent)/", pathNot: "\\.test\\.ts$" },
+      from: { path: "^(bot|web|agent|mcp)/", pathNot: "\\.test\\.ts$" },
       to: { path: "^pipeline/" },
     },
     {
@@ -17,7 +17,7 @@ module.exports = {
       comment: "The shared types and schemas depend on no module that uses them.",
       severity: "error",
       from: { path: "^domain/" },
-      to: { path: "^(pipeline|tools|bot|web|agent|scheduler|state)/" },
+      to: { path: "^(pipeline|tools|bot|web|agent|mcp|scheduler|state)/" },
     },
     {
       name: "no-circular",
@@ -31,7 +31,7 @@ module.exports = {
       comment: "The pipeline knows nothing of the chat, the console, the agent or the tools.",
       severity: "error",
       from: { path: "^pipeline/" },
-      to: { path: "^(bot|web|agent|tools)/" },
+      to: { path: "^(bot|web|agent|mcp|tools)/" },
     },
     {
       name: "state-owns-its-database",

@@ -34,6 +34,7 @@ import { type RunningConsole, startConsole } from "./web/console.js";
 import { consoleRoutes } from "./web/console-routes.js";
 import { dashboardRoutes } from "./web/dashboards.js";
 import { healthRoutes } from "./web/health.js";
+import { mountMcp } from "./web/mcp.js";
 import { metricsRoutes } from "./web/metrics.js";
 
 export interface App {
@@ -257,6 +258,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
         closeStreams.push(c.close);
       }
       http.route("/", apiRoutes({ registry, tokens, intake, log }));
+      closeStreams.push(mountMcp(http, { registry, tokens }));
       const d = dashboardRoutes({ registry, access: access!, log });
       http.route("/", d.app);
       closeStreams.push(d.close);

@@ -21,7 +21,7 @@ export interface Caller {
   chatId: number | null;
   /** Forum topic the call came from, if any. */
   threadId?: number | null;
-  via: "telegram" | "console" | "agent" | "scheduler" | "api";
+  via: "telegram" | "console" | "agent" | "scheduler" | "api" | "mcp";
 }
 
 /** The maintenance jobs as tools see them (the Scheduler implements it). */

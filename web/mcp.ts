@@ -1,0 +1,43 @@
+import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { McpSessions } from "../mcp/http.js";
+import type { ApiToken } from "../state/api-tokens-table.js";
+import type { TokenBook } from "../tools/api-tokens.js";
+import type { Registry } from "../tools/index.js";
+
+type Env = { Variables: { token: ApiToken } };
+
+/**
+ * Mounts /mcp (MCP's Streamable HTTP transport) on the HTTP server, with the
+ * API's bearer tokens: 401 without a live one, 403 for an ingest token, which
+ * calls no tool. No CORS: a page on another origin cannot send the
+ * Authorization header (its preflight goes unanswered), and the token, which
+ * no page holds, is what a DNS-rebinding page would lack. Returns what ends
+ * the sessions' open streams, for shutdown.
+ */
+export function mountMcp(http: Hono, o: { registry: Registry; tokens: TokenBook; clock?: () => number }): () => void {
+  const clock = o.clock ?? Date.now;
+  const sessions = new McpSessions(o.registry, clock);
+  const app = new Hono<Env>();
+  app.use(
+    "/mcp",
+    bearerAuth<Env>({
+      realm: "carwatch",
+      noAuthenticationHeaderMessage: { error: "send Authorization: Bearer <token> (an API token: /tokens in chat, or CARWATCH_ADMIN_TOKEN)" },
+      invalidAuthenticationHeaderMessage: { error: "the Authorization header must be: Bearer <token>" },
+      invalidTokenMessage: { error: "unknown or revoked token" },
+      verifyToken: (secret, c) => {
+        const token = o.tokens.verify(secret, clock());
+        if (token) c.set("token", token);
+        return token !== null;
+      },
+    }),
+  );
+  app.all("/mcp", (c) => {
+    const token = c.get("token");
+    if (token.role === "ingest") return c.json({ error: "an ingest token may only send readings: use a viewer, operator or admin token" }, 403);
+    return sessions.handle(c.req.raw, token.id);
+  });
+  http.route("/", app);
+  return () => sessions.close();
+}
