@@ -4,7 +4,13 @@ import type { RuleSpec } from "../domain/rule-spec.js";
 import { RuleTable } from "./rules.js";
 import { StateStore } from "./store.js";
 
-const speeding: RuleSpec = { name: "speeding", condition: { kind: "threshold", field: "speed", op: ">", value: 120 }, scope: {}, severity: "medium", clear_seconds: 60 };
+const speeding: RuleSpec = {
+  name: "speeding",
+  condition: { kind: "threshold", field: "speed", op: ">", value: 120 },
+  scope: {},
+  severity: "medium",
+  clear_seconds: 60,
+};
 const redFast: RuleSpec = {
   name: "red_fast",
   condition: { kind: "threshold", field: "speed", op: ">", value: 140, for_seconds: 10 },

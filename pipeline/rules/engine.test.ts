@@ -84,7 +84,18 @@ describe("rule engine: the first wave's rules", () => {
     const engine = new RuleEngine([ruleRow("speeding", { condition: FIRST_WAVE[0]!.condition, severity: "high" }, { id: "id-1", version: 4 })]);
     const e = reading({ speed: 130, car_id: 9 });
     expect(engine.evaluate(e)).toEqual([
-      { rule_id: "id-1", rule: "speeding", version: 4, kind: "threshold", severity: "high", value: 130, threshold: 120, event_id: e.event_id, event_time: T0, car_id: 9 },
+      {
+        rule_id: "id-1",
+        rule: "speeding",
+        version: 4,
+        kind: "threshold",
+        severity: "high",
+        value: 130,
+        threshold: 120,
+        event_id: e.event_id,
+        event_time: T0,
+        car_id: 9,
+      },
     ]);
   });
 
