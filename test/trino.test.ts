@@ -118,6 +118,7 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
       "telemetry.cars_raw",
       "telemetry.dead_letters",
       "telemetry.incidents",
+      "telemetry.rule_state",
     ]);
     const files = await lake.select<{ file_path: string }>('SELECT file_path FROM telemetry."cars_raw$files"');
     expect(files.length).toBeGreaterThan(0);
