@@ -37,13 +37,17 @@ const specJson = (s: RuleSpec) => JSON.stringify({ condition: s.condition, scope
 export class RuleTable {
   readonly #db: Database.Database;
 
+  // Prepared once: every alert stage reads it before each batch.
+  readonly #revision: Database.Statement;
+
   constructor(state: StateStore) {
     this.#db = state[connection];
+    this.#revision = this.#db.prepare("SELECT revision FROM rule_meta WHERE id = 1").pluck();
   }
 
   /** Grows with every change; equal revisions mean equal rules. */
   revision(): number {
-    return this.#db.prepare("SELECT revision FROM rule_meta WHERE id = 1").pluck().get() as number;
+    return this.#revision.get() as number;
   }
 
   /** In the order they were created. */
