@@ -28,6 +28,7 @@ import { ChartStore } from "./tools/chart-store.js";
 import { NoticeFeed } from "./tools/feed.js";
 import { createRegistry, type Registry } from "./tools/index.js";
 import { RoleBook } from "./tools/roles.js";
+import { trinoSqlalchemyUri } from "./tools/superset-publish.js";
 import { webAccess } from "./web/access.js";
 import { apiRoutes } from "./web/api.js";
 import { type RunningConsole, startConsole } from "./web/console.js";
@@ -149,6 +150,11 @@ export async function startApp(config: Config, log: Logger, options: { transport
     const dashboards = {
       baseUrl: () => url,
       superset: config.SUPERSET_URL ? { url: config.SUPERSET_URL, user: config.SUPERSET_USER, password: config.SUPERSET_PASSWORD } : null,
+      // Superset reads the lakehouse as the query user: read-only in Trino.
+      lakehouseUri:
+        config.STORE === "trino" && config.TRINO_URL
+          ? trinoSqlalchemyUri(config.TRINO_URL, config.TRINO_QUERY_USER ?? config.TRINO_USER, config.TRINO_CATALOG)
+          : null,
     };
     const rules = seededRuleTable(deps);
     const registry = createRegistry({

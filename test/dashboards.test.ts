@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChartStore } from "../tools/chart-store.js";
 import { BUILTIN_DASHBOARDS, type DashboardsConfig } from "../tools/dashboards.js";
@@ -8,47 +6,7 @@ import { CONSOLE_USER_ID } from "../tools/roles.js";
 import { dashboardData } from "../web/dashboards.js";
 import { type BotPipeline, botPipeline, generate, registryFor, startConsumers, VIEWER } from "./support/bot-pipeline.js";
 
-/** A tiny Superset: login for a token, the dashboard list only with it. */
-class FakeSuperset {
-  server: Server | null = null;
-  logins: unknown[] = [];
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => (body += c));
-      req.on("end", () => {
-        if (req.method === "POST" && req.url === "/api/v1/security/login") {
-          const creds = JSON.parse(body) as { username: string; password: string };
-          this.logins.push(creds);
-          if (creds.password !== "pw") return void res.writeHead(401, { "content-type": "application/json" }).end('{"message":"Not authorized"}');
-          return void res.writeHead(200, { "content-type": "application/json" }).end('{"access_token":"tok-1"}');
-        }
-        if (req.method === "GET" && req.url?.startsWith("/api/v1/dashboard/")) {
-          if (req.headers.authorization !== "Bearer tok-1") return void res.writeHead(401).end();
-          return void res.writeHead(200, { "content-type": "application/json" }).end(
-            JSON.stringify({
-              count: 2,
-              result: [
-                { id: 7, dashboard_title: "Fleet KPIs", url: "/superset/dashboard/7/", status: "published" },
-                { id: 9, dashboard_title: "Drivers", url: "/superset/dashboard/drivers/" },
-              ],
-            }),
-          );
-        }
-        res.writeHead(404).end();
-      });
-    });
-    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-  stop(): Promise<void> {
-    return new Promise((r) => this.server!.close(() => r()));
-  }
-}
-
 let p: BotPipeline;
-let superset: FakeSuperset;
-let supersetUrl: string;
 const registryWith = (dashboards: DashboardsConfig): Registry => registryFor(p, { charts: new ChartStore(), dashboards });
 const asViewer = { userId: VIEWER, chatId: VIEWER, via: "telegram" as const };
 
@@ -56,11 +14,8 @@ beforeAll(async () => {
   p = await botPipeline();
   await startConsumers(p);
   await generate(p, 3000);
-  superset = new FakeSuperset();
-  supersetUrl = await superset.start();
 });
 afterAll(async () => {
-  await superset?.stop();
   await p?.close();
 });
 
@@ -73,32 +28,7 @@ describe("list_dashboards", () => {
     ]);
     expect(r.superset).toEqual({ configured: false, ok: false, dashboards: 0 });
   });
-
-  it("adds Superset's dashboards after logging in", async () => {
-    const r = await registryWith({ baseUrl: () => null, superset: { url: `${supersetUrl}/`, user: "admin", password: "pw" } }).call(
-      "list_dashboards",
-      {},
-      asViewer,
-    );
-    expect(r.superset).toEqual({ configured: true, ok: true, dashboards: 2 });
-    expect(r.dashboards.filter((d) => d.source === "superset")).toEqual([
-      { id: "superset:7", title: "Fleet KPIs", description: "Superset (published)", url: `${supersetUrl}/superset/dashboard/7/`, source: "superset" },
-      { id: "superset:9", title: "Drivers", description: "Superset", url: `${supersetUrl}/superset/dashboard/drivers/`, source: "superset" },
-    ]);
-    expect(superset.logins.at(-1)).toEqual({ username: "admin", password: "pw", provider: "db", refresh: false });
-  });
-
-  it("reports a refused login or an unreachable Superset without failing", async () => {
-    const refused = await registryWith({ baseUrl: () => null, superset: { url: supersetUrl, user: "admin", password: "bad" } }).call(
-      "list_dashboards",
-      {},
-      asViewer,
-    );
-    expect(refused.superset).toMatchObject({ configured: true, ok: false, error: expect.stringContaining("login refused: HTTP 401") });
-    expect(refused.dashboards).toHaveLength(2);
-    const down = await registryWith({ baseUrl: () => null, superset: { url: "http://127.0.0.1:9" }, timeoutMs: 2000 }).call("list_dashboards", {}, asViewer);
-    expect(down.superset).toMatchObject({ configured: true, ok: false, error: expect.stringContaining("unreachable") });
-  });
+  // Superset's own dashboards, a refused login and a Superset that is down: test/superset.test.ts, against a real one.
 });
 
 describe("the data behind the charts", () => {

@@ -1,14 +1,17 @@
 import { z } from "zod";
-import { errorMessage } from "../core/errors.js";
+import { CarwatchError, errorMessage, InputError } from "../core/errors.js";
 import { defineTool } from "./registry.js";
+import { SupersetClient, type SupersetConnection } from "./superset-client.js";
+import { FLEET_CHARTS, FLEET_DASHBOARD, FLEET_DATASETS, publishFleetDashboard } from "./superset-publish.js";
 
-/** What list_dashboards needs from the process: the HTTP server's address and, optionally, a Superset. */
+/** What list_dashboards and publish_dashboards need from the process: the HTTP server's address and, optionally, a Superset. */
 export interface DashboardsConfig {
   /** The console's base URL once the server listens (null: no HTTP server in this process). */
   baseUrl(): string | null;
-  superset?: { url: string; user?: string; password?: string } | null;
-  /** For tests; the global fetch otherwise. */
-  fetch?: typeof fetch;
+  superset?: SupersetConnection | null;
+  /** Superset's SQLAlchemy URI for the lakehouse, for publish_dashboards (trinoSqlalchemyUri; null when STORE=sqlite). */
+  lakehouseUri?: string | null;
+  /** Per request to Superset when listing (publishing waits longer: Superset reads Trino's tables then). */
   timeoutMs?: number;
 }
 
@@ -58,49 +61,43 @@ export interface SupersetStatus {
   configured: boolean;
   ok: boolean;
   dashboards: number;
+  /** What went wrong, safe to show; retriable says whether trying later may help (down) or not (a refused login). */
   error?: string;
+  retriable?: boolean;
 }
 
-/** Superset's REST API: login for a bearer token, then the dashboard list. Never throws: failures are reported. */
+const DashboardRow = z.object({
+  id: z.number().int(),
+  dashboard_title: z.string().nullish(),
+  url: z.string().nullish(),
+  status: z.string().nullish(),
+});
+
+/** Superset's dashboards, listed as SUPERSET_USER. Never throws: a refusal or an unreachable Superset is reported in the status. */
 export async function supersetDashboards(cfg: DashboardsConfig): Promise<{ status: SupersetStatus; links: DashboardLink[] }> {
   const s = cfg.superset;
   if (!s?.url) return { status: { configured: false, ok: false, dashboards: 0 }, links: [] };
-  const f = cfg.fetch ?? fetch;
-  const base = s.url.replace(/\/+$/, "");
-  const timeout = () => AbortSignal.timeout(cfg.timeoutMs ?? 5000);
   try {
-    const login = await f(`${base}/api/v1/security/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: s.user ?? "", password: s.password ?? "", provider: "db", refresh: false }),
-      signal: timeout(),
-    });
-    if (!login.ok) throw new Error(`login refused: HTTP ${login.status}`);
-    const token = ((await login.json()) as { access_token?: string }).access_token;
-    if (!token) throw new Error("login answered without an access_token");
-    const list = await f(`${base}/api/v1/dashboard/?q=${encodeURIComponent("(page_size:100)")}`, {
-      headers: { authorization: `Bearer ${token}`, accept: "application/json" },
-      signal: timeout(),
-    });
-    if (!list.ok) throw new Error(`dashboard list refused: HTTP ${list.status}`);
-    const body = (await list.json()) as { result?: { id: number; dashboard_title?: string; url?: string; status?: string }[] };
-    const links = (body.result ?? []).map((d) => ({
+    const api = await SupersetClient.login(s, cfg.timeoutMs);
+    const links = (await api.list("dashboard", DashboardRow)).map((d) => ({
       id: `superset:${d.id}`,
       title: d.dashboard_title || `Dashboard ${d.id}`,
       description: `Superset${d.status ? ` (${d.status})` : ""}`,
-      url: new URL(d.url ?? `/superset/dashboard/${d.id}/`, `${base}/`).toString(),
+      url: new URL(d.url ?? `/superset/dashboard/${d.id}/`, `${api.base}/`).toString(),
       source: "superset" as const,
     }));
     return { status: { configured: true, ok: true, dashboards: links.length }, links };
   } catch (err) {
-    return { status: { configured: true, ok: false, dashboards: 0, error: `Superset at ${base} is unreachable or refused: ${errorMessage(err)}` }, links: [] };
+    // Anything but a CarwatchError is a bug of carwatch's own: trying again will not help.
+    const retriable = err instanceof CarwatchError && err.retriable;
+    return { status: { configured: true, ok: false, dashboards: 0, error: errorMessage(err), retriable }, links: [] };
   }
 }
 
 export const listDashboards = defineTool({
   name: "list_dashboards",
   description:
-    "Lists the dashboards with their links: carwatch's built-in ones (alerts over time, by color, top cars, incidents, pipeline throughput and stages, refreshing live), plus Superset's when SUPERSET_URL is set (an unreachable Superset is reported, not an error).",
+    "Lists the dashboards with their links: carwatch's built-in ones (alerts over time, by color, top cars, incidents, pipeline throughput and stages, refreshing live), plus Superset's when SUPERSET_URL is set (a refused login or an unreachable Superset is reported in superset.error, not an error).",
   input: z.object({}),
   role: "viewer",
   destructive: false,
@@ -119,4 +116,21 @@ export const listDashboards = defineTool({
   },
 });
 
-export const DASHBOARD_TOOLS = [listDashboards] as const;
+/** Superset answers a dataset's creation only once it has read the table's columns from Trino. */
+const PUBLISH_TIMEOUT_MS = 60_000;
+
+export const publishDashboards = defineTool({
+  name: "publish_dashboards",
+  description: `Creates or updates carwatch's "${FLEET_DASHBOARD.title}" dashboard in Superset (SUPERSET_URL): the database connection to the lakehouse behind Trino, the datasets ${FLEET_DATASETS.map((t) => `${t.schema}.${t.name}`).join(", ")} and the charts ${FLEET_CHARTS.join(", ")}. Running it again updates them in place, never making a second copy; returns the dashboard's link and what was created or updated.`,
+  input: z.object({}),
+  role: "admin",
+  destructive: true,
+  run: async ({ ctx }) => {
+    const cfg = ctx.dashboards;
+    if (!cfg?.superset?.url) throw new InputError("publish_dashboards needs a Superset: set SUPERSET_URL, SUPERSET_USER and SUPERSET_PASSWORD");
+    if (!cfg.lakehouseUri) throw new InputError("publish_dashboards needs STORE=trino: Superset reads the lakehouse through Trino");
+    return publishFleetDashboard(await SupersetClient.login(cfg.superset, PUBLISH_TIMEOUT_MS), cfg.lakehouseUri);
+  },
+});
+
+export const DASHBOARD_TOOLS = [listDashboards, publishDashboards] as const;
