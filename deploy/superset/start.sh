@@ -4,7 +4,8 @@
 set -eu
 : "${SUPERSET_SECRET_KEY:?set SUPERSET_SECRET_KEY in .env (openssl rand -base64 42)}"
 : "${SUPERSET_PASSWORD:?set SUPERSET_PASSWORD in .env: the Superset admin carwatch lists dashboards as}"
-pip install --no-cache-dir "trino==0.340.0"
+# cachetools: Superset 6.1 imports it without requiring it (as the tests' install finds).
+pip install --no-cache-dir "trino==0.340.0" cachetools
 superset db upgrade
 superset fab create-admin --username "$SUPERSET_USER" --password "$SUPERSET_PASSWORD" \
   --firstname carwatch --lastname admin --email admin@carwatch.invalid || true
