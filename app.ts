@@ -21,6 +21,7 @@ import { WINDOWS } from "./pipeline/transport/topics.js";
 import type { Subscription, Transport } from "./pipeline/transport/transport.js";
 import { compactionJob, jobCalls, retentionJob, watchdogJob } from "./scheduler/jobs.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { IncidentNotices } from "./state/incident-notices.js";
 import { OpsState } from "./state/ops-state.js";
 import { StateStore } from "./state/store.js";
 import { TokenBook } from "./tools/api-tokens.js";
@@ -166,6 +167,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
       events: deps.events,
       rules,
       clock: Date.now,
+      watermarkMs: deps.settings.watermarkMs,
       log,
       metrics,
       jobs: scheduler,
@@ -202,7 +204,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
     );
 
     // Digests and incident notices for the bot and the console; they subscribe before the stages start, so they see the first ones.
-    const feed = new NoticeFeed({ transport, ops, rules, roles: registry, log });
+    const feed = new NoticeFeed({ transport, ops, rules, roles: registry, log, notices: new IncidentNotices(state) });
     if (roles.has("bot") && config.TELEGRAM_BOT_TOKEN) {
       bot = await startBot({ config, log, registry, ops, state, feed, agent, metrics, charts });
       admins.notify = (text) => bot!.notifyAdmins(text);

@@ -18,6 +18,7 @@ import type { BotEnv, CarwatchContext } from "./context.js";
 import { fleet } from "./fleet.js";
 import { type FloodLimit, floodLimit } from "./flood.js";
 import { maintenance } from "./maintenance.js";
+import { rules } from "./rules.js";
 import { tokens } from "./tokens.js";
 
 export interface BotOptions {
@@ -100,9 +101,9 @@ export function createBot(o: BotOptions): CarwatchBot {
     const told = ctx.callbackQuery ? ctx.answerCallbackQuery({ text: FAILED }) : ctx.chat ? ctx.reply(FAILED) : Promise.resolve();
     await told.catch((e: unknown) => o.log.warn({ err: e }, "could not tell the user about a failure"));
   });
-  // Chart buttons and /chart, /dashboards first: the generic button handler leaves "chart:" to them.
+  // Chart and rule buttons (and /chart, /dashboards, /rules) first: the generic button handler leaves "chart:" and "rule_…:" to them.
   // The assistant last: it takes the text no command or menu button took.
-  features.use(charts, callbacks, commands, maintenance, tokens, fleet, assistant);
+  features.use(charts, rules, callbacks, commands, maintenance, tokens, fleet, assistant);
   bot.catch((err) => o.log.error({ err: err.error, update: err.ctx.update.update_id }, "bot handler failed"));
   return { bot };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { incidentIdSchema } from "../domain/incident-id.js";
+import { ruleNameSchema } from "../domain/rule-spec.js";
 import { CHART_KINDS } from "../tools/charts.js";
 
 /** Telegram's limit on callback_data, in bytes. */
@@ -32,6 +33,9 @@ const schemas = {
   ack: incident,
   mute: incident,
   chart: z.enum(CHART_KINDS),
+  // A rule by name (bot/rules.ts): the press asks enable_rule / disable_rule, whose confirmation shows the backtest.
+  rule_on: ruleNameSchema,
+  rule_off: ruleNameSchema,
 } as const;
 
 export type Action = keyof typeof schemas;

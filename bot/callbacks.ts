@@ -4,6 +4,7 @@ import { findTable, qualifiedName } from "../domain/tables.js";
 import type { ApiToken } from "../state/api-tokens-table.js";
 import type { JobRun } from "../state/job-runs.js";
 import type { FleetPlan } from "../tools/fleet.js";
+import type { RuleView } from "../tools/rules.js";
 import { AGENT_CONFIRMATION, decideForAgent } from "./assistant.js";
 import { type Action, type CallbackData, decodeCallback } from "./callback-data.js";
 import type { CarwatchContext } from "./context.js";
@@ -11,6 +12,7 @@ import { fleetPlanView } from "./fleet.js";
 import { html } from "./format.js";
 import { schemasMenu, stageMenu, stagesMenu, tableMenu, tablesMenu } from "./keyboards.js";
 import { callTool, failureText, viaOf } from "./reply.js";
+import { ruleChangedView } from "./rules.js";
 import { describeView, jobRunView, maintenanceView, queryView, runsView, silenceView, stagesView, stageView, tableStatsView } from "./views.js";
 
 const STALE = "This button is no longer valid. Please open the menu again.";
@@ -23,8 +25,8 @@ interface Press<A extends Action> {
   userId: number;
   edit: Edit;
 }
-// Chart buttons are the charts feature's own (bot/charts.ts).
-type Handlers = { [A in Exclude<Action, "chart">]: (p: Press<A>) => Promise<unknown> };
+// Chart and rule buttons are their features' own (bot/charts.ts, bot/rules.ts).
+type Handlers = { [A in Exclude<Action, "chart" | "rule_on" | "rule_off">]: (p: Press<A>) => Promise<unknown> };
 
 /** A stage's card with its buttons: what "stage" and "status" show. */
 async function stageCard({ ctx, arg, userId, edit }: Press<"stage"> | Press<"status">): Promise<void> {
@@ -181,6 +183,7 @@ function confirmedText(tool: string, out: unknown): string {
   if (tool === "run_job") return jobRunView(out as JobRun);
   if (tool === "import_fleet") return `Imported.\n${fleetPlanView(out as FleetPlan)}`;
   if (tool === "retire_car") return html`Car ${(out as { carId: number }).carId} is retired: its readings are refused from now on.`;
+  if (tool.endsWith("_rule")) return ruleChangedView(tool, out as RuleView);
   if (tool === "revoke_token") return html`Token #${(out as ApiToken).id} (${(out as ApiToken).name}) is revoked.`;
   const s = out as { name?: string; state?: string };
   return html`✅ Done: ${s.name ?? tool} is ${s.state ?? "done"}.`;

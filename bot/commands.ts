@@ -31,6 +31,7 @@ export const COMMANDS = [
   { command: "top", description: "Top offending cars: /top [1h]" },
   { command: "incidents", description: "Latest incidents" },
   { command: "silence", description: "Silence: /silence car 12 1h | rule speeding 2h" },
+  { command: "rules", description: "Alert rules, with enable and disable buttons" },
   { command: "schemas", description: "Lakehouse schemas" },
   { command: "tables", description: "Tables: /tables [schema]" },
   { command: "query", description: "Read-only SQL: /query SELECT ..." },

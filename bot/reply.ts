@@ -56,7 +56,8 @@ export async function callTool<N extends ToolName<Tools>>(
   } catch (err) {
     if (err instanceof ConfirmationRequired && caller.chatId !== null) {
       const token = confirmations.add({ tool: name, input: err.input, userId: caller.userId, chatId: caller.chatId });
-      await ctx.reply(`${options.prompt ?? html`Run ${name}?`}\n<i>${esc(`This button expires in ${confirmations.ttlSeconds} s.`)}</i>`, {
+      const preview = err.preview ? `\n${esc(err.preview)}` : "";
+      await ctx.reply(`${options.prompt ?? html`Run ${name}?`}${preview}\n<i>${esc(`This button expires in ${confirmations.ttlSeconds} s.`)}</i>`, {
         parse_mode: "HTML",
         reply_markup: confirmMenu(token),
       });

@@ -179,6 +179,21 @@ export const MIGRATIONS: readonly Migration[] = [
             seeded INTEGER NOT NULL);
           INSERT OR IGNORE INTO rule_meta (id, revision, seeded) VALUES (1, 0, 0);`,
   },
+  {
+    // Which chats got an incident's opening notice, per listener (the Telegram bot, each console) and with the
+    // message's id once sent: the resolved notice goes to those chats only, as a reply to it.
+    name: "incident notices",
+    sql: `CREATE TABLE IF NOT EXISTS incident_notices (
+            listener TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            chat_id INTEGER NOT NULL,
+            thread_id INTEGER NOT NULL,
+            message_id INTEGER,
+            noticed_at INTEGER NOT NULL,
+            resolved INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (listener, incident_id, chat_id, thread_id));
+          CREATE INDEX IF NOT EXISTS incident_notices_age ON incident_notices (noticed_at);`,
+  },
 ];
 
 /** Runs one migration on the file (the caller holds the transaction and sets the version). */

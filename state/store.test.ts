@@ -15,6 +15,7 @@ const TABLES = [
   "bot_confirmations",
   "chat_subscriptions",
   "incident_acks",
+  "incident_notices",
   "job_runs",
   "rule_meta",
   "rule_versions",

@@ -1,16 +1,32 @@
 import type { Logger } from "../core/log.js";
-import type { AlertWindow, RuleHit, ScoredEvent } from "../domain/events.js";
+import type { AlertWindow, Incident, RuleHit, ScoredEvent } from "../domain/events.js";
 import { ALERTS, WINDOWS } from "../pipeline/transport/topics.js";
 import type { Transport, Subscription as TransportSubscription } from "../pipeline/transport/transport.js";
+import type { IncidentNotices, NoticeTarget } from "../state/incident-notices.js";
 import type { OpsState, Severity, Subscription } from "../state/ops-state.js";
 import type { RuleTable } from "../state/rules.js";
 import { Notifier } from "./notify.js";
 import type { RoleBook } from "./roles.js";
 
-/** One message a chat is owed: a closed window's digest, or a new incident. */
+/** One message a chat is owed: a closed window's digest, a new incident, or the end of one it was told of. */
 export type Notice =
   | { kind: "digest"; to: Subscription; window: AlertWindow }
-  | { kind: "incident"; to: Subscription; event: ScoredEvent; hit: RuleHit; severity: Severity };
+  | {
+      kind: "incident";
+      to: Subscription;
+      event: ScoredEvent;
+      hit: RuleHit;
+      severity: Severity;
+      /** Call with the sent message's id: the resolved notice replies to it. */
+      sent(messageId: number): void;
+    }
+  | {
+      kind: "resolved";
+      to: NoticeTarget;
+      incident: Incident;
+      /** The opening notice's message id, read when the reply goes out (it may have been sent just before); null if it never was. */
+      replyTo(): number | null;
+    };
 
 export interface FeedListener {
   /** Consumer groups of the listener's own, so that every listener sees every window. */
@@ -41,6 +57,8 @@ export class NoticeFeed {
       roles: Pick<RoleBook, "roleOf">;
       log: Logger;
       clock?: () => number;
+      /** Where opening notices went, for the resolved ones (without it, none are sent). */
+      notices?: IncidentNotices;
     },
   ) {
     this.notifier = new Notifier(o.ops, o.rules, o.clock);
@@ -51,7 +69,7 @@ export class NoticeFeed {
     return this.notifier.subscribeAtStart(chatIds);
   }
 
-  private entitled(s: Subscription): boolean {
+  private entitled(s: NoticeTarget): boolean {
     return s.chatId < 0 || this.o.roles.roleOf(s.chatId) !== null;
   }
 
@@ -72,11 +90,31 @@ export class NoticeFeed {
         ALERTS,
         l.groups.incidents,
         (batch) => {
+          const notices = this.o.notices;
+          // The listener's own group names it: the Telegram bot's is shared by its processes, each console has its own.
+          const listener = l.groups.incidents;
+          const now = this.o.clock?.() ?? Date.now();
           for (const { value: m } of batch) {
+            if (m.kind === "resolved" && notices) {
+              const id = m.incident.incident_id;
+              for (const t of notices.resolve(listener, id)) {
+                if (this.entitled(t)) l.deliver({ kind: "resolved", to: t, incident: m.incident, replyTo: () => notices.messageId(listener, id, t) });
+              }
+            }
             if (m.kind !== "alert") continue;
             for (const hit of m.hits) {
               const { severity, targets } = this.notifier.incidentTargets(m.event.car_id, hit);
-              for (const s of to(targets)) l.deliver({ kind: "incident", to: s, event: m.event, hit, severity });
+              for (const s of to(targets)) {
+                notices?.owed(listener, hit.incident_id, s, now);
+                l.deliver({
+                  kind: "incident",
+                  to: s,
+                  event: m.event,
+                  hit,
+                  severity,
+                  sent: (messageId) => notices?.sent(listener, hit.incident_id, s, messageId),
+                });
+              }
             }
           }
         },

@@ -5,6 +5,7 @@ import { DATA_TOOLS } from "./data.js";
 import { FLEET_TOOLS } from "./fleet.js";
 import { MAINTENANCE_TOOLS } from "./maintenance.js";
 import { type ToolContext, ToolRegistry } from "./registry.js";
+import { RULE_TOOLS } from "./rules.js";
 import { SESSION_TOOLS } from "./session.js";
 import { STAGE_TOOLS } from "./stages.js";
 import { TOKEN_TOOLS } from "./tokens.js";
@@ -15,6 +16,7 @@ export const TOOLS = [
   ...DATA_TOOLS,
   ...FLEET_TOOLS,
   ...ALERT_TOOLS,
+  ...RULE_TOOLS,
   ...CHART_TOOLS,
   ...DASHBOARD_TOOLS,
   ...MAINTENANCE_TOOLS,

@@ -40,6 +40,8 @@ export interface ToolContext {
   /** The rule table (state database): what the alert stages evaluate, and what digests, charts and incidents name. */
   rules: RuleTable;
   clock: () => number;
+  /** The pipeline's WATERMARK_SECONDS in ms: a backtest judges silences and resolutions on it, as the alert stage does (default 10 s, the configuration's). */
+  watermarkMs?: number;
   log: Logger;
   /** Counts calls by tool and outcome, when the process exports metrics. */
   metrics?: Metrics;
@@ -76,6 +78,12 @@ export interface ToolDef<N extends string = string, S extends z.ZodType = z.ZodT
   /** The entry points it is open to (default: all); e.g. not the agent, for a tool whose result holds a secret the model's provider must not see. */
   via?: readonly Caller["via"][];
   run(args: ToolRun<z.output<S>>): Promise<R> | R;
+  /**
+   * One short text of what a destructive call would do, shown with its
+   * confirmation wherever it is asked (Telegram, console, API, the agent's
+   * button): a rule change's backtest. Throwing an InputError refuses the call.
+   */
+  preview?(args: ToolRun<z.output<S>>): Promise<string> | string;
 }
 
 export function defineTool<const N extends string, S extends z.ZodType, R>(def: ToolDef<N, S, R>): ToolDef<N, S, R> {
@@ -174,24 +182,42 @@ export class ToolRegistry<T extends readonly AnyTool[] = readonly AnyTool[]> {
       throw err;
     }
     if (tool.destructive && options.internal) throw new InputError(`${name} changes the system: it cannot run as an internal read`);
-    if (tool.destructive && !options.confirmed) {
-      audit("needs_confirmation", null, parsed.data);
-      throw new ConfirmationRequired(name, parsed.data);
-    }
+    const args = this.runArgs(parsed.data, caller, role!);
     try {
-      const result = await tool.run({
-        input: parsed.data,
-        ctx: this.ctx,
-        caller: { ...caller, role: role! },
-        available: () => this.allowedFor(caller.userId, caller.via).map((t) => t.name),
-      });
+      if (tool.destructive && !options.confirmed) {
+        const preview = tool.preview ? await tool.preview(args) : null;
+        audit("needs_confirmation", null, parsed.data);
+        throw new ConfirmationRequired(name, parsed.data, preview);
+      }
+      const result = await tool.run(args);
       audit("ok", null, parsed.data);
       return result;
     } catch (err) {
+      if (err instanceof ConfirmationRequired) throw err;
       audit(err instanceof InputError ? "invalid" : "error", errorMessage(err), parsed.data);
       if (!(err instanceof CarwatchError)) this.ctx.log.error({ err, tool: name }, "tool failed");
       throw err;
     }
+  }
+
+  /**
+   * What the confirmation of this call shows (the tool's `preview`), for a
+   * confirmation asked before the call reaches the registry: the agent's,
+   * which LangChain pauses first. Checked and parsed like a call, not
+   * audited (the call itself is, once confirmed); null when the tool has no
+   * preview or the caller could not make the call.
+   */
+  async preview(name: string, rawInput: unknown, caller: Caller): Promise<string | null> {
+    const tool = this.byName.get(name);
+    const role = this.roleOf(caller.userId);
+    if (!tool?.preview || !hasRole(role, tool.role) || (tool.via && !tool.via.includes(caller.via))) return null;
+    const parsed = tool.input.safeParse(rawInput ?? {});
+    if (!parsed.success) throw new InputError(describeIssue(parsed.error));
+    return tool.preview(this.runArgs(parsed.data, caller, role!));
+  }
+
+  private runArgs(input: unknown, caller: Caller, role: Role): ToolRun<unknown> {
+    return { input, ctx: this.ctx, caller: { ...caller, role }, available: () => this.allowedFor(caller.userId, caller.via).map((t) => t.name) };
   }
 }
 

@@ -85,7 +85,11 @@ export function apiRoutes(o: {
     if (err instanceof HttpRefusal) return c.json({ error: err.message }, err.status);
     if (err instanceof IntakeBusy) return c.json({ error: err.message }, 503, { "retry-after": String(err.retryAfterSeconds) });
     if (err instanceof PermissionError) return c.json({ error: err.message }, 403);
-    if (err instanceof ConfirmationRequired) return c.json({ error: `${err.message}: send the same body with "confirm": true`, input: err.input }, 409);
+    if (err instanceof ConfirmationRequired)
+      return c.json(
+        { error: `${err.message}: send the same body with "confirm": true`, input: err.input, ...(err.preview ? { preview: err.preview } : {}) },
+        409,
+      );
     if (err instanceof InputError) return c.json({ error: err.message }, 400);
     if (err instanceof CarwatchError && err.retriable) return c.json({ error: err.message }, 503, { "retry-after": "1" });
     if (err instanceof HTTPException) return err.getResponse(); // bearerAuth's 401 (with WWW-Authenticate) and 400

@@ -20,6 +20,8 @@ export interface ConsoleMessage {
   buttons: ConsoleButton[][];
   photo?: { url: string; name: string };
   document?: { url: string; name: string; size: number };
+  /** The message this one replies to (a resolved incident's notice to its opening one). */
+  replyTo?: number;
   edited: boolean;
 }
 
@@ -219,6 +221,17 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
     return m?.inline_keyboard ? m : undefined;
   }
 
+  /** As Telegram: replying to a message that is gone is refused, unless the sender allowed sending without the reply. */
+  private replyTarget(params: unknown): { id: number; raw: Message["reply_to_message"] } | null {
+    const r = params as { message_id?: unknown; allow_sending_without_reply?: unknown } | undefined;
+    if (r?.message_id === undefined) return null;
+    const m = this.messages.get(Number(r.message_id));
+    // Telegram nests one level only: the replied-to message comes without its own reply.
+    if (m) return { id: m.id, raw: { ...m.raw, reply_to_message: undefined } as Message["reply_to_message"] };
+    if (r.allow_sending_without_reply === true) return null;
+    throw new ApiRefusal("Bad Request: message to be replied not found");
+  }
+
   private botMessage(fields: Omit<ConsoleMessage, "id" | "from" | "date" | "edited">, raw: Partial<Message>, markup: unknown): Message {
     const id = this.nextMessageId++;
     const date = Math.floor(this.clock() / 1000);
@@ -295,7 +308,12 @@ export class ConsoleChat extends EventEmitter<{ event: [ConsoleEvent] }> {
         if (!text.trim()) throw new ApiRefusal("Bad Request: message text is empty");
         const nodes = this.rich(text, p.parse_mode, MESSAGE_LIMIT);
         const markup = this.applyReplyMarkup(p.reply_markup);
-        return this.botMessage({ nodes, buttons: this.buttonsOf(markup) }, { text: plain(nodes) }, markup);
+        const reply = this.replyTarget(p.reply_parameters);
+        return this.botMessage(
+          { nodes, buttons: this.buttonsOf(markup), ...(reply ? { replyTo: reply.id } : {}) },
+          { text: plain(nodes), ...(reply ? { reply_to_message: reply.raw } : {}) },
+          markup,
+        );
       }
       case "sendPhoto":
       case "sendDocument": {

@@ -76,6 +76,18 @@ describe("incidents", () => {
     expect(hit(tr, ev(1, 70_001)).opened).toBe(true);
   });
 
+  it("resolves an incident a later firing proved over, even before the watermark moved, so none stays open for ever", () => {
+    const tr = new IncidentTracker();
+    const first = hit(tr, ev(1, 0)).incident.incident_id;
+    // 70 s later, past the 60 s clear time, with no watermark in between (one batch): a new incident opens.
+    const second = hit(tr, ev(1, 70_000));
+    expect(second.opened).toBe(true);
+    expect(tr.resolve(59_999)).toEqual([]);
+    expect(tr.resolve(60_000).map((i) => [i.incident_id, i.resolved_at])).toEqual([[first, 60_000]]);
+    expect(tr.resolve(130_000).map((i) => [i.incident_id, i.resolved_at])).toEqual([[second.incident.incident_id, 130_000]]);
+    expect(tr.size).toBe(0);
+  });
+
   it("continues a restored open incident after a restart, and ignores resolved ones", () => {
     const tr = new IncidentTracker();
     const orig = hit(tr, ev(5, 1000)).incident;

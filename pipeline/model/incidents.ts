@@ -18,6 +18,8 @@ interface Held {
  */
 export class IncidentTracker {
   private readonly open = new Map<string, Held>();
+  /** Incidents a later firing proved over (it came past their clear time) before the watermark resolved them: resolved in turn. */
+  private readonly over: Incident[] = [];
 
   /** Incidents that may still grow (after a restart, or a partition that moved here); resolved ones are ignored. */
   restore(incidents: readonly Incident[], clearMsOf: (ruleId: string) => number): void {
@@ -42,6 +44,9 @@ export class IncidentTracker {
       cur.clearMs = clearMs;
       return { incident: i, opened: false };
     }
+    // Past the open incident's clear time: that one is over (resolved at its last alert + the clear time), whether or
+    // not the watermark got there yet; never dropped, or it would stay open in the table for ever.
+    if (cur && e.event_time - cur.incident.ended_at > cur.clearMs) this.over.push({ ...cur.incident, resolved_at: cur.incident.ended_at + cur.clearMs });
     const incident: Incident = {
       incident_id: incidentId(e.event_id, f.rule_id),
       car_id: e.car_id,
@@ -73,6 +78,7 @@ export class IncidentTracker {
   /** The incidents the watermark has resolved, in resolution order; they are forgotten here, so memory stays bounded. */
   resolve(watermark: number): Incident[] {
     const out: Incident[] = [];
+    for (let i = this.over.length - 1; i >= 0; i--) if (this.over[i]!.resolved_at! <= watermark) out.push(...this.over.splice(i, 1));
     for (const [k, h] of this.open) {
       const at = h.incident.ended_at + h.clearMs;
       if (at > watermark) continue;
@@ -83,7 +89,7 @@ export class IncidentTracker {
   }
 
   get size(): number {
-    return this.open.size;
+    return this.open.size + this.over.length;
   }
 }
 

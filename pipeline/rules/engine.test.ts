@@ -356,7 +356,7 @@ describe("silence (on the watermark)", () => {
     const next = reading({ event_time: T0 + 61 * MIN, speed: 40 });
     engine.evaluate(next);
     expect(engine.advance(T0 + 65 * MIN)).toEqual([]);
-    expect(brief(engine.advance(T0 + 67 * MIN))).toEqual([{ event_id: next.event_id, event_time: T0 + 66 * MIN, value: 6, threshold: 5 }]);
+    expect(brief(engine.advance(T0 + 67 * MIN))).toEqual([{ event_id: next.event_id, event_time: T0 + 66 * MIN, value: 5, threshold: 5 }]);
   });
 
   it("never fires for a car that stood still at its last reading", () => {
@@ -366,7 +366,7 @@ describe("silence (on the watermark)", () => {
     expect(engine.advance(T0 + 60 * MIN)).toEqual([]);
   });
 
-  it("fires for a silence that ended before the watermark reached it (its value up to the reading that ended it)", () => {
+  it("fires for a silence that ended before the watermark reached it, with the same value whenever advance() runs", () => {
     const engine = silence();
     const last = reading({ event_time: T0, speed: 40 });
     engine.evaluate(last);
@@ -374,8 +374,8 @@ describe("silence (on the watermark)", () => {
     const back = reading({ event_time: T0 + 6 * MIN, speed: 40 });
     engine.evaluate(back);
     expect(brief(engine.advance(T0 + 20 * MIN))).toEqual([
-      { event_id: last.event_id, event_time: T0 + 5 * MIN, value: 6, threshold: 5 },
-      { event_id: back.event_id, event_time: T0 + 11 * MIN, value: 14, threshold: 5 },
+      { event_id: last.event_id, event_time: T0 + 5 * MIN, value: 5, threshold: 5 },
+      { event_id: back.event_id, event_time: T0 + 11 * MIN, value: 5, threshold: 5 },
     ]);
     expect(engine.advance(T0 + 30 * MIN)).toEqual([]);
   });

@@ -30,16 +30,16 @@ export type { RuleFiring } from "./firing.js";
  *   for N consecutive readings, this one included, all moving (speed > 0); the
  *   count restarts when the value changes or the car stops. Each further equal
  *   reading fires again.
- * - silence: (minutes silent at the watermark, N), only from advance(): a car
+ * - silence: (N, N): silent N minutes at its event time, only from advance(): a car
  *   whose last reading had speed > 0 and whose last event time + N minutes ≤
  *   the watermark fires once per episode, with event_time = last + N minutes
  *   and the last reading's event_id; it fires again only after a new reading.
  *   A silence that ended before the watermark got there (the car's next
  *   reading came more than N minutes later but was evaluated first: the
  *   watermark lags behind the newest readings, and a replay may call advance
- *   once at the end) is kept and fires when the watermark reaches it, its
- *   value counting up to the reading that ended it: which silences fire
- *   depends on the readings only, not on when advance() is called.
+ *   once at the end) is kept and fires when the watermark reaches it: which
+ *   silences fire, and their values, depend on the readings only, not on
+ *   when advance() is called.
  * - baseline: (|z|, k). Per car and speed band (floor(speed / band_kmh)) an
  *   exponentially weighted mean and variance of rpm (diff = x − mean; incr =
  *   alpha·diff; mean += incr; var = (1 − alpha)·(var + diff·incr); the first

@@ -296,12 +296,12 @@ export function due(r: SilenceRule, car: CarStates, watermark: number, out: Firi
   if (st === undefined) return out;
   while (st.gaps.length > 0 && st.gaps[0]!.t + r.ms <= watermark) {
     const g = st.gaps.shift()!;
-    out = fire(out, r.rule, (Math.min(watermark, g.resumed) - g.t) / 60_000, r.minutes, g.event_id, g.t + r.ms, car.car_id);
+    out = fire(out, r.rule, r.minutes, r.minutes, g.event_id, g.t + r.ms, car.car_id);
     car.dirty = true;
   }
   if (st.moving && !st.fired && st.t + r.ms <= watermark) {
     st.fired = true;
-    out = fire(out, r.rule, (watermark - st.t) / 60_000, r.minutes, st.event_id, st.t + r.ms, car.car_id);
+    out = fire(out, r.rule, r.minutes, r.minutes, st.event_id, st.t + r.ms, car.car_id);
     car.dirty = true;
   }
   return out;

@@ -6,6 +6,7 @@ import { IncidentTracker } from "../model/incidents.js";
 import { readingKey, readingsWhere } from "../model/reading-key.js";
 import type { RuleEngine } from "../rules/engine.js";
 import type { RuleFiring } from "../rules/firing.js";
+import { SilenceAnchors } from "../rules/silence-anchors.js";
 import { defineStage } from "../stage.js";
 import type { Lakehouse } from "../stores/lakehouse.js";
 import { ALERTS, ENRICHED } from "../transport/topics.js";
@@ -54,8 +55,8 @@ interface Lane {
   cars: Set<number>;
   /** The newest event time of the partition: less the windows' allowed lateness, the watermark silences and resolutions are judged on. */
   maxSeen: number;
-  /** Each car's last reading, for the notice of a silence (which fires on no reading of its own); kept only while a silence rule is on. */
-  last: Map<number, EnrichedEvent>;
+  /** The readings silences fire on (kept only while a silence rule is on). */
+  anchors: SilenceAnchors;
 }
 
 /** An incidents row as stored; rows from before rules were data lack rule_id and severity. */
@@ -86,7 +87,15 @@ export const alertStage = defineStage({
     const laneOf = (partition: number): Lane => {
       let lane = lanes.get(partition);
       if (!lane) {
-        lane = { partition, engine: rules.newEngine(), incidents: new IncidentTracker(), cars: new Set(), maxSeen: Number.NEGATIVE_INFINITY, last: new Map() };
+        lane = {
+          partition,
+          engine: rules.newEngine(),
+          incidents: new IncidentTracker(),
+          cars: new Set(),
+          maxSeen: Number.NEGATIVE_INFINITY,
+          anchors: new SilenceAnchors(),
+        };
+        lane.anchors.setRules(rules.list);
         lanes.set(partition, lane);
       }
       return lane;
@@ -122,7 +131,10 @@ export const alertStage = defineStage({
         // A partition that moved away takes its cars' state with it: if it comes back, it is restored from the tables.
         if (owned) for (const p of lanes.keys()) if (!owned.has(p)) lanes.delete(p);
         if (rules.refresh()) {
-          for (const lane of lanes.values()) lane.engine.setRules(rules.list);
+          for (const lane of lanes.values()) {
+            lane.engine.setRules(rules.list);
+            lane.anchors.setRules(rules.list);
+          }
           deps.log.info({ rules: rules.list.filter((r) => r.enabled).length }, "alert rules reloaded");
         }
         const byLane = new Map<Lane, EnrichedEvent[]>();
@@ -136,18 +148,19 @@ export const alertStage = defineStage({
         const silent: ReturnType<typeof enrichedRow>[] = [];
         for (const [lane, events] of byLane) {
           await adopt(lane, events);
-          const { engine, last } = lane;
-          const silences = engine.watchesSilence;
+          const { engine, anchors } = lane;
           for (const e of events) {
-            if (silences) last.set(e.car_id, e);
+            anchors.see(e);
             if (e.event_time > lane.maxSeen) lane.maxSeen = e.event_time;
             rows.push(enrichedRow(e, engine.evaluate(e), lane.partition));
           }
-          // Silences fire on no reading of their own: on the car's last one, at the time the silence was reached.
-          for (const f of engine.advance(lane.maxSeen - settings.watermarkMs)) {
-            const e = last.get(f.car_id);
-            if (e) silent.push({ ...enrichedRow({ ...e, event_time: f.event_time }, [f], lane.partition), event_id: f.event_id });
+          // Silences fire on no reading of their own: on the car's last one before the gap, at the time the silence was reached.
+          const watermark = lane.maxSeen - settings.watermarkMs;
+          for (const f of engine.advance(watermark)) {
+            const e = anchors.readingOf(f);
+            if (e) silent.push(enrichedRow(e, [f], lane.partition));
           }
+          anchors.prune(watermark);
         }
         const messages: OutMessage<AlertMessage>[] = [];
         // Event times of the readings that alerted, per input partition: the progress marks carry them to the

@@ -1,5 +1,6 @@
 import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../domain/catalog.js";
 import type { Row, TableName, TableRows } from "../../domain/tables.js";
+import type { BacktestRequest, BacktestResult } from "../rules/backtest.js";
 
 export interface QueryOptions {
   maxRows: number;
@@ -11,6 +12,9 @@ export interface QueryOptions {
  * scan may take a while on a long period.
  */
 export const AGGREGATE_LIMITS: QueryOptions = { maxRows: 10_000, timeoutMs: 30_000 };
+
+/** How long a backtest may read: a day of a large fleet's readings is millions of rows. */
+export const BACKTEST_TIMEOUT_MS = 120_000;
 
 /**
  * The lakehouse: where the pipeline's tables live (SQLite files, or Iceberg
@@ -43,6 +47,13 @@ export interface Lakehouse {
    * budget. More rows than `maxRows` is a StoreError, never a silent cut.
    */
   aggregate<T extends Row = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<T[]>;
+  /**
+   * Rules run over the stored readings (telemetry.cars_enriched) of
+   * [fromMs, toMs), streamed in event-time order through the alert stage's
+   * rule engine and incident tracker (pipeline/rules/backtest.ts), in the
+   * query processes like an aggregate: never on the pipeline's thread.
+   */
+  backtest(request: BacktestRequest, timeoutMs?: number): Promise<BacktestResult>;
   /** A user's SQL, already allowed by the guard, on a read-only connection with row and time limits. */
   query(sql: string, options: QueryOptions): Promise<QueryResult>;
   /** Stops users' queries in hand and refuses new ones: the first step of a shutdown, so none delays it. */

@@ -9,7 +9,7 @@
 import type { Worker } from "node:worker_threads";
 import { tsWorker } from "../../../core/ts-module.js";
 import { RESULT_LIMITS, tooLarge } from "./limits.js";
-import type { QueryReply, QueryRequest, ToQueryProcess } from "./protocol.js";
+import type { QueryReply, ToQueryProcess, WorkRequest } from "./protocol.js";
 
 const send = (m: QueryReply, then?: () => void) => process.send!(m, undefined, {}, then);
 process.on("disconnect", () => process.kill(process.pid, "SIGKILL"));
@@ -35,6 +35,6 @@ process.on("message", (m: ToQueryProcess) => {
     });
     return;
   }
-  current = (m as QueryRequest).id;
+  current = (m as WorkRequest).id;
   worker!.postMessage(m);
 });

@@ -4,18 +4,21 @@ import { InputError, StoreError } from "../../../core/errors.js";
 import { tsFork } from "../../../core/ts-module.js";
 import type { QueryResult } from "../../../domain/catalog.js";
 import type { Row } from "../../../domain/tables.js";
+import type { BacktestRequest, BacktestResult } from "../../rules/backtest.js";
 import type { QueryOptions } from "../lakehouse.js";
 import { RESULT_LIMITS, tooLarge } from "./limits.js";
-import type { QueryEngine, QueryReply, ToQueryProcess } from "./protocol.js";
+import type { BacktestWork, QueryEngine, QueryReply, QueryRequest, ToQueryProcess } from "./protocol.js";
+
+type Answer = Extract<QueryReply, { ok: true }>;
+/** What a job sends, less the id the sandbox gives it. */
+type Work = Omit<QueryRequest, "id"> | Omit<BacktestWork, "id">;
 
 interface Job {
   id: number;
-  sql: string;
-  params: readonly unknown[];
-  maxRows: number;
+  work: Work;
   timeoutMs: number;
   timer: NodeJS.Timeout;
-  resolve: (r: QueryResult) => void;
+  resolve: (r: Answer) => void;
   reject: (e: Error) => void;
 }
 
@@ -52,15 +55,29 @@ export class QuerySandbox {
   ) {}
 
   /** `params` (plain values for `?`) only for carwatch's own SQL. */
-  run(sql: string, { maxRows, timeoutMs }: QueryOptions, params: readonly unknown[] = []): Promise<QueryResult> {
+  async run(sql: string, { maxRows, timeoutMs }: QueryOptions, params: readonly unknown[] = []): Promise<QueryResult> {
+    const r = await this.submit({ kind: "query", sql, params, maxRows, timeoutMs });
+    if ("backtest" in r) throw new StoreError("the query process answered a query with a backtest");
+    return { columns: r.columns, rows: r.rows, truncated: r.truncated, elapsedMs: r.elapsedMs };
+  }
+
+  /** Rules over the stored readings of a range, in the same processes (and pool) as users' queries. */
+  async backtest(backtest: BacktestRequest, timeoutMs: number): Promise<BacktestResult> {
+    const r = await this.submit({ kind: "backtest", backtest, timeoutMs });
+    if (!("backtest" in r)) throw new StoreError("the query process answered a backtest with rows");
+    return r.backtest;
+  }
+
+  private submit(work: Work): Promise<Answer> {
     if (this.closed) return Promise.reject(new StoreError("the lakehouse is closed"));
     if (this.waiting.length >= this.options.queue) {
       return Promise.reject(
         new StoreError(`${this.busy.size + this.waiting.length} queries are already running or waiting; try again shortly`, { retriable: true }),
       );
     }
-    return new Promise<QueryResult>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, sql, params, maxRows, timeoutMs, resolve, reject, timer: setTimeout(() => this.expire(job), timeoutMs) };
+    return new Promise<Answer>((resolve, reject) => {
+      const { timeoutMs } = work;
+      const job: Job = { id: this.nextId++, work, timeoutMs, resolve, reject, timer: setTimeout(() => this.expire(job), timeoutMs) };
       this.waiting.push(job);
       this.pump();
     });
@@ -88,7 +105,7 @@ export class QuerySandbox {
       const job = this.waiting.shift()!;
       proc.job = job;
       this.busy.add(proc);
-      proc.child.send({ id: job.id, sql: job.sql, params: job.params, maxRows: job.maxRows, timeoutMs: job.timeoutMs } satisfies ToQueryProcess);
+      proc.child.send({ ...job.work, id: job.id } as ToQueryProcess);
     }
   }
 
@@ -103,7 +120,7 @@ export class QuerySandbox {
       const job = proc.job;
       if (!job || r.id !== job.id) return;
       this.release(proc);
-      if (r.ok) job.resolve({ columns: r.columns, rows: r.rows, truncated: r.truncated, elapsedMs: r.elapsedMs });
+      if (r.ok) job.resolve(r);
       else job.reject(r.input ? new InputError(r.message) : new StoreError(r.message));
     });
     child.on("exit", (code, signal) => {

@@ -4,7 +4,8 @@ import Database from "better-sqlite3";
 import { StoreError } from "../../../core/errors.js";
 import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../../domain/catalog.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../../../domain/tables.js";
-import { AGGREGATE_LIMITS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
+import type { BacktestRequest, BacktestResult } from "../../rules/backtest.js";
+import { AGGREGATE_LIMITS, BACKTEST_TIMEOUT_MS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
 import { createTableSql, insertSql, secondaryIndexes } from "./schema.js";
 import { fromSqliteTime, rowEncoder, SQLITE_TYPES, toSqliteTime } from "./values.js";
@@ -206,6 +207,10 @@ export class SqliteLakehouse implements Lakehouse {
 
   aggregate<T extends Row = Row>(sql: string, params: readonly unknown[] = [], options = AGGREGATE_LIMITS): Promise<T[]> {
     return this.queries.rows<T>(sql, params.map(sqliteParam), options);
+  }
+
+  backtest(request: BacktestRequest, timeoutMs = BACKTEST_TIMEOUT_MS): Promise<BacktestResult> {
+    return this.queries.backtest(request, timeoutMs);
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {

@@ -37,8 +37,12 @@ export class TrinoClient {
     });
   }
 
-  /** `accept` sees each row as it arrives and returns what to keep (it may throw to refuse the result). */
-  async run(sql: string, options: { maxRows?: number; timeoutMs?: number; accept?: (row: unknown[]) => unknown[] } = {}): Promise<Rows> {
+  /**
+   * `accept` sees each row as it arrives and returns what to keep, or
+   * undefined to keep nothing (a stream consumed page by page); it may throw
+   * to refuse the result.
+   */
+  async run(sql: string, options: { maxRows?: number; timeoutMs?: number; accept?: (row: unknown[]) => unknown[] | undefined } = {}): Promise<Rows> {
     const { maxRows = Number.POSITIVE_INFINITY, timeoutMs, accept = (row) => row } = options;
     let queryId: string | null = null;
     const work = (async (): Promise<Rows> => {
@@ -64,7 +68,8 @@ export class TrinoClient {
             return { columns, rows, truncated: true };
           }
           try {
-            rows.push(accept(row));
+            const kept = accept(row);
+            if (kept !== undefined) rows.push(kept);
           } catch (err) {
             await this.trino.cancel(page.id).catch(() => undefined);
             throw err;

@@ -1,7 +1,8 @@
 import { StoreError } from "../../../core/errors.js";
 import type { MaintenanceReport, QueryResult, TableInfo, TableStats } from "../../../domain/catalog.js";
 import { catalogOf, type Row, SCHEMAS, TABLE_LIST, TABLES, type TableName, type TableRows, type TableSpec } from "../../../domain/tables.js";
-import { AGGREGATE_LIMITS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
+import type { BacktestRequest, BacktestResult } from "../../rules/backtest.js";
+import { AGGREGATE_LIMITS, BACKTEST_TIMEOUT_MS, type Lakehouse, type QueryOptions } from "../lakehouse.js";
 import { QuerySandbox } from "../query/sandbox.js";
 import { TrinoClient, type TrinoConnection } from "./client.js";
 import { inlineParams, jsonSource, parseTimestamp, stringLiteral, timestampLiteral } from "./literals.js";
@@ -153,6 +154,10 @@ export class TrinoLakehouse implements Lakehouse {
 
   aggregate<T extends Row = Row>(sql: string, params: readonly unknown[] = [], options = AGGREGATE_LIMITS): Promise<T[]> {
     return this.queries.rows<T>(inlineParams(sql, params), [], options);
+  }
+
+  backtest(request: BacktestRequest, timeoutMs = BACKTEST_TIMEOUT_MS): Promise<BacktestResult> {
+    return this.queries.backtest(request, timeoutMs);
   }
 
   query(sql: string, options: QueryOptions): Promise<QueryResult> {
