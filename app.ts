@@ -182,6 +182,7 @@ export async function startApp(config: Config, log: Logger, options: { transport
           dialect: lakehouse.dialect,
           state,
           model: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL },
+          limits: { turnTimeoutMs: config.AGENT_TURN_SECONDS * 1000, maxTokens: config.AGENT_MAX_TOKENS },
           log,
         })
       : null;

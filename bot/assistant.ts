@@ -1,10 +1,11 @@
 import { Composer } from "grammy";
+import type { InlineKeyboardMarkup, Message } from "grammy/types";
 import type { AgentReply } from "../agent/agent.js";
 import { sendAgentCharts } from "./charts.js";
 import type { CarwatchContext } from "./context.js";
-import { esc, html } from "./format.js";
+import { esc, html, splitHtml } from "./format.js";
 import { confirmMenu } from "./keyboards.js";
-import { callerOf, optional, replyHtml } from "./reply.js";
+import { callerOf, failureText, optional } from "./reply.js";
 
 /** The marker a pending confirmation carries when the agent, not a command, asked for it. */
 export const AGENT_CONFIRMATION = "agent";
@@ -14,28 +15,65 @@ const NO_MODEL = [
   "Meanwhile the menu below and the commands work: /stages, /alerts 1h color, /top, /incidents, /query SELECT …, /help.",
 ].join("\n");
 
-/** Keeps "typing…" visible while the agent works (Telegram clears it after 5 s). */
-async function typingWhile<T>(ctx: CarwatchContext, work: Promise<T>): Promise<T> {
-  const send = () => optional(ctx.carwatch.log, "sendChatAction", ctx.replyWithChatAction("typing"));
+export const THINKING = "🤔 thinking…";
+
+/**
+ * While the agent works (seconds on a small local model): "typing…"
+ * repeated (Telegram clears it after 5 s) and a "thinking…" message, which
+ * the reply then replaces, so the chat shows one message either way.
+ */
+async function thinkingWhile(ctx: CarwatchContext, work: () => Promise<AgentReply>): Promise<void> {
+  const { log } = ctx.carwatch;
+  const send = () => optional(log, "sendChatAction", ctx.replyWithChatAction("typing"));
   send();
   const timer = setInterval(send, 4500);
+  const placeholder = await ctx.reply(THINKING).catch((err: unknown) => {
+    log.warn({ err }, "thinking message failed (ignored)");
+    return null;
+  });
   try {
-    return await work;
+    await showAgentReply(ctx, await work(), placeholder);
   } finally {
     clearInterval(timer);
   }
 }
 
+/** The first part of a reply: in place of the "thinking…" message when there is one, else a new message. */
+async function firstPart(ctx: CarwatchContext, placeholder: Message | null, text: string, extra: { reply_markup?: InlineKeyboardMarkup } = {}) {
+  if (placeholder) {
+    try {
+      await ctx.api.editMessageText(placeholder.chat.id, placeholder.message_id, text, { parse_mode: "HTML", ...extra });
+      return;
+    } catch (err) {
+      ctx.carwatch.log.warn({ err }, "editing the thinking message failed; sending the reply instead");
+    }
+  }
+  await ctx.reply(text, { parse_mode: "HTML", ...extra });
+}
+
 /** Shows the agent's reply: its text escaped, a confirmation with buttons, or one clear sentence. */
-export async function showAgentReply(ctx: CarwatchContext, reply: AgentReply): Promise<void> {
-  if (reply.kind === "answer") return replyHtml(ctx, esc(reply.text));
-  if (reply.kind === "error") return void (await ctx.reply(html`⚠️ ${reply.text}`, { parse_mode: "HTML" }));
+export async function showAgentReply(ctx: CarwatchContext, reply: AgentReply, placeholder: Message | null = null): Promise<void> {
+  if (reply.kind === "answer") {
+    const [first, ...rest] = splitHtml(esc(reply.text));
+    await firstPart(ctx, placeholder, first!);
+    for (const part of rest) await ctx.reply(part, { parse_mode: "HTML" });
+    return;
+  }
+  if (reply.kind === "error") return firstPart(ctx, placeholder, html`⚠️ ${reply.text}`);
   const { confirmations } = ctx.carwatch;
   const caller = callerOf(ctx);
+  // What each call would do (a rule change's backtest), as the registry's own confirmations show it.
+  const previews = await Promise.all(
+    reply.actions.map((a) =>
+      ctx.carwatch.registry.preview(a.tool, a.args, caller).then(
+        (p) => (p ? `\n${esc(p)}` : ""),
+        (err: unknown) => `\n${failureText(err)}`,
+      ),
+    ),
+  );
   const token = confirmations.add({ tool: AGENT_CONFIRMATION, input: reply.actions, userId: caller.userId, chatId: caller.chatId! });
-  const lines = reply.actions.map((a) => html`• <b>${a.tool}</b> <code>${JSON.stringify(a.args)}</code>`);
-  await ctx.reply(`The assistant wants to run:\n${lines.join("\n")}\n<i>${esc(`Confirm within ${confirmations.ttlSeconds} s.`)}</i>`, {
-    parse_mode: "HTML",
+  const lines = reply.actions.map((a, i) => html`• <b>${a.tool}</b> <code>${JSON.stringify(a.args)}</code>` + previews[i]);
+  await firstPart(ctx, placeholder, `The assistant wants to run:\n${lines.join("\n")}\n<i>${esc(`Confirm within ${confirmations.ttlSeconds} s.`)}</i>`, {
     reply_markup: confirmMenu(token),
   });
 }
@@ -44,7 +82,7 @@ async function ask(ctx: CarwatchContext, text: string): Promise<void> {
   const { agent } = ctx.carwatch;
   if (!agent) return void (await ctx.reply(NO_MODEL, { parse_mode: "HTML" }));
   if (!text) return void (await ctx.reply("Ask me anything about the pipeline, e.g. /ai how many alerts in the last hour?"));
-  await showAgentReply(ctx, await typingWhile(ctx, agent.ask(callerOf(ctx), text)));
+  await thinkingWhile(ctx, () => agent.ask(callerOf(ctx), text));
   await sendAgentCharts(ctx);
 }
 
@@ -52,7 +90,7 @@ async function ask(ctx: CarwatchContext, text: string): Promise<void> {
 export async function decideForAgent(ctx: CarwatchContext, approved: boolean): Promise<void> {
   const { agent } = ctx.carwatch;
   if (!agent) return;
-  await showAgentReply(ctx, await typingWhile(ctx, agent.decide(callerOf(ctx), approved)));
+  await thinkingWhile(ctx, () => agent.decide(callerOf(ctx), approved));
   await sendAgentCharts(ctx);
 }
 

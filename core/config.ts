@@ -69,6 +69,9 @@ const envSchema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: optionalUrl,
   OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
+  // A small local model needs seconds per step: the turn's limit and the tokens per model call are the operator's to set.
+  AGENT_TURN_SECONDS: positiveInt(60),
+  AGENT_MAX_TOKENS: positiveInt(512),
   KAFKA_BROKERS: z
     .string()
     .optional()

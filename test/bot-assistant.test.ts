@@ -1,6 +1,7 @@
 import type { Update } from "grammy/types";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ChatAgent } from "../agent/agent.js";
+import { THINKING } from "../bot/assistant.js";
 import { createBot } from "../bot/bot.js";
 import { silentLogger } from "../core/log.js";
 import { type BotPipeline, botPipeline, OPERATOR, startConsumers } from "./support/bot-pipeline.js";
@@ -68,8 +69,10 @@ describe("chat-first assistant in the bot", () => {
     llm.answer({ text: "All <b>fine</b> & dandy" });
     await send(textUpdate(OPERATOR, "status?"));
     expect(calls[0]).toMatchObject({ method: "sendChatAction", payload: { action: "typing" } });
-    expect(texts()).toEqual(["All &lt;b&gt;fine&lt;/b&gt; &amp; dandy"]);
-    expect(ScriptedOpenAI.text(llm.requests.at(-1)!.messages.at(-1)!.content)).toBe("status?");
+    // A "thinking…" message, edited into the answer.
+    expect(texts()).toEqual([THINKING, "All &lt;b&gt;fine&lt;/b&gt; &amp; dandy"]);
+    expect(calls.filter((c) => c.method === "editMessageText").map((c) => c.payload.message_id)).toEqual([messageId]);
+    expect(ScriptedOpenAI.text(llm.requests.at(-1)!.messages.at(-1)!.content)).toMatch(/\]\nstatus\?$/);
   });
 
   it("in a group, answers only when mentioned or replied to", async () => {
@@ -86,8 +89,8 @@ describe("chat-first assistant in the bot", () => {
     expect(calls).toEqual([]);
     llm.answer({ text: "hi" });
     await send(textUpdate(OPERATOR, `@${BOT_INFO.username} hello`, group));
-    expect(texts()).toEqual(["hi"]);
-    expect(ScriptedOpenAI.text(llm.requests.at(-1)!.messages.at(-1)!.content)).toBe("hello");
+    expect(texts()).toEqual([THINKING, "hi"]);
+    expect(ScriptedOpenAI.text(llm.requests.at(-1)!.messages.at(-1)!.content)).toMatch(/\]\nhello$/);
   });
 
   it("a destructive request waits for the button; Yes runs it, Cancel tells the model", async () => {
@@ -110,7 +113,7 @@ describe("chat-first assistant in the bot", () => {
     calls = [];
     await send(callbackUpdate(OPERATOR, yes!));
     expect(p.supervisor.status("aggregate").state).toBe("stopped");
-    expect(texts()).toEqual(["✅ Confirmed.", "aggregate stopped"]);
+    expect(texts()).toEqual(["✅ Confirmed.", THINKING, "aggregate stopped"]);
     // Pressing it again does nothing.
     calls = [];
     await send(callbackUpdate(OPERATOR, yes!));
@@ -122,7 +125,7 @@ describe("chat-first assistant in the bot", () => {
     const cancel = buttons()[1]!;
     await send(callbackUpdate(OPERATOR, cancel));
     expect(p.supervisor.status("alert").state).toBe("running");
-    expect(texts().slice(-2)).toEqual(["✖️ Cancelled; nothing was done.", "ok, leaving alert alone"]);
+    expect(texts().slice(-3)).toEqual(["✖️ Cancelled; nothing was done.", THINKING, "ok, leaving alert alone"]);
     await p.supervisor.start("aggregate");
   });
 });

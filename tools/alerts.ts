@@ -159,15 +159,32 @@ export const ackIncident = defineTool({
   },
 });
 
+const silenceTarget = z.union([
+  z.object({ incidentId, for: durationSchema.default(3_600_000) }),
+  z.object({ target: z.literal("car"), value: z.coerce.number().int().positive(), for: durationSchema.default(3_600_000) }),
+  z.object({ target: z.literal("rule"), value: ruleNameSchema, for: durationSchema.default(3_600_000) }),
+]);
+
 export const silence = defineTool({
   name: "silence",
   description:
-    'Silences new-incident notifications for a car (target "car", value a car id) or a rule (target "rule", value speeding|high_rpm|wrong_gear) for a period (default 1h). Alerts are still recorded. Or pass incidentId to silence that incident\'s car.',
-  input: z.union([
-    z.object({ incidentId, for: durationSchema.default(3_600_000) }),
-    z.object({ target: z.literal("car"), value: z.coerce.number().int().positive(), for: durationSchema.default(3_600_000) }),
-    z.object({ target: z.literal("rule"), value: ruleNameSchema, for: durationSchema.default(3_600_000) }),
-  ]),
+    'Silences new-incident notifications (alerts are still recorded) for a car (target "car", value its id) or a rule (target "rule", value its name), for a period.',
+  // One object on the input side (function calling wants a JSON object schema), then one of the three ways to name what is silenced.
+  input: z
+    .object({
+      target: z.enum(["car", "rule"]).optional(),
+      value: z.union([z.string(), z.number()]).optional().describe("a car id, or a rule name"),
+      incidentId: z.string().optional().describe("instead of target and value: silence this incident's car"),
+      for: z.string().optional().describe('a period like "30m" or "2h"; default 1h'),
+    })
+    .transform((given, ctx) => {
+      const parsed = silenceTarget.safeParse(given);
+      if (parsed.success) return parsed.data;
+      const issue = parsed.error.issues[0]!;
+      const message = issue.code === "invalid_union" ? 'give target "car" and a car id as value, target "rule" and a rule name, or incidentId' : issue.message;
+      ctx.addIssue({ code: "custom", message, path: issue.path });
+      return z.NEVER;
+    }),
   role: "operator",
   destructive: false,
   run: async ({ input, ctx, caller }): Promise<Silence> => {

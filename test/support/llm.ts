@@ -3,11 +3,12 @@
  * started through scripts/llm/llm.sh on a free loopback port. The first
  * start fetches and builds everything into ~/.cache/carwatch/llm (minutes).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { describeWithService } from "./services.js";
 
 const run = promisify(execFile);
 export const LLM_SH = join(import.meta.dirname, "../../scripts/llm/llm.sh");
@@ -21,6 +22,22 @@ export interface LocalLlm {
   workdir: string;
   /** Stops the server and deletes its workdir (log included). */
   stop(): Promise<void>;
+}
+
+/** Why the local model cannot run here (no llama-server built, and no toolchain to build it), or null when it can. */
+export function llmUnavailable(model: LocalModel): string | null {
+  const check = spawnSync("bash", [LLM_SH, "check"], { env: { ...process.env, LLM_MODEL: model }, encoding: "utf8" });
+  return check.status === 0 ? null : check.stderr.trim().replace(/^llm\.sh: /, "") || `llm.sh check exited with ${check.status}`;
+}
+
+/** `describe` for suites on the real local model: skipped (loudly) where it cannot be built, failing instead on CI. */
+export function describeLocalLlm(name: string, model: LocalModel, fn: () => void): void {
+  describeWithService(
+    name,
+    llmUnavailable(model),
+    "Install cmake and a C++ compiler (apt-get install cmake build-essential), then run `bash scripts/llm/llm.sh fetch`.",
+    fn,
+  );
 }
 
 async function sh(args: string[], model: LocalModel): Promise<string> {

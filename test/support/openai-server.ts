@@ -6,10 +6,11 @@ export interface ChatRequest {
   messages: { role: string; content: unknown; tool_calls?: { function: { name: string; arguments: string } }[]; tool_call_id?: string }[];
   tools?: { type: "function"; function: { name: string; description?: string; parameters?: unknown } }[];
   stream?: boolean;
+  max_tokens?: number;
 }
 
 /** What the scripted model answers next: text, tool calls, or an HTTP error. */
-export type Step = { text: string } | { calls: { name: string; args: unknown }[] } | { status: number; body?: unknown } | { raw: string };
+export type Step = { text: string; id?: string } | { calls: { name: string; args: unknown }[] } | { status: number; body?: unknown } | { raw: string };
 export type Script = Step | ((req: ChatRequest) => Step);
 
 /**
@@ -48,7 +49,9 @@ export class ScriptedOpenAI {
         res.writeHead(200, { "content-type": "application/json" }).end(step.raw);
         return;
       }
-      const id = `chatcmpl-${++this.n}`;
+      // A text step may name its response id: some servers repeat one id for every response.
+      const id = ("text" in step && step.id) || `chatcmpl-${++this.n}`;
+      if ("text" in step && step.id) this.n++;
       const message =
         "text" in step
           ? { role: "assistant", content: step.text }
