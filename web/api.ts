@@ -1,6 +1,5 @@
 import { gunzipSync } from "node:zlib";
 import { Hono } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -13,6 +12,7 @@ import { type TokenBook, tokenUserId } from "../tools/api-tokens.js";
 import { ConfirmationRequired, PermissionError } from "../tools/errors.js";
 import type { Registry } from "../tools/index.js";
 import { openApiDocument } from "./openapi.js";
+import { type TokenEnv, tokenAuth } from "./token-auth.js";
 
 export interface ApiLimits {
   /** Bytes of a request body as sent (compressed or not). */
@@ -25,7 +25,7 @@ export interface ApiLimits {
 
 export const API_LIMITS: ApiLimits = { bodyBytes: 1 << 20, inflatedBytes: 16 << 20, readings: 5000 };
 
-type Env = { Variables: { token: ApiToken } };
+type Env = TokenEnv;
 
 /** A refusal with an HTTP status, answered as `{ "error": … }`. */
 class HttpRefusal extends Error {
@@ -67,20 +67,7 @@ export function apiRoutes(o: {
   const clock = o.clock ?? Date.now;
   const app = new Hono<Env>();
   app.get("/api/v1/openapi.json", (c) => c.json(openApiDocument(o.registry, limits)));
-  app.use(
-    "/api/v1/*",
-    bearerAuth<Env>({
-      realm: "carwatch",
-      noAuthenticationHeaderMessage: { error: "send Authorization: Bearer <token> (see /tokens in chat, or CARWATCH_ADMIN_TOKEN)" },
-      invalidAuthenticationHeaderMessage: { error: "the Authorization header must be: Bearer <token>" },
-      invalidTokenMessage: { error: "unknown or revoked token" },
-      verifyToken: (secret, c) => {
-        const token = o.tokens.verify(secret, clock());
-        if (token) c.set("token", token);
-        return token !== null;
-      },
-    }),
-  );
+  app.use("/api/v1/*", tokenAuth(o.tokens, clock));
   app.onError((err, c) => {
     if (err instanceof HttpRefusal) return c.json({ error: err.message }, err.status);
     if (err instanceof IntakeBusy) return c.json({ error: err.message }, 503, { "retry-after": String(err.retryAfterSeconds) });

@@ -1,11 +1,10 @@
 import { Hono } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
 import { McpSessions } from "../mcp/http.js";
-import type { ApiToken } from "../state/api-tokens-table.js";
 import type { TokenBook } from "../tools/api-tokens.js";
 import type { Registry } from "../tools/index.js";
+import { type TokenEnv, tokenAuth } from "./token-auth.js";
 
-type Env = { Variables: { token: ApiToken } };
+type Env = TokenEnv;
 
 /**
  * Mounts /mcp (MCP's Streamable HTTP transport) on the HTTP server, with the
@@ -19,20 +18,7 @@ export function mountMcp(http: Hono, o: { registry: Registry; tokens: TokenBook;
   const clock = o.clock ?? Date.now;
   const sessions = new McpSessions(o.registry, clock);
   const app = new Hono<Env>();
-  app.use(
-    "/mcp",
-    bearerAuth<Env>({
-      realm: "carwatch",
-      noAuthenticationHeaderMessage: { error: "send Authorization: Bearer <token> (an API token: /tokens in chat, or CARWATCH_ADMIN_TOKEN)" },
-      invalidAuthenticationHeaderMessage: { error: "the Authorization header must be: Bearer <token>" },
-      invalidTokenMessage: { error: "unknown or revoked token" },
-      verifyToken: (secret, c) => {
-        const token = o.tokens.verify(secret, clock());
-        if (token) c.set("token", token);
-        return token !== null;
-      },
-    }),
-  );
+  app.use("/mcp", tokenAuth(o.tokens, clock));
   app.all("/mcp", (c) => {
     const token = c.get("token");
     if (token.role === "ingest") return c.json({ error: "an ingest token may only send readings: use a viewer, operator or admin token" }, 403);
