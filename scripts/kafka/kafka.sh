@@ -156,16 +156,10 @@ ensure_fetched() { [[ -f "$MARKER" ]] || cmd_fetch; }
 
 # free_port, port_open
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/pids.sh"
 
-# Alive = exists, not a zombie (containers whose pid 1 does not reap), and really a Kafka JVM
-# (a stale pid file must never make us signal an unrelated process that reused the pid).
-pid_alive() {
-  local pid="${1:-}" state
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [[ -n "$state" && "$state" != Z ]] || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'
-}
+# Alive and really a Kafka JVM (scripts/lib/pids.sh).
+pid_alive() { pid_is "${1:-}" 'kafka\.Kafka'; }
 
 read_pid() { [[ -f "$1/kafka.pid" ]] && cat "$1/kafka.pid" || true; }
 
@@ -305,26 +299,9 @@ show_failure() { # workdir first-line-of-this-run
   tail -n 25 "$1/server.log" >&2
 }
 
-wait_gone() { # pid seconds
-  local i=0
-  while pid_alive "$1"; do
-    (( i >= $2 * 10 )) && return 1
-    sleep 0.1; i=$((i + 1))
-  done
-}
-
 cmd_stop() {
   local wd="${1:-}"; [[ -n "$wd" ]] || usage
-  local pid; pid="$(read_pid "$wd")"
-  if ! pid_alive "$pid"; then rm -f "$wd/kafka.pid"; log "no broker running in $wd"; return 0; fi
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_gone "$pid" "${KAFKA_STOP_TIMEOUT:-20}"; then
-    log "broker $pid ignored SIGTERM for ${KAFKA_STOP_TIMEOUT:-20}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 10 || die "broker $pid did not die"
-  fi
-  rm -f "$wd/kafka.pid"
-  log "stopped broker $pid"
+  stop_pidfile "$wd/kafka.pid" 'kafka\.Kafka' broker "${KAFKA_STOP_TIMEOUT:-20}"
 }
 
 cmd_kill() {
@@ -332,7 +309,7 @@ cmd_kill() {
   local pid; pid="$(read_pid "$wd")"
   if ! pid_alive "$pid"; then rm -f "$wd/kafka.pid"; log "no broker running in $wd"; return 0; fi
   kill -KILL "$pid" 2>/dev/null || true
-  wait_gone "$pid" 10 || die "broker $pid did not die"
+  wait_gone "$pid" 'kafka\.Kafka' 10 || die "broker $pid did not die"
   rm -f "$wd/kafka.pid"
   log "killed broker $pid"
 }

@@ -46,6 +46,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; ex
 
 # free_port, port_open
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/pids.sh"
 
 build_server() {
   [[ -x "$SERVER_BIN" ]] && return 0
@@ -124,14 +125,8 @@ cmd_fetch() {
   wait "$model" || die "the model could not be fetched"
 }
 
-# Alive = exists, not a zombie, and really our llama-server (never signal a process that reused the pid).
-pid_alive() {
-  local pid="${1:-}" state
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [[ -n "$state" && "$state" != Z ]] || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'llama-server'
-}
+# Alive and really our llama-server (scripts/lib/pids.sh).
+pid_alive() { pid_is "${1:-}" 'llama-server'; }
 
 read_pid() { [[ -f "$1/llm.pid" ]] && cat "$1/llm.pid" || true; }
 
@@ -170,26 +165,9 @@ cmd_start() {
   cat "$wd/base_url"
 }
 
-wait_gone() { # pid seconds
-  local i=0
-  while pid_alive "$1"; do
-    (( i >= $2 * 10 )) && return 1
-    sleep 0.1; i=$((i + 1))
-  done
-}
-
 cmd_stop() {
   local wd="${1:-}"; [[ -n "$wd" ]] || usage
-  local pid; pid="$(read_pid "$wd")"
-  if ! pid_alive "$pid"; then rm -f "$wd/llm.pid"; log "no llama-server running in $wd"; return 0; fi
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_gone "$pid" "${LLM_STOP_TIMEOUT:-20}"; then
-    log "llama-server $pid ignored SIGTERM, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 10 || die "llama-server $pid did not die"
-  fi
-  rm -f "$wd/llm.pid"
-  log "stopped llama-server $pid"
+  stop_pidfile "$wd/llm.pid" 'llama-server' llama-server "${LLM_STOP_TIMEOUT:-20}"
 }
 
 cmd_check() {
