@@ -12,6 +12,7 @@ import { Metrics } from "./core/metrics.js";
 import { ReadingIntake } from "./pipeline/intake.js";
 import type { MqttIngest } from "./pipeline/mqtt-ingest.js";
 import type { PipelineSettings, StageDeps } from "./pipeline/stage.js";
+import { FusedHop } from "./pipeline/stages/fused-hop.js";
 import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import { seededRuleTable } from "./pipeline/stages/rule-runtime.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
@@ -88,9 +89,19 @@ export async function startApp(config: Config, log: Logger, options: { transport
   const state = new StateStore(join(config.DATA_DIR, "state.db"));
   const abandoned = state.closeAbandonedRuns();
   if (abandoned > 0) log.warn({ runs: abandoned }, "runs left open by a previous process marked failed");
-  const transport = options.transport ?? (await createTransport(config, log));
   const metrics = new Metrics();
-  const deps: StageDeps = { lakehouse, state, transport, log, events: new EventEmitter(), settings: settingsFrom(config), metrics };
+  const transport = options.transport ?? (await createTransport(config, log, metrics));
+  const fused = transport.kind === "kafka" && config.KAFKA_FUSE && config.CARWATCH_ROLES.includes("enrich") && config.CARWATCH_ROLES.includes("alert");
+  const deps: StageDeps = {
+    lakehouse,
+    state,
+    transport,
+    log,
+    events: new EventEmitter(),
+    settings: settingsFrom(config),
+    metrics,
+    fused: fused ? new FusedHop(config.KAFKA_PRODUCE_ENRICHED) : undefined,
+  };
   const supervisor = new Supervisor(STAGES, deps, {}, { roles: config.CARWATCH_ROLES });
   metrics.watchStages(supervisor);
   // What starts below, stopped in reverse by stop(); also when start-up fails part way (a busy port after the

@@ -91,6 +91,21 @@ const envSchema = z.object({
   KAFKA_PARTITIONS: positiveInt(6),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
   KAFKA_CLIENT_ID: z.string().min(1).default("carwatch"),
+  // With enrich and alert in one process, a reading is consumed once: alert scores inside enrich's round, and
+  // samples-enriched is produced (for outside consumers) in the round's transaction, or not at all.
+  KAFKA_FUSE: z
+    .enum(["true", "false"])
+    .default("true")
+    .transform((v) => v === "true"),
+  KAFKA_PRODUCE_ENRICHED: z
+    .enum(["true", "false"])
+    .default("true")
+    .transform((v) => v === "true"),
+  // A stable name per process (a worker's): a restart then fences the transaction its predecessor left open at once.
+  KAFKA_INSTANCE_ID: z
+    .string()
+    .regex(/^[\w.-]+$/, "letters, digits, dot, dash or underscore")
+    .optional(),
   // Reaching a secured cluster: TLS, SASL, or both (SASL_SSL, the usual for hosted Kafka).
   KAFKA_SSL: z
     .enum(["true", "false"])

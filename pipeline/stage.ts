@@ -6,6 +6,7 @@ import type { StateStore } from "../state/store.js";
 import type { AnomalyRates } from "./model/fleet.js";
 import type { EventTimeBounds } from "./model/parse.js";
 import type { RuleThresholds } from "./model/rules.js";
+import type { FusedHop } from "./stages/fused-hop.js";
 import type { Lakehouse } from "./stores/lakehouse.js";
 import type { Topic, Transport } from "./transport/transport.js";
 
@@ -20,6 +21,8 @@ export interface StageDeps {
   settings: PipelineSettings;
   /** Prometheus metrics, when the process exports them. */
   metrics?: Metrics;
+  /** Set when enrich and alert run fused in this process (Kafka): the alert stage scores inside enrich's rounds. */
+  fused?: FusedHop;
 }
 
 export interface PipelineSettings {
@@ -79,14 +82,19 @@ export interface StageContext<P> {
   ready(): void;
 }
 
+export interface StageInput {
+  topic: Topic<unknown>;
+  group: string;
+}
+
 export interface StageDefinition<S extends z.ZodType = z.ZodType> {
   name: string;
   /** streaming: runs until stopped and is restarted on a crash; batch: runs to completion. */
   kind: "streaming" | "batch";
   description: string;
   params: S;
-  /** The topic and consumer group it reads, for queue depth. */
-  input?: { topic: Topic<unknown>; group: string };
+  /** The topic and consumer group it reads, for queue depth; a function where that depends on how the process runs it. */
+  input?: StageInput | ((deps: StageDeps) => StageInput);
   /** Resolves when finished (batch) or stopped (streaming); rejects when it crashed. */
   run(ctx: StageContext<z.output<S>>): Promise<void>;
 }

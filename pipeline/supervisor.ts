@@ -4,7 +4,7 @@ import { errorMessage, InputError } from "../core/errors.js";
 import { processName, runsIn, type StageState, type StageStatus, THIS_PROCESS } from "../domain/stage-status.js";
 import type { StageRun } from "../state/store.js";
 import { RateMeter } from "./rate-meter.js";
-import { StageCounters, type StageDefinition, type StageDeps } from "./stage.js";
+import { StageCounters, type StageDefinition, type StageDeps, type StageInput } from "./stage.js";
 import { StageCluster } from "./stage-cluster.js";
 
 export interface BackoffOptions {
@@ -143,7 +143,7 @@ export class Supervisor extends EventEmitter {
     flush.unref();
     let ready!: () => void;
     const isReady = new Promise<void>((r) => (ready = r));
-    if (!s.def.input) ready();
+    if (!this.inputOf(s)) ready();
     const run = (async () => s.def.run({ params, deps: this.deps, counters: s.counters, log, signal: s.abort!.signal, firstStart, ready }))();
     s.running = run.then(
       () => {
@@ -218,9 +218,14 @@ export class Supervisor extends EventEmitter {
     return this.status(name);
   }
 
+  private inputOf(s: Slot): StageInput | undefined {
+    const input = s.def.input;
+    return typeof input === "function" ? input(this.deps) : input;
+  }
+
   status(name: string): StageStatus {
     const s = this.slot(name);
-    const input = s.def.input;
+    const input = this.inputOf(s);
     const now = Date.now();
     return {
       name,

@@ -1,5 +1,6 @@
 import { Partitioners } from "kafkajs";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { StoreError } from "../core/errors.js";
 import { silentLogger } from "../core/log.js";
 import type { AlertWindow, EnrichedEvent } from "../domain/events.js";
 import { KafkaTransport } from "../pipeline/transport/kafka.js";
@@ -216,8 +217,9 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     p = undefined;
   });
 
-  async function startPipeline() {
-    p = await createKafkaPipeline({ bootstrap: broker.bootstrap, prefix: randomPrefix() });
+  /** Every stage in this process: enrich and alert fused (the default), or talking over samples-enriched. */
+  async function startPipeline(layout: { fused?: boolean; produceEnriched?: boolean } = {}) {
+    p = await createKafkaPipeline({ bootstrap: broker.bootstrap, prefix: randomPrefix(), ...layout });
     await p.supervisor.start("seed");
     await p.supervisor.waitFor("seed");
     for (const s of ["aggregate", "alert", "enrich"]) await p.supervisor.start(s);
@@ -231,22 +233,61 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     expectExactRows(p.lakehouse, want);
   }
 
-  it("runs the whole pipeline over Kafka with exact rows in every table", async () => {
+  it.each([
+    { layout: "fused, producing samples-enriched", fused: true, produceEnriched: true },
+    { layout: "fused, without samples-enriched", fused: true, produceEnriched: false },
+    { layout: "split over samples-enriched", fused: false, produceEnriched: true },
+  ])("runs the whole pipeline over Kafka with exact rows in every table: $layout", async ({ fused, produceEnriched }) => {
     const drive = { n: 6000, rate: 20, seed: 42, start: START };
     const want = expectedRows(drive);
     expect(Object.keys(want.dead)).toHaveLength(5);
-    const p = await startPipeline();
+    const p = await startPipeline({ fused, produceEnriched });
+    // An outside consumer of samples-enriched, as the old platform's were (read committed: kafkajs' default).
+    const outside: string[] = [];
+    const tap = await p.transport.subscribe(ENRICHED, "outside", (batch) => void outside.push(...batch.map((m) => m.value.event_id)));
+    open.push({ close: () => tap.stop() });
     await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
     await p.supervisor.waitFor("generator");
     await p.drained();
     expectExact(p, want);
     expect(p.supervisor.status("enrich").counters).toMatchObject({ in: drive.n, out: want.valid, deadLetters: drive.n - want.valid });
+    expect(p.supervisor.status("alert").counters.in).toBe(want.valid);
     // Every stage ran without a crash, and the progress marks told the aggregate about all 6 partitions.
     for (const s of ["enrich", "alert", "aggregate"]) expect(p.supervisor.status(s)).toMatchObject({ state: "running", restarts: 0 });
+    // samples-enriched holds each valid reading once, or (not produced) nothing.
+    await p.transport.whenCaughtUp([[ENRICHED, "outside"]]);
+    expect(outside).toHaveLength(produceEnriched ? want.valid : 0);
+    expect(new Set(outside).size).toBe(outside.length);
+  });
+
+  it("aborts a fused round that fails after producing samples-enriched: the restart sends each reading once, and stores each once", async () => {
+    const drive = { n: 6000, rate: 20, seed: 42, start: START };
+    const want = expectedRows(drive);
+    const p = await startPipeline();
+    // The second round's alert write fails once, after the round sent its readings on to samples-enriched.
+    const insertNew = p.lakehouse.insertNew.bind(p.lakehouse);
+    let enrichedWrites = 0;
+    p.lakehouse.insertNew = ((table, rows, derive) => {
+      if (table === "cars_enriched" && ++enrichedWrites === 2) return Promise.reject(new StoreError("disk went away for a moment"));
+      return insertNew(table, rows, derive);
+    }) as typeof p.lakehouse.insertNew;
+    const outside: string[] = [];
+    const tap = await p.transport.subscribe(ENRICHED, "outside", (batch) => void outside.push(...batch.map((m) => m.value.event_id)));
+    open.push({ close: () => tap.stop() });
+    await p.supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
+    await p.supervisor.waitFor("generator");
+    await p.drained();
+    await p.transport.whenCaughtUp([[ENRICHED, "outside"]]);
+    expect(enrichedWrites).toBeGreaterThan(2);
+    expect(p.supervisor.status("enrich").restarts).toBe(1);
+    expectExact(p, want);
+    expect(outside).toHaveLength(want.valid);
+    expect(new Set(outside).size).toBe(want.valid);
   });
 
   it("keeps messages refused on the wire in telemetry.dead_letters as well, with the stage and the reason", async () => {
-    const p = await startPipeline();
+    // The alert stage reads samples-enriched only when it is not fused with enrich.
+    const p = await startPipeline({ fused: false });
     const bad: [string, string][] = [
       ["{not json", "malformed_json"],
       [JSON.stringify({ v: 2, data: reading(1, 3) }), "schema_version"],

@@ -2,6 +2,7 @@ import { storedPayload } from "../../domain/events.js";
 import type { StageContext } from "../stage.js";
 import type { DeadLetterMessage } from "../transport/topics.js";
 import type { BatchHandler, SubscribeOptions, Topic } from "../transport/transport.js";
+import { HopStopped } from "./fused-hop.js";
 
 /**
  * The body of a streaming stage: consume a topic until asked to stop (then
@@ -17,9 +18,9 @@ export async function consumeUntilStopped<T>(
 ): Promise<void> {
   const histogram = ctx.deps.metrics?.stageBatchSeconds.labels({ stage: group });
   const timed: BatchHandler<T> = histogram
-    ? async (batch) => {
+    ? async (batch, out) => {
         const end = histogram.startTimer();
-        await handler(batch);
+        await handler(batch, out);
         end();
       }
     : handler;
@@ -48,6 +49,8 @@ export async function consumeUntilStopped<T>(
     else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
   });
   await Promise.race([sub.done, stopped.then(() => sub.stop())]);
-  // sub.done rejects when the handler threw: that is the stage's crash.
-  await sub.done;
+  // sub.done rejects when the handler threw: that is the stage's crash, unless it was asked to stop while it waited for a fused stage.
+  await sub.done.catch((err: unknown) => {
+    if (!(err instanceof HopStopped && ctx.signal.aborted)) throw err;
+  });
 }

@@ -45,7 +45,7 @@ export const enrichStage = defineStage({
   name: "enrich",
   kind: "streaming",
   description:
-    "Validates readings from sensors-sample, joins car, driver, model and color, adds expected_gear, keeps a raw copy in telemetry.cars_raw; bad messages go to telemetry.dead_letters.",
+    "Validates readings from sensors-sample, joins car, driver, model and color, adds expected_gear, keeps a raw copy in telemetry.cars_raw; bad messages go to telemetry.dead_letters. On Kafka with alert in the same process, scores the readings in the same round (fused).",
   params,
   input: { topic: SENSORS, group: "enrich" },
   async run(ctx) {
@@ -60,15 +60,27 @@ export const enrichStage = defineStage({
         const replayed = await replayUnprocessed(ctx, dims);
         if (replayed > 0) log.warn({ replayed }, "replayed readings that were accepted but not processed before the last stop");
       }
-      await consumeUntilStopped(ctx, SENSORS, "enrich", async (batch: Envelope<string>[]) => {
-        const now = Date.now();
-        counters.countIn(batch.length, now);
-        const { out, outcomes } = await enricher.store(batch, now);
-        await deps.transport.publish(ENRICHED, out);
-        counters.out += out.length;
-        counters.deadLetters += outcomes.filter((o) => o.kind === "rejected").length;
-        if (out.length > 0) counters.lastEventTime = out[out.length - 1]!.value.event_time;
-      });
+      const hop = deps.fused;
+      await consumeUntilStopped(
+        ctx,
+        SENSORS,
+        "enrich",
+        async (batch: Envelope<string>[], out) => {
+          const now = Date.now();
+          counters.countIn(batch.length, now);
+          const stored = await enricher.store(batch, now);
+          if (hop) {
+            // Fused: scored here, in this round, so the readings' offsets commit only once their alerts are stored and sent.
+            if (hop.produceEnriched) await out.publish(ENRICHED, stored.out);
+            await (await hop.next(ctx.signal)).handle(stored.out, out);
+          } else await out.publish(ENRICHED, stored.out);
+          counters.out += stored.out.length;
+          counters.deadLetters += stored.outcomes.filter((o) => o.kind === "rejected").length;
+          if (stored.out.length > 0) counters.lastEventTime = stored.out[stored.out.length - 1]!.value.event_time;
+        },
+        // Fused, the round's outputs (samples-enriched, alert-data) and its offsets commit in one transaction: readers see each once.
+        hop && { transactional: true, onAssignment: (partitions) => hop.assign(partitions) },
+      );
     } finally {
       deps.events.off("dims-changed", onDims);
     }

@@ -10,8 +10,8 @@ import { type CarInfo, DimsCache } from "./dims-cache.js";
 export type Outcome = { kind: "accepted" } | { kind: "duplicate" } | { kind: "rejected"; reason: DeadLetterReason; detail: string };
 
 export interface EnrichedBatch {
-  /** Every valid reading to forward, also one stored before: a redelivery must still reach the alert stage. */
-  out: OutMessage<EnrichedEvent>[];
+  /** Every valid reading to forward, also one stored before: a redelivery must still reach the alert stage. With the partition it was read from. */
+  out: (OutMessage<EnrichedEvent> & { partition?: number })[];
   /** One per message of the batch, in its order. */
   outcomes: Outcome[];
 }
@@ -136,7 +136,10 @@ export class Enricher {
     if (conflicts.length > 0) await lakehouse.write([{ table: "dead_letters", rows: conflicts }]);
     for (const [k, { i }] of c.first) c.outcomes[i] ??= fresh.has(k) ? { kind: "accepted" } : { kind: "duplicate" };
     this.countDuplicates(c.outcomes);
-    return { out: [...c.first.values()].map(({ event, car }) => ({ key: String(event.car_id), value: join(event, car) })), outcomes: c.outcomes };
+    return {
+      out: [...c.first.values()].map(({ i, event, car }) => ({ key: String(event.car_id), value: join(event, car), partition: batch[i]!.partition })),
+      outcomes: c.outcomes,
+    };
   }
 
   countDuplicates(outcomes: readonly Outcome[]): void {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Config } from "../../core/config.js";
 import type { Logger } from "../../core/log.js";
+import type { Metrics } from "../../core/metrics.js";
 import { MemoryTransport } from "./memory.js";
 import type { Transport } from "./transport.js";
 
@@ -8,7 +9,7 @@ import type { Transport } from "./transport.js";
  * The transport the configuration asks for: Kafka when KAFKA_BROKERS is set
  * (connected, topics created, leaders live), otherwise the in-process bus.
  */
-export async function createTransport(config: Config, log: Logger): Promise<Transport> {
+export async function createTransport(config: Config, log: Logger, metrics?: Metrics): Promise<Transport> {
   if (!config.KAFKA_BROKERS) return new MemoryTransport();
   // kafkajs loads only when configured.
   const { KafkaTransport } = await import("./kafka.js");
@@ -23,6 +24,8 @@ export async function createTransport(config: Config, log: Logger): Promise<Tran
     sasl: config.KAFKA_SASL_MECHANISM
       ? { mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! }
       : undefined,
+    instanceId: config.KAFKA_INSTANCE_ID,
+    onTiming: metrics && ((phase, ms) => metrics.kafkaPhaseSeconds.observe({ phase }, ms / 1000)),
   });
   try {
     await transport.connect();

@@ -1,7 +1,7 @@
 import kafkajs, { type Offsets } from "kafkajs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../core/log.js";
-import { type PartitionBatch, Rounds, type RoundsOptions } from "./kafka-rounds.js";
+import { type PartitionBatch, plainSink, Rounds, type RoundsOptions } from "./kafka-rounds.js";
 import type { Envelope } from "./transport.js";
 
 const { KafkaJSProtocolError, KafkaJSError } = kafkajs;
@@ -23,6 +23,7 @@ function rig(options: Partial<RoundsOptions<number>> & { hold?: (call: number) =
       await options.hold?.(++calls);
     },
     deadLetters: async () => undefined,
+    begin: () => plainSink(async () => undefined),
     onFailure: (err) => void failures.push(err),
     heartbeatMs: 1000,
     log: silentLogger,

@@ -2,7 +2,7 @@ import type { EachBatchPayload, KafkaMessage } from "kafkajs";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import { isRebalance } from "./kafka-errors.js";
-import type { BatchHandler, Envelope } from "./transport.js";
+import type { BatchHandler, Envelope, RoundOutput } from "./transport.js";
 
 /** What a round uses of the eachBatch payload a batch came with. */
 export type BatchControl = Pick<EachBatchPayload, "isStale" | "resolveOffset" | "heartbeat" | "commitOffsetsIfNecessary">;
@@ -23,10 +23,42 @@ export interface PartitionBatch<T> {
   control: BatchControl;
 }
 
+/** A round's offsets, as kafkajs commits them. */
+export interface RoundOffsets {
+  topic: string;
+  partitions: { partition: number; offset: string }[];
+}
+
+/**
+ * How one round's output and offsets become durable: published as it goes and then committed, or (a
+ * transactional subscription) sent in one Kafka transaction that the commit ends.
+ */
+export interface RoundSink extends RoundOutput {
+  commit(offsets: RoundOffsets, control: BatchControl): Promise<void>;
+  /** The round is given up (partitions moved, handler failed): output not yet committed is dropped where it can be. */
+  abort(): Promise<void>;
+}
+
+/** Publishes as it goes (`publish`), then commits with the batch's own commit: unlike consumer.commitOffsets it still works while the consumer stops. */
+export function plainSink(publish: RoundOutput["publish"]): RoundSink {
+  return {
+    publish,
+    commit: (offsets, control) => control.commitOffsetsIfNecessary({ topics: [offsets] }),
+    abort: async () => undefined,
+  };
+}
+
+/** Where a phase of a round went, in ms: waiting for its turn, the handler, the commit. */
+export type RoundPhase = "queued" | "handler" | "commit";
+
 export interface RoundsOptions<T> {
   /** Full topic name, for the commit. */
   topic: string;
   handler: BatchHandler<T>;
+  /** A sink per round. */
+  begin(): RoundSink;
+  /** Reports each round's phases (latency accounting). */
+  onPhase?(phase: RoundPhase, ms: number): void;
   /** Sends a round's undecodable messages on (the dead-letter topic) before the handler runs. */
   deadLetters(batches: readonly PartitionBatch<T>[]): Promise<void>;
   /** The handler threw. Called once; from then on every batch settles uncommitted. */
@@ -38,6 +70,7 @@ export interface RoundsOptions<T> {
 
 interface Pending<T> {
   batch: PartitionBatch<T>;
+  submitted: number;
   settle(outcome: boolean | Error): void;
 }
 
@@ -92,7 +125,7 @@ export class Rounds<T> {
 
   submit(batch: PartitionBatch<T>): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ batch, settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)) });
+      this.queue.push({ batch, submitted: performance.now(), settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)) });
       // On the next turn of the event loop, so that batches kafkajs hands over together go in one round.
       if (!this.draining) {
         this.draining = true;
@@ -125,44 +158,54 @@ export class Rounds<T> {
     });
   }
 
-  /** One round: dead letters sent on, handler resolved, then one commit for the partitions still owned. */
+  /** One round: dead letters sent on, handler resolved, then one commit (or transaction) for the partitions still owned. */
   private async round(round: readonly Pending<T>[]): Promise<void> {
     const { options } = this;
     const live = dropStale(round);
     if (live.length === 0) return;
     if (this.isClosed) return settleAll(live, false);
+    const started = performance.now();
+    for (const p of live) options.onPhase?.("queued", started - p.submitted);
     const batches = live.map((p) => p.batch);
     try {
       await options.deadLetters(batches);
     } catch (err) {
       return settleAll(live, asError(err));
     }
+    const sink = options.begin();
+    const giveUp = () => sink.abort().catch((err: unknown) => options.log.warn({ err: errorMessage(err) }, "aborting a round's transaction failed"));
     const envelopes = batches.flatMap((b) => b.envelopes);
     if (envelopes.length > 0) {
       try {
-        await options.handler(envelopes);
+        await options.handler(envelopes, sink);
       } catch (err) {
         this.isClosed = true;
+        await giveUp();
         options.onFailure(err);
         return settleAll(live, false);
       }
     }
+    const handled = performance.now();
+    options.onPhase?.("handler", handled - started);
     // Not ours any more (rebalanced while handling): the new owner redelivers; the sinks are idempotent.
     const owned = dropStale(live);
-    if (owned.length === 0) return;
+    if (owned.length === 0) {
+      await giveUp();
+      return;
+    }
     for (const { batch } of owned) batch.control.resolveOffset(batch.last);
     try {
-      // The batch's own commit: unlike consumer.commitOffsets it still works while the consumer stops.
-      await owned[0]!.batch.control.commitOffsetsIfNecessary({
-        topics: [
-          { topic: options.topic, partitions: owned.map(({ batch }) => ({ partition: batch.partition, offset: (BigInt(batch.last) + 1n).toString() })) },
-        ],
-      });
+      await sink.commit(
+        { topic: options.topic, partitions: owned.map(({ batch }) => ({ partition: batch.partition, offset: (BigInt(batch.last) + 1n).toString() })) },
+        owned[0]!.batch.control,
+      );
     } catch (err) {
+      await giveUp();
       if (!isRebalance(err)) return settleAll(owned, asError(err));
       options.log.debug({ err: errorMessage(err) }, "commit refused after a rebalance; the new owner redelivers");
       return settleAll(owned, false);
     }
+    options.onPhase?.("commit", performance.now() - handled);
     settleAll(owned, true);
   }
 }

@@ -1,10 +1,23 @@
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
-import { type Admin, type Consumer, type EachBatchPayload, Kafka, type LogEntry, logLevel, Partitioners, type Producer, type SASLOptions } from "kafkajs";
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+  type SASLOptions,
+  type Transaction,
+} from "kafkajs";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import { kafkaFailure, TransportError } from "./kafka-errors.js";
-import { type PartitionBatch, Rounds } from "./kafka-rounds.js";
+import { type PartitionBatch, plainSink, type RoundPhase, type RoundSink, Rounds } from "./kafka-rounds.js";
 import { ALL_TOPICS, DEAD_LETTERS, type DeadLetterMessage, DecodeError } from "./topics.js";
 import type { BatchHandler, OutMessage, SubscribeOptions, Subscription, Topic, Transport } from "./transport.js";
 
@@ -34,7 +47,35 @@ export interface KafkaTransportOptions {
   ssl?: boolean | ConnectionOptions;
   /** SASL login (PLAIN or SCRAM), over TLS on any cluster that is not a test rig. */
   sasl?: Extract<SASLOptions, { mechanism: "plain" | "scram-sha-256" | "scram-sha-512" }>;
+  /**
+   * This process's name in transactional ids (default host and pid). A stable one (per worker) lets a restarted
+   * process fence its predecessor's open transaction at once instead of after the transaction timeout.
+   */
+  instanceId?: string;
+  /** Where the milliseconds go, for the bench and metrics: each produce's round trip, each batch's delivery delay, each round's phases. */
+  onTiming?: (phase: KafkaPhase, ms: number) => void;
 }
+
+/** produce: a publish's round trip; delivery: from the oldest message's send to its batch reaching the consumer; then the round's phases. */
+export type KafkaPhase = "produce" | "delivery" | RoundPhase;
+
+/** What another thread needs to open its own connection to the same cluster and topics. */
+export type KafkaThreadOptions = Omit<KafkaTransportOptions, "log" | "onTiming">;
+
+/** A transactional producer's transactions end after this without a commit (a process killed mid-round), so readers do not wait longer. */
+const TRANSACTION_TIMEOUT_MS = 10_000;
+
+/** Producer settings every carwatch producer shares. */
+const PRODUCER: ProducerConfig = {
+  createPartitioner: Partitioners.DefaultPartitioner,
+  allowAutoTopicCreation: false,
+  // Idempotent: a produce retried after a lost acknowledgement (leader change, broker restart) is not written twice.
+  idempotent: true,
+  maxInFlightRequests: 1,
+  // Retriable failures (no leader, broker down) are retried until the cluster is back: the stage waits
+  // instead of crashing, which is the backpressure a stream processor wants. Others fail at once.
+  retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: Number.MAX_SAFE_INTEGER },
+};
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -143,19 +184,13 @@ export class KafkaTransport implements Transport {
       retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
     });
     this.admin = this.kafka.admin();
-    for (let i = 0; i < (options.producers ?? 3); i++) {
-      const producer = this.kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false,
-        // Idempotent: a produce retried after a lost acknowledgement (leader change, broker restart) is not written twice.
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // Retriable failures (no leader, broker down) are retried until the cluster is back: the stage waits
-        // instead of crashing, which is the backpressure a stream processor wants. Others fail at once.
-        retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: Number.MAX_SAFE_INTEGER },
-      });
-      this.producers.push({ producer, inFlight: 0 });
-    }
+    for (let i = 0; i < (options.producers ?? 3); i++) this.producers.push({ producer: this.kafka.producer(PRODUCER), inFlight: 0 });
+  }
+
+  /** The options another thread opens its own transport with (the generator's producing worker). */
+  get threadOptions(): KafkaThreadOptions {
+    const { log: _log, onTiming: _t, ...rest } = this.options;
+    return rest;
   }
 
   /** Full topic name on the cluster. */
@@ -215,16 +250,48 @@ export class KafkaTransport implements Transport {
     const slot = this.producers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     slot.inFlight++;
     try {
-      await slot.producer.send({
-        topic: this.topicName(topic),
-        acks: -1,
-        messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })),
-      });
-    } catch (err) {
-      throw kafkaFailure(`publish to ${this.topicName(topic)} failed`, err);
+      await this.send(slot.producer, topic, messages);
     } finally {
       slot.inFlight--;
     }
+  }
+
+  /** One produce (acks=all), timed; `to` is a producer or an open transaction. */
+  private async send<T>(to: Pick<Producer, "send">, topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void> {
+    const started = performance.now();
+    try {
+      await to.send({ topic: this.topicName(topic), acks: -1, messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })) });
+    } catch (err) {
+      throw kafkaFailure(`publish to ${this.topicName(topic)} failed`, err);
+    }
+    this.options.onTiming?.("produce", performance.now() - started);
+  }
+
+  /**
+   * A round as one transaction of `producer`: its publishes and, at commit, its offsets (as the group's).
+   * Opened at the first publish or at the commit, so the broker has the previous round's markers written by then.
+   */
+  private transactionalSink(producer: Producer, groupId: string): RoundSink {
+    let open: Promise<Transaction> | null = null;
+    const tx = () => (open ??= producer.transaction());
+    return {
+      publish: async (topic, messages) => {
+        if (messages.length > 0) await this.send(await tx(), topic, messages);
+      },
+      commit: async (offsets) => {
+        const t = await tx();
+        try {
+          await t.sendOffsets({ consumerGroupId: groupId, topics: [offsets] });
+          await t.commit();
+        } catch (err) {
+          throw kafkaFailure(`committing the transaction of ${groupId} failed`, err);
+        }
+      },
+      abort: async () => {
+        const t = await open;
+        if (t?.isActive()) await t.abort();
+      },
+    };
   }
 
   async subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -268,8 +335,30 @@ export class KafkaTransport implements Transport {
       log.warn({ count: out.length, reason: out[0]!.value.reason, detail: out[0]!.value.detail }, "undecodable messages sent to the dead-letter topic");
     };
 
+    // One transactional producer per transactional subscription: its id names the group and this process, so a
+    // restarted process fences the transaction its predecessor left open.
+    const txProducer = options.transactional
+      ? this.kafka.producer({
+          ...PRODUCER,
+          transactionalId: `${groupId}-${this.options.instanceId ?? `${hostname()}-${process.pid}`}`,
+          transactionTimeout: TRANSACTION_TIMEOUT_MS,
+          // The broker answers CONCURRENT_TRANSACTIONS while it still writes the last transaction's markers (a few ms):
+          // retry soon, as the Java client does, not after kafkajs' usual 100 ms and more.
+          retry: { ...PRODUCER.retry, initialRetryTime: 5 },
+        })
+      : null;
+    const publish = this.publish.bind(this);
     // A handler that throws ends the subscription uncommitted: the supervisor restarts the stage, which gets the messages again.
-    const rounds = new Rounds<T>({ topic: name, handler, deadLetters, onFailure: (err) => void finish(err), heartbeatMs: heartbeatInterval, log });
+    const rounds = new Rounds<T>({
+      topic: name,
+      handler,
+      deadLetters,
+      begin: () => (txProducer ? this.transactionalSink(txProducer, groupId) : plainSink(publish)),
+      onPhase: this.options.onTiming,
+      onFailure: (err) => void finish(err),
+      heartbeatMs: heartbeatInterval,
+      log,
+    });
 
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -280,12 +369,22 @@ export class KafkaTransport implements Transport {
       (finishing ??= (async () => {
         rounds.close();
         await consumer.disconnect().catch((e: unknown) => log.warn({ err: e }, "consumer disconnect failed"));
+        await txProducer?.disconnect().catch((e: unknown) => log.warn({ err: e }, "transactional producer disconnect failed"));
         this.subs.delete(sub);
         if (err) settle.reject(err);
         else settle.resolve();
       })());
 
     consumer.on(consumer.events.GROUP_JOIN, (e) => options.onAssignment?.(e.payload.memberAssignment[name] ?? []));
+
+    // A batch of control records only (the marker that ends a transaction) never reaches eachBatch, and kafkajs
+    // commits its offset only with auto-commit: committed here, after the partition's earlier batches were.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      if (e.payload.batchSize > 0 || rounds.closed) return;
+      consumer
+        .commitOffsets([{ topic: name, partition: e.payload.partition, offset: (BigInt(e.payload.lastOffset) + 1n).toString() }])
+        .catch((err: unknown) => log.debug({ err: errorMessage(err) }, "committing past a control batch failed; the next batch's commit goes past it"));
+    });
 
     // kafkajs restarts a consumer after retriable failures by itself; a crash it will not restart ends the subscription.
     consumer.on(consumer.events.CRASH, (e) => {
@@ -297,6 +396,8 @@ export class KafkaTransport implements Transport {
       const { batch, isRunning, isStale } = payload;
       const partition = batch.partition;
       const live = () => !rounds.closed && isRunning() && !isStale();
+      const oldest = batch.messages[0];
+      if (oldest && this.options.onTiming) this.options.onTiming("delivery", Date.now() - Number(oldest.timestamp));
       let next: PartitionBatch<T> | null = null;
       const send = async () => {
         if (next === null) return true;
@@ -316,15 +417,19 @@ export class KafkaTransport implements Transport {
         next.last = message.offset;
         if (next.envelopes.length + next.dead.length >= maxBatch && !(await send())) return;
       }
+      // Past any control records after the last message (a transaction's marker), so a group that read everything lags 0.
+      if (next !== null) (next as PartitionBatch<T>).last = batch.lastOffset();
       if (live()) await send();
     };
 
     try {
+      await txProducer?.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: [name], fromBeginning: (options.from ?? "earliest") === "earliest" });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.options.partitions ?? 6, eachBatch });
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
+      await txProducer?.disconnect().catch(() => undefined);
       throw kafkaFailure(`cannot consume ${name} as ${groupId}`, err);
     }
     this.subs.add(sub);

@@ -91,7 +91,7 @@ export class MemoryTransport implements Transport {
           const batch = t.messages.slice(from, from + maxBatch) as Envelope<T>[];
           grp.busy = true;
           try {
-            await handler(batch);
+            await handler(batch, this);
           } finally {
             grp.busy = false;
           }

@@ -28,7 +28,13 @@ export interface OutMessage<T> {
   value: T;
 }
 
-export type BatchHandler<T> = (batch: Envelope<T>[]) => Promise<void> | void;
+/** Where a handler publishes what its batch produced: as part of the batch's round. */
+export interface RoundOutput {
+  /** Resolves once accepted; on a transactional subscription the messages are seen only once the round commits. */
+  publish<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void>;
+}
+
+export type BatchHandler<T> = (batch: Envelope<T>[], out: RoundOutput) => Promise<void> | void;
 
 export interface SubscribeOptions {
   maxBatch?: number;
@@ -41,6 +47,11 @@ export interface SubscribeOptions {
   onAssignment?: (partitions: number[]) => void;
   /** Where a group without committed offsets starts: the oldest message kept (default) or only new ones. */
   from?: "earliest" | "latest";
+  /**
+   * Consume-transform-produce in one transaction per round (Kafka): what the handler publishes through `out` and
+   * the round's offsets commit together, so readers see each output exactly once. Ignored by the in-process bus.
+   */
+  transactional?: boolean;
 }
 
 export interface Subscription {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../core/log.js";
 import type { PipelineSettings } from "../../pipeline/stage.js";
+import { FusedHop } from "../../pipeline/stages/fused-hop.js";
 import { KafkaTransport, type KafkaTransportOptions } from "../../pipeline/transport/kafka.js";
 import { ALERTS, ENRICHED, SENSORS } from "../../pipeline/transport/topics.js";
 import { type Child, spawnChild } from "./child.js";
@@ -9,6 +10,9 @@ import { createPipeline, type TestPipeline } from "./pipeline.js";
 export interface KafkaPipeline extends TestPipeline<KafkaTransport> {
   bootstrap: string;
   prefix: string;
+  /** Enrich and alert fuse where they share a process (here, and in the workers spawned for this pipeline). */
+  fused: boolean;
+  produceEnriched: boolean;
   /** Resolves once enrich, alert and aggregate have committed everything (upstream first). */
   drained(timeoutMs?: number): Promise<void>;
 }
@@ -23,7 +27,12 @@ export async function createKafkaPipeline(options: {
   log?: Logger;
   /** Transport tuning (benchmarks). */
   kafka?: Partial<KafkaTransportOptions>;
+  /** KAFKA_FUSE (default true) and KAFKA_PRODUCE_ENRICHED (default true), here and in spawned workers. */
+  fused?: boolean;
+  produceEnriched?: boolean;
 }): Promise<KafkaPipeline> {
+  const fused = options.fused ?? true;
+  const produceEnriched = options.produceEnriched ?? true;
   const transport = new KafkaTransport({
     brokers: [options.bootstrap],
     log: options.log ?? silentLogger,
@@ -33,20 +42,22 @@ export async function createKafkaPipeline(options: {
     ...options.kafka,
   });
   await transport.connect();
-  const p = await createPipeline({ dir: options.dir, settings: options.settings, log: options.log, transport });
+  const p = await createPipeline({
+    dir: options.dir,
+    settings: options.settings,
+    log: options.log,
+    transport,
+    fused: fused ? new FusedHop(produceEnriched) : undefined,
+  });
   return {
     ...p,
     bootstrap: options.bootstrap,
     prefix: options.prefix,
+    fused,
+    produceEnriched,
+    // Fused, the alert group never reads samples-enriched: enrich's commit is after the readings were scored.
     drained: (timeoutMs = 60_000) =>
-      transport.whenCaughtUp(
-        [
-          [SENSORS, "enrich"],
-          [ENRICHED, "alert"],
-          [ALERTS, "aggregate"],
-        ],
-        { timeoutMs },
-      ),
+      transport.whenCaughtUp([[SENSORS, "enrich"], ...(fused ? [] : [[ENRICHED, "alert"] as const]), [ALERTS, "aggregate"]], { timeoutMs }),
   };
 }
 
@@ -82,6 +93,9 @@ export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly stri
     KAFKA_TOPIC_PREFIX: p.prefix,
     KAFKA_PARTITIONS: String(p.transport.partitions(SENSORS)),
     KAFKA_CLIENT_ID: name,
+    KAFKA_INSTANCE_ID: name,
+    KAFKA_FUSE: String(p.fused),
+    KAFKA_PRODUCE_ENRICHED: String(p.produceEnriched),
     CARWATCH_ROLES: roles.join(","),
     DATA_DIR: p.dir,
     LOG_LEVEL: "error",

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../core/log.js";
 import type { PipelineSettings, StageDefinition, StageDeps } from "../../pipeline/stage.js";
+import type { FusedHop } from "../../pipeline/stages/fused-hop.js";
 import { STAGES } from "../../pipeline/stages/index.js";
 import { SqliteLakehouse } from "../../pipeline/stores/sqlite/lakehouse.js";
 import { Supervisor } from "../../pipeline/supervisor.js";
@@ -39,6 +40,8 @@ interface PipelineOptions {
   stages?: readonly StageDefinition[];
   capacity?: number;
   log?: Logger;
+  /** Enrich and alert fused (Kafka). */
+  fused?: FusedHop;
 }
 
 /** A real embedded pipeline (SQLite files in a fresh temp dir, in-process bus). */
@@ -58,6 +61,7 @@ export async function createPipeline(options: PipelineOptions & { transport?: Tr
     log: options.log ?? silentLogger,
     events: new EventEmitter(),
     settings: { ...TEST_SETTINGS, ...options.settings },
+    fused: options.fused,
   };
   const supervisor = new Supervisor(options.stages ?? STAGES, deps, { initialMs: 10, maxMs: 100 });
   return {
