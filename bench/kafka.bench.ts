@@ -1,16 +1,20 @@
 /**
  * npm run bench:kafka [-- --events 200000 --brokers host:port]: the pipeline
- * end to end over Kafka (SQLite stores) in two layouts — every stage in one
- * process, and the scale-out layout (the generator here, enrich in one worker
- * process, alert and aggregate in another) — with the CPU time each process
- * and the broker spent per event. In the same run, on the same broker and
- * message size, the ceilings it is measured against: a kafkajs produce-only
- * and consume-only loop (the stages' producer and consumer settings) and
- * Kafka's own producer perf tool, printed as ratios, and the CPU budget they
- * leave on this machine. Then the event→alert latency at half each layout's
- * rate. Without --brokers it starts a broker with scripts/kafka/kafka.sh
- * (1 GB heap) and warms it up with an unreported run first; with --brokers,
- * BENCH_BROKER_PID names the broker's process to charge its CPU time.
+ * end to end over Kafka (SQLite stores) in three layouts — every stage in one
+ * process (enrich and alert fused), the same without producing
+ * samples-enriched (to print its cost), and the scale-out layout (the
+ * generator here, enrich in one worker process, alert and aggregate in
+ * another, talking over the topics) — with the CPU time each process and the
+ * broker spent per event. In the same run, on the same broker and message
+ * size, the ceilings it is measured against: a kafkajs produce-only and
+ * consume-only loop (the stages' producer and consumer settings), Kafka's own
+ * producer perf tool and the embedded pipeline, and every target of issue 16
+ * as a ratio, with the CPU budget left. Then the event→alert latency at half
+ * each layout's rate, with the one process's split by phase (produce round
+ * trip, delivery, queued, handler, commit). Without --brokers it starts a
+ * broker with scripts/kafka/kafka.sh (1 GB heap) and warms it up with an
+ * unreported run first; with --brokers, BENCH_BROKER_PID names the broker's
+ * process to charge its CPU time.
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -19,11 +23,12 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { seedCars } from "../pipeline/model/dims.js";
 import { Fleet } from "../pipeline/model/fleet.js";
+import type { KafkaPhase } from "../pipeline/transport/kafka.js";
 import { ALERTS } from "../pipeline/transport/topics.js";
 import type { Child } from "../test/support/child.js";
 import { type Broker, KAFKA_SH, randomPrefix, startBroker } from "../test/support/kafka.js";
 import { createKafkaPipeline, groupsSettled, type KafkaPipeline, spawnWorker } from "../test/support/kafka-pipeline.js";
-import { TEST_SETTINGS } from "../test/support/pipeline.js";
+import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
 import { type BenchPipeline, endToEnd, latency } from "./runs.js";
 import { insertCeiling } from "./sqlite-ceiling.js";
 
@@ -55,8 +60,35 @@ const bootstrap = args.brokers ?? (broker = await startBroker()).bootstrap;
 /** The broker's JVM (its CPU time counts per event too): the one this run started, or BENCH_BROKER_PID's. */
 const brokerPid = broker ? Number(readFileSync(join(broker.workdir, "kafka.pid"), "utf8")) : Number(process.env.BENCH_BROKER_PID) || undefined;
 
-const pipeline = (extra: Partial<typeof settings>) =>
-  createKafkaPipeline({ bootstrap, prefix: randomPrefix(), settings: { ...settings, ...extra }, partitions: PARTITIONS });
+type Layout = { fused?: boolean; produceEnriched?: boolean; onTiming?: (phase: KafkaPhase, ms: number) => void };
+const pipeline = (extra: Partial<typeof settings>, layout: Layout = {}) =>
+  createKafkaPipeline({
+    bootstrap,
+    prefix: randomPrefix(),
+    settings: { ...settings, ...extra },
+    partitions: PARTITIONS,
+    fused: layout.fused,
+    produceEnriched: layout.produceEnriched,
+    kafka: { onTiming: layout.onTiming },
+  });
+
+/** Each phase's durations (ms), from the transport's onTiming. */
+function phaseTimings() {
+  const by = new Map<KafkaPhase, number[]>();
+  return {
+    onTiming: (phase: KafkaPhase, ms: number) => {
+      let list = by.get(phase);
+      if (!list) by.set(phase, (list = []));
+      list.push(ms);
+    },
+    summary: () =>
+      [...by].map(([phase, ms]) => {
+        ms.sort((a, b) => a - b);
+        const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
+        return `${phase} p50 ${at(0.5).toFixed(1)} / p99 ${at(0.99).toFixed(1)} ms (${fmt(ms.length)})`;
+      }),
+  };
+}
 
 /** Every stage's group has caught up, and with `tap` the latency tap's too. */
 async function drained(p: KafkaPipeline, tap: boolean): Promise<void> {
@@ -64,9 +96,9 @@ async function drained(p: KafkaPipeline, tap: boolean): Promise<void> {
   if (tap) await p.transport.whenCaughtUp([[ALERTS, "bench"]]);
 }
 
-/** Every stage in this process. */
-async function oneProcess(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
-  const p = await pipeline(extra);
+/** Every stage in this process: enrich and alert fused (with samples-enriched produced unless the layout says not). */
+async function oneProcess(extra: Partial<typeof settings> = {}, layout: Layout = {}): Promise<BenchPipeline> {
+  const p = await pipeline(extra, { fused: true, ...layout });
   return {
     p,
     processes: () => ({ carwatch: process.pid, broker: brokerPid }),
@@ -74,9 +106,9 @@ async function oneProcess(extra: Partial<typeof settings> = {}): Promise<BenchPi
   };
 }
 
-/** The scale-out layout: seed and generator here; enrich, and alert with aggregate, each in a worker process. */
-async function workerProcesses(extra: Partial<typeof settings> = {}): Promise<BenchPipeline> {
-  const p = await pipeline(extra);
+/** The scale-out layout: seed and generator here; enrich, and alert with aggregate, each in a worker process (over samples-enriched). */
+async function workerProcesses(extra: Partial<typeof settings> = {}, layout: Layout = {}): Promise<BenchPipeline> {
+  const p = await pipeline(extra, { ...layout, fused: false });
   const workers: Child[] = [];
   return {
     p,
@@ -96,7 +128,12 @@ async function workerProcesses(extra: Partial<typeof settings> = {}): Promise<Be
   };
 }
 
-const LAYOUTS = { "one process": oneProcess, "three processes": workerProcesses };
+const LAYOUTS = {
+  "one process": oneProcess,
+  "one process, no samples-enriched": (extra: Partial<typeof settings> = {}, layout: Layout = {}) => oneProcess(extra, { ...layout, produceEnriched: false }),
+  "three processes": workerProcesses,
+};
+type LayoutName = keyof typeof LAYOUTS;
 
 /** kafkajs alone: produce the same readings in batches of 1000 (the stages' producer settings), then consume them; with CPU µs per message. */
 async function kafkajsCeilings(lines: string[]) {
@@ -159,6 +196,9 @@ async function perfCeiling(size: number) {
 const micros = (seconds: number | null) => (seconds === null ? null : (seconds * 1e6) / N);
 const showMicros = (us: number | null) => (us === null ? "n/a" : `${us.toFixed(0)} µs`);
 
+const ratio = (x: number, target: number, atLeast = true) =>
+  `${x.toFixed(2)}× (target ${atLeast ? "≥" : "≤"} ${target}×: ${(atLeast ? x >= target : x <= target) ? "met" : "not met"})`;
+
 try {
   console.log(
     `carwatch kafka bench: ${fmt(N)} events, ${PARTITIONS} partitions, broker ${bootstrap}${broker ? " (started by kafka.sh)" : ""}, node ${process.version}, ${CORES} cores`,
@@ -166,8 +206,8 @@ try {
   console.log(`load average before: ${load()}`);
   // A fresh JVM compiles its hot paths during the first seconds of load: a short unreported run warms the broker first.
   await endToEnd(await oneProcess(), Math.min(N, 20_000), START);
-  const runs: { layout: keyof typeof LAYOUTS; rate: number; perEvent: number | null }[] = [];
-  for (const [layout, make] of Object.entries(LAYOUTS) as [keyof typeof LAYOUTS, typeof oneProcess][]) {
+  const runs = new Map<LayoutName, { rate: number; perEvent: number | null; cpu: (readonly [string, number | null])[] }>();
+  for (const [layout, make] of Object.entries(LAYOUTS) as [LayoutName, typeof oneProcess][]) {
     const e2e = await endToEnd(await make(), N, START);
     console.log(
       `\nend to end over Kafka, ${layout}: ${fmt(e2e.rate)} events/s (${e2e.seconds.toFixed(2)} s; generator done after ${e2e.produced.toFixed(2)} s)`,
@@ -181,8 +221,11 @@ try {
     console.log(
       `  CPU per event: ${cpu.map(([name, us]) => `${name} ${showMicros(us)}`).join(", ")}${perEvent === null ? "" : ` = ${perEvent.toFixed(0)} µs`}`,
     );
-    runs.push({ layout, rate: e2e.rate, perEvent });
+    runs.set(layout, { rate: e2e.rate, perEvent, cpu });
   }
+  const embedded = await createPipeline({ settings });
+  const inProcess = await endToEnd({ p: embedded, drained: () => embedded.transport.whenIdle() }, N, START);
+  console.log(`\nend to end embedded (in-process bus, same stores, same process): ${fmt(inProcess.rate)} events/s (${inProcess.seconds.toFixed(2)} s)`);
 
   const fleet = new Fleet(
     seedCars(50).map((c) => c.car_id),
@@ -195,43 +238,61 @@ try {
   const kjs = await kafkajsCeilings(lines);
   const perf = await perfCeiling(size);
   const store = insertCeiling(lines);
-  const best = runs.reduce((a, b) => (b.rate > a.rate ? b : a));
-  console.log(`\nceilings (same broker, ${size}-byte messages, same run), against the best layout (${best.layout}, ${fmt(best.rate)} events/s):`);
+  const one = runs.get("one process")!;
+  const three = runs.get("three processes")!;
+  const bare = runs.get("one process, no samples-enriched")!;
+  console.log(`\nceilings (same broker, ${size}-byte messages, same run), against one process (${fmt(one.rate)} events/s):`);
   console.log(
-    `  kafkajs produce-only      ${fmt(kjs.produce.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.produce.rate).toFixed(3)}×   (${kjs.produce.cpuMicros.toFixed(1)} µs CPU per message)`,
+    `  kafkajs produce-only      ${fmt(kjs.produce.rate).padStart(11)} msgs/s   pipeline = ${(one.rate / kjs.produce.rate).toFixed(3)}×   (${kjs.produce.cpuMicros.toFixed(1)} µs CPU per message)`,
   );
   console.log(
-    `  kafkajs consume-only      ${fmt(kjs.consume.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / kjs.consume.rate).toFixed(3)}×   (${kjs.consume.cpuMicros.toFixed(1)} µs CPU per message; target ≥ 0.6×)`,
+    `  kafkajs consume-only      ${fmt(kjs.consume.rate).padStart(11)} msgs/s   pipeline = ${(one.rate / kjs.consume.rate).toFixed(3)}×   (${kjs.consume.cpuMicros.toFixed(1)} µs CPU per message)`,
   );
-  console.log(`  kafka-producer-perf-test  ${fmt(perf.rate).padStart(11)} msgs/s   pipeline = ${(best.rate / perf.rate).toFixed(3)}×`);
+  console.log(`  kafka-producer-perf-test  ${fmt(perf.rate).padStart(11)} msgs/s   pipeline = ${(one.rate / perf.rate).toFixed(3)}×`);
   console.log(`    ${perf.summary}`);
   console.log(
-    `  better-sqlite3 insert     ${fmt(store.rate).padStart(11)} events/s pipeline = ${(best.rate / store.rate).toFixed(3)}×   (raw + enriched row: ${(1e6 / store.rate).toFixed(1)} µs CPU per event)`,
+    `  better-sqlite3 insert     ${fmt(store.rate).padStart(11)} events/s pipeline = ${(one.rate / store.rate).toFixed(3)}×   (raw + enriched row: ${(1e6 / store.rate).toFixed(1)} µs CPU per event)`,
+  );
+  console.log(`  embedded pipeline         ${fmt(inProcess.rate).padStart(11)} events/s pipeline = ${(one.rate / inProcess.rate).toFixed(3)}×`);
+  console.log(
+    `  samples-enriched costs ${fmt(bare.rate - one.rate)} events/s (${fmt(bare.rate)} without it)${one.perEvent !== null && bare.perEvent !== null ? ` and ${(one.perEvent - bare.perEvent).toFixed(0)} µs of CPU per event` : ""}`,
   );
 
-  // Each reading is produced twice (sensors-sample, samples-enriched) and consumed twice, and stored as two rows.
-  const floor = 2 * kjs.produce.cpuMicros + 2 * kjs.consume.cpuMicros + 1e6 / store.rate;
+  // Fused, a reading is produced twice (sensors-sample by the generator, samples-enriched) and consumed once; two rows.
+  const floor = 2 * kjs.produce.cpuMicros + kjs.consume.cpuMicros + 1e6 / store.rate;
   console.log(`\nCPU budget on this machine (${CORES} cores = ${fmt(CORES * 1e6)} µs of CPU per second):`);
   console.log(`  50,000 events/s leaves ${((CORES * 1e6) / 50_000).toFixed(0)} µs of CPU per event for everything: carwatch, the broker and the store.`);
   console.log(
-    `  kafkajs (2 produces + 2 consumes) and the two rows alone take ${floor.toFixed(0)} µs per event: at most ${fmt((CORES * 1e6) / floor)} events/s, with nothing else running.`,
+    `  one process: kafkajs (2 produces + 1 consume) and the two rows alone take ${floor.toFixed(0)} µs per event: at most ${fmt((CORES * 1e6) / floor)} events/s, with nothing else running.`,
   );
-  for (const r of runs)
+  for (const [layout, r] of runs)
     if (r.perEvent !== null)
       console.log(
-        `  ${r.layout}: ${r.perEvent.toFixed(0)} µs per event measured (carwatch + broker) → at most ${fmt((CORES * 1e6) / r.perEvent)} events/s with both cores busy; ran at ${fmt(r.rate)}.`,
+        `  ${layout}: ${r.perEvent.toFixed(0)} µs per event measured (${r.cpu.map(([n, us]) => `${n} ${showMicros(us)}`).join(" + ")}) → at most ${fmt((CORES * 1e6) / r.perEvent)} events/s with both cores busy; ran at ${fmt(r.rate)}; ${r.perEvent <= 40 ? `${(40 - r.perEvent).toFixed(0)} µs left of the 40 µs target` : `${(r.perEvent - 40).toFixed(0)} µs over the 40 µs target`}.`,
       );
 
   console.log("");
-  for (const r of runs) {
+  const p99s: [LayoutName, number][] = [];
+  for (const layout of ["one process", "three processes"] as const) {
+    const r = runs.get(layout)!;
     const rate = Math.max(100, Math.round(r.rate / 2));
-    const lat = await latency(await LAYOUTS[r.layout](latencySettings), rate, Number(args["latency-seconds"]));
-    console.log(`event→alert latency, ${r.layout}, at ${fmt(rate)} events/s offered (half its end-to-end rate; wall clock, 3 Kafka hops + the tap):`);
+    const phases = phaseTimings();
+    const lat = await latency(await LAYOUTS[layout](latencySettings, { onTiming: phases.onTiming }), rate, Number(args["latency-seconds"]));
+    console.log(`event→alert latency, ${layout}, at ${fmt(rate)} events/s offered (half its end-to-end rate; wall clock, to the tap on alert-data):`);
     console.log(`  p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 100 ms)`);
+    // In the three-process layout the stages' transports are in the workers: only this process's own are timed.
+    console.log(`  where the milliseconds go${layout === "three processes" ? " (this process: the latency tap)" : ""}: ${phases.summary().join("; ")}`);
+    p99s.push([layout, lat.p99]);
   }
-  console.log(
-    `\nend to end target ≥ 50,000 events/s: ${best.rate >= 50_000 ? "met" : "not met"}; load average after: ${load()} (${CORES} cores shared with the broker and other work)`,
-  );
+
+  console.log("\ntargets (issue 16), as ratios in this run:");
+  console.log(`  one process / kafkajs produce-only: ${ratio(one.rate / kjs.produce.rate, 0.6)}`);
+  console.log(`  three processes / one process: ${ratio(three.rate / one.rate, 0.8)}`);
+  console.log(`  Kafka one process / embedded: ${ratio(one.rate / inProcess.rate, 0.4)}`);
+  if (one.perEvent !== null)
+    console.log(`  CPU per reading, one process, carwatch + broker: ${one.perEvent.toFixed(0)} µs (target ≤ 40 µs: ${one.perEvent <= 40 ? "met" : "not met"})`);
+  for (const [layout, p99] of p99s) console.log(`  event→alert p99 at half rate, ${layout}: ${p99} ms (target ≤ 100 ms: ${p99 <= 100 ? "met" : "not met"})`);
+  console.log(`load average after: ${load()} (${CORES} cores shared with the broker and other work)`);
 } finally {
   await broker?.destroy();
 }

@@ -1,14 +1,13 @@
 import { setImmediate as nextTick } from "node:timers/promises";
 import { z } from "zod";
-import { StageError } from "../../core/errors.js";
+import { CarwatchError, StageError } from "../../core/errors.js";
 import { tsWorker } from "../../core/ts-module.js";
 import { anomalyRatesSchema } from "../model/fleet.js";
 import { defineStage } from "../stage.js";
 import { SENSORS } from "../transport/topics.js";
+import type { FleetReply, FleetRequest } from "./fleet-worker.js";
 
 const BATCH = 1000;
-
-type Batch = { keys: string[]; values: string[] };
 
 export const generatorStage = defineStage({
   name: "generator",
@@ -39,27 +38,54 @@ export const generatorStage = defineStage({
       rates: anomalyRatesSchema.parse({ ...deps.settings.anomalies, ...params.anomalies }),
       seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
       start,
+      // On Kafka the worker produces too, over its own connection: the produce's CPU leaves the pipeline's thread.
+      wire: deps.transport.threadOptions,
+      logLevel: deps.log.level,
     });
-    const waiting = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
+    const waiting = new Map<number, { resolve: (sent: number) => void; reject: (e: Error) => void }>();
     let failure: Error | null = null;
     let loaded!: { resolve: () => void; reject: (e: Error) => void };
     const ready = new Promise<void>((resolve, reject) => (loaded = { resolve, reject }));
-    worker.on("message", (m: (Batch & { id: number }) | { ready: true }) => {
+    let closed!: () => void;
+    const workerClosed = new Promise<void>((resolve) => (closed = resolve));
+    /** Publishes in request order on the in-process bus (the worker keeps that order on Kafka). */
+    let published: Promise<unknown> = Promise.resolve();
+    const settle = (id: number, outcome: Error | Promise<number>) => {
+      const w = waiting.get(id);
+      waiting.delete(id);
+      if (outcome instanceof Error) w?.reject(outcome);
+      else outcome.then(w?.resolve, w?.reject);
+    };
+    worker.on("message", (m: FleetReply) => {
       if ("ready" in m) return loaded.resolve();
-      waiting.get(m.id)?.resolve(m);
-      waiting.delete(m.id);
+      if ("closed" in m) return closed();
+      if ("error" in m) return settle(m.id, new CarwatchError("transport", `the generator's produce failed: ${m.error}`, { retriable: m.retriable }));
+      if ("sent" in m) return settle(m.id, Promise.resolve(m.sent));
+      const { keys, values } = m;
+      const done = published.then(() =>
+        deps.transport.publish(
+          SENSORS,
+          keys.map((key, i) => ({ key, value: values[i]! })),
+        ),
+      );
+      published = done.catch(() => {});
+      settle(
+        m.id,
+        done.then(() => keys.length),
+      );
     });
     worker.on("error", (err) => {
       failure = err;
       loaded.reject(err);
+      closed();
       for (const w of waiting.values()) w.reject(err);
       waiting.clear();
     });
     let nextId = 0;
     let planned = 0;
     const step = 1000 / params.virtualRate;
-    /** Asks the worker for the next `n` readings; their times are fixed now, in order. */
-    const request = (n: number): Promise<Batch> => {
+    /** Has the worker simulate and send the next `n` readings, their times fixed now, in order; resolves with how many were sent. */
+    const send = (n: number): Promise<number> => {
       const now = Date.now();
       const times = Array.from({ length: n }, (_, i) => (params.clock === "virtual" ? start + (planned + i) * step : now));
       planned += n;
@@ -67,46 +93,48 @@ export const generatorStage = defineStage({
       return new Promise((resolve, reject) => {
         const id = nextId++;
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, times });
+        worker.postMessage({ id, times } satisfies FleetRequest);
       });
     };
 
     const rate = params.rate ?? deps.settings.generatorRate;
     const max = params.maxEvents ?? Number.POSITIVE_INFINITY;
     let emitted = 0;
-    const emit = async (b: Batch) => {
-      await deps.transport.publish(
-        SENSORS,
-        b.keys.map((key, i) => ({ key, value: b.values[i]! })),
-      );
-      emitted += b.keys.length;
-      counters.countIn(b.keys.length);
-      counters.out += b.keys.length;
+    const count = (sent: number) => {
+      emitted += sent;
+      counters.countIn(sent);
+      counters.out += sent;
       counters.lastEventTime = params.clock === "virtual" ? start + emitted * step : Date.now();
     };
+    /** The batch asked for but not yet counted: counted even when stopping, since it is sent all the same. */
+    let inFlight: Promise<number> | null = null;
     try {
       // Readings stamped before the simulator runs would carry its start-up time as latency.
       await ready;
       const t0 = Date.now();
       if (rate === 0) {
         // One batch is simulated while the previous one is published.
-        let next: Promise<Batch> | null = request(Math.min(BATCH, max));
-        while (next && !signal.aborted) {
-          const batch: Batch = await next;
-          next = planned < max ? request(Math.min(BATCH, max - planned)) : null;
-          await emit(batch);
+        inFlight = send(Math.min(BATCH, max));
+        while (inFlight && !signal.aborted) {
+          const sent = await inFlight;
+          inFlight = planned < max ? send(Math.min(BATCH, max - planned)) : null;
+          count(sent);
           // Let timers and I/O run between batches: the bus resolves on microtasks.
           await nextTick();
         }
-        // A batch asked for but not published when stopping is simply never sent.
         return;
       }
       while (!signal.aborted && emitted < max) {
         const due = Math.min(max, Math.floor(((Date.now() - t0) * rate) / 1000)) - emitted;
-        if (due > 0) await emit(await request(Math.min(due, BATCH * 5)));
+        if (due > 0) count(await send(Math.min(due, BATCH * 5)));
         else await new Promise((r) => setTimeout(r, Math.max(5, Math.min(200, 1000 / rate))));
       }
     } finally {
+      const last = inFlight;
+      if (last) await last.then(count, () => {});
+      // The worker's own connection closes after its last produce; then the thread ends (a crashed worker has closed).
+      worker.postMessage({ close: true } satisfies FleetRequest);
+      await workerClosed;
       await worker.terminate();
     }
   },

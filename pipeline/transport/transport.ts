@@ -1,3 +1,4 @@
+import type { KafkaThreadOptions } from "./kafka.js";
 import type { DeadLetterMessage } from "./topics.js";
 
 /**
@@ -68,6 +69,8 @@ export interface Transport {
   subscribe<T>(topic: Topic<T>, group: string, handler: BatchHandler<T>, options?: SubscribeOptions): Promise<Subscription>;
   /** Partitions of a topic (1 when the transport has no partitions). */
   partitions?(topic: Topic<unknown>): number;
+  /** What a worker thread needs to open its own connection (Kafka); absent where a thread cannot reach the transport (the in-process bus). */
+  readonly threadOptions?: KafkaThreadOptions;
   /** Messages waiting for a group; 0 when unknown. */
   lag(topic: Topic<unknown>, group: string): number;
   close(): Promise<void>;
