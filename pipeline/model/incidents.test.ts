@@ -34,6 +34,22 @@ const CLEAR = 60_000;
 const hit = (tr: IncidentTracker, e: EnrichedEvent, rule = "speeding") => tr.hit(e, firing(e, rule), CLEAR);
 
 describe("incidents", () => {
+  it("forgets a rolled-back attempt's hits on rewind, so a store retry counts each reading once", () => {
+    const tr = new IncidentTracker();
+    const first = ev(1, 0);
+    hit(tr, first);
+    tr.checkpoint();
+    const later = [ev(1, 1000), ev(1, 2000), ev(2, 2000)];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      tr.rewind();
+      for (const e of later) hit(tr, e);
+    }
+    const open = tr.resolve(Number.POSITIVE_INFINITY);
+    expect(open.map((i) => [i.car_id, i.event_count])).toEqual([
+      [1, 3],
+      [2, 1],
+    ]);
+  });
   it("groups firings within the clear time into one incident with peak and count", () => {
     const tr = new IncidentTracker();
     const a = hit(tr, ev(1, 0, 125));

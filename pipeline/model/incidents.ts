@@ -21,6 +21,21 @@ export class IncidentTracker {
   /** Incidents a later firing proved over (it came past their clear time) before the watermark resolved them: resolved in turn. */
   private readonly over: Incident[] = [];
 
+  private saved: { open: [string, Held][]; over: Incident[] } | null = null;
+
+  /** Remembers the state before a store transaction whose derive step may run again (a busy retry after a rollback). */
+  checkpoint(): void {
+    this.saved = { open: [...this.open].map(([k, h]) => [k, { incident: { ...h.incident }, clearMs: h.clearMs }]), over: this.over.map((i) => ({ ...i })) };
+  }
+
+  /** Back to the last checkpoint: the rolled-back attempt's hits are forgotten, so a retry does not count them twice. */
+  rewind(): void {
+    if (!this.saved) return;
+    this.open.clear();
+    for (const [k, h] of this.saved.open) this.open.set(k, { incident: { ...h.incident }, clearMs: h.clearMs });
+    this.over.splice(0, this.over.length, ...this.saved.over.map((i) => ({ ...i })));
+  }
+
   /** Incidents that may still grow (after a restart, or a partition that moved here); resolved ones are ignored. */
   restore(incidents: readonly Incident[], clearMsOf: (ruleId: string) => number): void {
     for (const i of incidents) {

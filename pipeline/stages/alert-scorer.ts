@@ -184,7 +184,16 @@ export class AlertScorer {
     const resolved: Incident[] = [];
     const save = Date.now() - this.savedAt >= RULE_STATE_SAVE_MS;
     if (save) this.savedAt = Date.now();
+    // SQLite may answer busy inside the transaction and the lakehouse then runs it again: each attempt starts from here.
+    for (const lane of this.lanes.values()) lane.incidents.checkpoint();
+    let attempts = 0;
     const fresh = await this.deps.lakehouse.insertNew("cars_enriched", rows, (fresh) => {
+      if (attempts++ > 0) {
+        for (const lane of this.lanes.values()) lane.incidents.rewind();
+        resolved.length = 0;
+        messages.length = 0;
+        alertTimes.clear();
+      }
       const alertRows: object[] = [];
       const touched = new Map<string, Incident>();
       for (const r of [...fresh, ...silent]) {

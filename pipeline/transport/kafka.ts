@@ -179,7 +179,8 @@ export class KafkaTransport implements Transport {
       logLevel: logLevel.INFO,
       connectionTimeout: 3000,
       ssl: options.ssl,
-      sasl: options.sasl,
+      // kafkajs attaches its authenticator (a function) to the sasl object: a copy keeps threadOptions cloneable.
+      sasl: options.sasl && { ...options.sasl },
       // A broker restart takes seconds: keep retrying for about half a minute before giving up.
       retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 12 },
     });
