@@ -43,6 +43,32 @@ describe("embedded pipeline, end to end", () => {
     expect(p.supervisor.status("enrich").counters).toMatchObject({ in: N, out: want.valid, deadLetters: N - want.valid });
   });
 
+  it("counts each alert once in its incident when the store runs a transaction's derive step again (a busy retry after a rollback)", async () => {
+    const want = expectedRows({ n: N, rate: RATE, seed: 42, start: START });
+    p = await createPipeline();
+    await p.supervisor.start("seed");
+    await p.supervisor.waitFor("seed");
+    // As SQLite's busy answer inside a begun transaction does: a first attempt is derived, rolled back, and derived again.
+    const insertNew = p.lakehouse.insertNew.bind(p.lakehouse);
+    let retried = 0;
+    p.lakehouse.insertNew = ((table, rows, derive) =>
+      insertNew(
+        table,
+        rows,
+        derive &&
+          ((fresh) => {
+            if (table === "cars_enriched") {
+              derive(fresh);
+              retried++;
+            }
+            return derive(fresh);
+          }),
+      )) as typeof p.lakehouse.insertNew;
+    await runGenerator(p, { maxEvents: N });
+    expect(retried).toBeGreaterThan(0);
+    expectExactRows(p.lakehouse, want);
+  });
+
   it("counts an alert for a window already closed as late, in the next window to close", async () => {
     p = await createPipeline();
     await p.supervisor.start("seed");

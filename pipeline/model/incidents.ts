@@ -80,16 +80,6 @@ export class IncidentTracker {
     return { incident, opened: true };
   }
 
-  /**
-   * True when a firing at `t` would join an incident this tracker holds. When
-   * it would not, another process may hold that incident (its partition moved
-   * here after a rebalance or a crash): look it up in the table and restore it first.
-   */
-  covers(carId: number, ruleId: string, t: number, clearMs: number): boolean {
-    const cur = this.open.get(`${carId}|${ruleId}`);
-    return cur !== undefined && joins(cur.incident, t, clearMs);
-  }
-
   /** The incidents the watermark has resolved, in resolution order; they are forgotten here, so memory stays bounded. */
   resolve(watermark: number): Incident[] {
     const out: Incident[] = [];

@@ -176,24 +176,21 @@ export class AlertScorer {
       }
       anchors.prune(watermark);
     }
-    const messages: OutMessage<AlertMessage>[] = [];
-    // Event times of the readings that alerted, per input partition: the progress marks carry them to the
-    // one aggregate member that closes windows, which counts those for windows it already closed as late.
-    const alertTimes = new Map<number, number[]>();
-    // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
-    const resolved: Incident[] = [];
     const save = Date.now() - this.savedAt >= RULE_STATE_SAVE_MS;
     if (save) this.savedAt = Date.now();
-    // SQLite may answer busy inside the transaction and the lakehouse then runs it again: each attempt starts from here.
+    // Taken once, before the transaction: rule state does not depend on which readings are fresh, and a snapshot marks cars saved.
+    const stateRows = [...this.lanes.values()].flatMap((lane) => this.rules.stateRows(lane.engine, save ? "dirty" : "unsaved"));
+    // SQLite may answer busy inside the transaction; the lakehouse then rolls it back and runs it again, this
+    // derive step included: each attempt starts from the incidents as they were and from empty outputs.
     for (const lane of this.lanes.values()) lane.incidents.checkpoint();
-    let attempts = 0;
+    // alertTimes: event times of the readings that alerted, per input partition; the progress marks carry them to
+    // the one aggregate member that closes windows, which counts those for windows it already closed as late.
+    let attempt: { messages: OutMessage<AlertMessage>[]; alertTimes: Map<number, number[]>; resolved: Incident[] } | null = null;
     const fresh = await this.deps.lakehouse.insertNew("cars_enriched", rows, (fresh) => {
-      if (attempts++ > 0) {
-        for (const lane of this.lanes.values()) lane.incidents.rewind();
-        resolved.length = 0;
-        messages.length = 0;
-        alertTimes.clear();
-      }
+      if (attempt) for (const lane of this.lanes.values()) lane.incidents.rewind();
+      attempt = { messages: [], alertTimes: new Map(), resolved: [] };
+      const { messages, alertTimes, resolved } = attempt;
+      // Incidents and alert rows are derived only from readings new to cars_enriched, in the same transaction.
       const alertRows: object[] = [];
       const touched = new Map<string, Incident>();
       for (const r of [...fresh, ...silent]) {
@@ -201,8 +198,6 @@ export class AlertScorer {
         const scored = r.scored;
         const ruleHits: RuleHit[] = r.hits.map((h: RuleFiring) => {
           const { incident, opened } = this.laneOf(r.source).incidents.hit(scored, h, this.rules.clearMs(h.rule_id));
-          this.deps.metrics?.alerts.inc({ rule: h.rule });
-          if (opened) this.deps.metrics?.incidents.inc({ rule: h.rule });
           touched.set(incident.incident_id, { ...incident });
           alertRows.push({
             event_id: r.event_id,
@@ -244,9 +239,18 @@ export class AlertScorer {
       return [
         { table: "alerts", rows: alertRows },
         { table: "incidents", rows: [...touched.values()] },
-        { table: "rule_state", rows: [...this.lanes.values()].flatMap((lane) => this.rules.stateRows(lane.engine, save ? "dirty" : "unsaved")) },
+        { table: "rule_state", rows: stateRows },
       ];
     });
+    const { messages, alertTimes, resolved } = attempt!;
+    // Counted once the transaction committed: a retried attempt's hits are not.
+    for (const m of messages) {
+      if (m.value.kind !== "alert") continue;
+      for (const h of m.value.hits) {
+        this.deps.metrics?.alerts.inc({ rule: h.rule });
+        if (h.opened) this.deps.metrics?.incidents.inc({ rule: h.rule });
+      }
+    }
     for (const incident of resolved) messages.push({ key: String(incident.car_id), value: { kind: "resolved", incident } });
     // Readings already stored (a redelivery after a crash between the commit above and the produce
     // below): their alerts are sent again as stored, so alert-data misses none; consumers key by incident.
