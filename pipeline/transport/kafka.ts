@@ -485,13 +485,20 @@ export class KafkaTransport implements Transport {
    */
   async whenCaughtUp(pairs: readonly (readonly [Topic<unknown>, string])[], options: { timeoutMs?: number; pollMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-    for (const [topic, group] of pairs) {
-      for (;;) {
+    // Two passes in a row, pollMs apart: a transaction's commit markers reach __consumer_offsets and the output
+    // partitions one after the other, and until an output partition has its marker its end (the last stable
+    // offset) still stops before the transaction, so one pass can see upstream committed and downstream idle.
+    let quiet = 0;
+    while (quiet < 2) {
+      quiet++;
+      for (const [topic, group] of pairs) {
         const lag = await this.groupLag(topic, group);
-        if (lag === 0) break;
+        if (lag === 0) continue;
+        quiet = 0;
         if (Date.now() > deadline) throw new TransportError(`group ${this.groupId(group)} still lags ${lag} on ${this.topicName(topic)}`);
-        await delay(options.pollMs ?? 50);
+        break;
       }
+      if (quiet < 2) await delay(options.pollMs ?? 50);
     }
   }
 
