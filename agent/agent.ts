@@ -15,7 +15,7 @@ import { LlmError, toLlmError } from "./errors.js";
 import { type Dialect, factsLine, systemPrompt, type TurnFacts, withTables } from "./prompt.js";
 import { parseTextToolCalls } from "./text-tool-calls.js";
 import { routeTools } from "./tool-router.js";
-import { modelSchema, unknownArguments } from "./tool-schema.js";
+import { toolShapes, unknownArguments } from "./tool-schema.js";
 import { answerFromResults, earlierResult, modelAnswer, REPEAT_NUDGE, textOf, turnStart } from "./turn-answer.js";
 
 export interface AgentModelConfig {
@@ -129,12 +129,8 @@ export class ChatAgent {
     const { registry } = this.deps;
     const allowed = registry.tools.filter((t) => hasRole(role, t.role) && (!t.via || t.via.includes("agent")));
     const tables = allowed.some((t) => t.name === "query") ? await registry.call("list_tables", { columns: true }, caller, { internal: true }) : [];
-    const schemas = new Map(allowed.map((t) => [t.name, modelSchema(t.name, t.input)]));
-    const names = new Set(registry.tools.map((t) => t.name));
-    const soleArgument = (name: string) => {
-      const required = schemas.get(name)?.required ?? [];
-      return required.length === 1 ? required[0] : undefined;
-    };
+    // Every tool's arguments, not only the role's: a text call of a tool the role lacks still becomes a call, which the registry refuses.
+    const schemas = toolShapes(registry.tools);
     const limits = this.limits;
     const normal = (name: string, args: unknown) => {
       const parsed = registry.get(name)?.input.safeParse(args);
@@ -231,7 +227,7 @@ export class ChatAgent {
         const response = await handler({ ...request, messages: withFacts, tools: request.tools.filter((t) => offered.includes(String(t.name))) });
         if (!AIMessage.isInstance(response)) return response;
         const content = textOf(response.content);
-        const written = response.tool_calls?.length ? null : parseTextToolCalls(content, names, soleArgument);
+        const written = response.tool_calls?.length ? null : parseTextToolCalls(content, schemas);
         const fields = { content: response.content, response_metadata: response.response_metadata, usage_metadata: response.usage_metadata, id: randomUUID() };
         if (final) return new AIMessage({ ...fields, content: written ? "" : content });
         if (!written) return new AIMessage({ ...fields, tool_calls: response.tool_calls });

@@ -5,33 +5,47 @@ export interface TextToolCall {
   args: Record<string, unknown>;
 }
 
+/** What the parser knows of each tool: its argument names (a JSON object schema's). */
+export type ToolShapes = ReadonlyMap<string, { properties: Record<string, unknown>; required?: string[] }>;
+
 /**
  * Tool calls a small model wrote as text instead of as calls: Qwen's native
  * `<tool_call>{…}</tool_call>` (when the server did not parse it), a bare
- * JSON object or array `{"name": …, "arguments": …}`, a fenced ```json
- * block, `<tools><function name="…" arguments='{…}'/></tools>`, or the
- * tool's name as the only key (`{"query": "SELECT …"}`: a string is the
- * tool's one required argument, `soleArgument`). Only names in `known`
- * count, so an answer that merely holds JSON stays an answer. Null when the
- * text holds no call.
+ * JSON object or array `{"name": …, "arguments": …}` (also wrapped in a
+ * second pair of braces, `{{…}}`, as the 1.5B model writes it), a fenced
+ * ```json block, tags such as `<function name="…" arguments='{…}'/>`,
+ * `<tool name="…" table="…"/>`, `<call function="…" …/>` or the tool's own
+ * name as the tag (`<query sql="…"/>`), or the tool's name as the only key
+ * (`{"query": "SELECT …"}`: a string is the tool's one required argument).
+ * A name that is no tool is read as the one tool that takes exactly the
+ * arguments given (`{"name": "dead_letters", "arguments": {"sql": …}}` is a
+ * query), and otherwise dropped, so an answer that merely holds JSON stays
+ * an answer. Null when the text holds no call.
  */
-export function parseTextToolCalls(
-  text: string,
-  known: ReadonlySet<string>,
-  soleArgument: (tool: string) => string | undefined = () => undefined,
-): TextToolCall[] | null {
-  const calls = candidates(text)
-    .flatMap((v) => callsIn(v, known, soleArgument))
-    .filter((c) => known.has(c.name));
+export function parseTextToolCalls(text: string, tools: ToolShapes): TextToolCall[] | null {
+  const calls = candidates(text, tools)
+    .flatMap((v) => callsIn(v, tools))
+    .flatMap((c) => {
+      const name = tools.has(c.name) ? c.name : toolTaking(tools, c.args);
+      return name ? [{ name, args: c.args }] : [];
+    });
   return calls.length ? calls : null;
 }
 
+/** The one tool whose arguments include all of `args` and whose required ones `args` has; undefined when none or several. */
+function toolTaking(tools: ToolShapes, args: Record<string, unknown>): string | undefined {
+  const given = Object.keys(args);
+  if (given.length === 0) return undefined;
+  const fits = [...tools].filter(([, s]) => given.every((k) => k in s.properties) && (s.required ?? []).every((k) => given.includes(k)));
+  return fits.length === 1 ? fits[0]![0] : undefined;
+}
+
 /** The pieces of text that may hold calls, most specific format first. */
-function candidates(text: string): unknown[] {
+function candidates(text: string, tools: ToolShapes): unknown[] {
   const tagged = [...text.matchAll(/<tool_call>([\s\S]*?)(?:<\/tool_call>|$)/g)].map((m) => json(m[1]!));
   if (tagged.length) return tagged;
-  const functions = [...text.matchAll(/<function\b([^>]*?)\/?>(?:([\s\S]*?)<\/function>)?/g)].map((m) => functionTag(m[1]!, m[2]));
-  if (functions.length) return functions;
+  const tags = [...text.matchAll(/<([a-z_]+)\b((?:[^>"']|"[^"]*"|'[^']*')*?)\/?>(?:([^<]*?)<\/\1>)?/gi)].flatMap((m) => callTag(m[1]!, m[2]!, m[3], tools));
+  if (tags.length) return tags;
   // A ```sql block is the query the model meant to run (the query tool's guard still decides what runs).
   const fenced = [...text.matchAll(/```([a-z_]*)\s*\n?([\s\S]*?)```/gi)].map((m) =>
     m[1]!.toLowerCase() === "sql" ? { name: "query", arguments: { sql: m[2]!.trim() } } : json(m[2]!),
@@ -45,6 +59,8 @@ function json(s: string): unknown {
   try {
     return JSON.parse(t);
   } catch {
+    // A call in doubled braces, `{{"name": …}}`, as if copied from a template: the object inside.
+    if (t.startsWith("{{")) return json(objectsIn(t.slice(1))[0] ?? "");
     // Small models cut a call short or leave a brace open (LangChain's partial parser closes it), or write keys unquoted.
     return parsePartialJson(t) ?? parsePartialJson(t.replace(/([{,]\s*)([A-Za-z_]\w*)\s*:/g, '$1"$2":'));
   }
@@ -58,14 +74,36 @@ const unescapeXml = (s: string) =>
     .replace(/&gt;/g, ">")
     .replace(/&amp;/g, "&");
 
-/** `<function name="x" arguments='{…}'/>`, or `<function name="x">{…}</function>`. */
-function functionTag(attributes: string, body: string | undefined): unknown {
-  const attr = (key: string) => new RegExp(`\\b${key}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(attributes);
-  const name = attr("name");
-  if (!name) return null;
-  const args = attr("arguments") ?? attr("parameters");
-  const raw = args ? unescapeXml(args[1] ?? args[2] ?? "") : (body ?? "");
-  return { name: name[1] ?? name[2], arguments: raw.trim() ? json(raw) : {} };
+const CALL_TAGS = new Set(["function", "tool", "call", "invoke"]);
+const NAME_ATTRIBUTES = new Set(["name", "function", "tool"]);
+const ARGUMENT_ATTRIBUTES = new Set(["arguments", "parameters", "args"]);
+
+/** An attribute's value as the tool reads it: `true`, `12` and `{…}` as JSON, anything else as the text. */
+function attributeValue(raw: string): unknown {
+  const text = unescapeXml(raw);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * A call written as a tag: `<function name="x" arguments='{…}'/>`,
+ * `<function name="x">{…}</function>`, `<tool name="x" table="y"/>`
+ * (the other attributes are the arguments), or `<x table="y"/>` with the
+ * tool's own name as the tag. Other tags (`<tools>`, HTML) hold no call.
+ */
+function callTag(tag: string, attributes: string, body: string | undefined, tools: ToolShapes): unknown[] {
+  const attrs = new Map([...attributes.matchAll(/([a-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/gi)].map((m) => [m[1]!.toLowerCase(), m[2] ?? m[3] ?? ""]));
+  const named = CALL_TAGS.has(tag.toLowerCase()) ? [...NAME_ATTRIBUTES].map((k) => attrs.get(k)).find((v) => v !== undefined) : undefined;
+  const name = named ?? (tools.has(tag) ? tag : undefined);
+  if (name === undefined) return [];
+  const packed = [...ARGUMENT_ATTRIBUTES].map((k) => attrs.get(k)).find((v) => v !== undefined);
+  if (packed !== undefined) return [{ name, arguments: packed.trim() ? json(unescapeXml(packed)) : {} }];
+  if (body?.trim()) return [{ name, arguments: json(body) }];
+  const rest = [...attrs].filter(([k]) => !(named !== undefined && NAME_ATTRIBUTES.has(k)));
+  return [{ name, arguments: Object.fromEntries(rest.map(([k, v]) => [k, attributeValue(v)])) }];
 }
 
 /** Each top-level `{…}` or `[…]` of a text (strings respected), for bare JSON with prose around it. */
@@ -93,18 +131,18 @@ function objectsIn(text: string): string[] {
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** The calls one parsed value describes: a call, a list of calls, or OpenAI's own `{type: "function", function: {…}}` shape. */
-function callsIn(value: unknown, known: ReadonlySet<string>, soleArgument: (tool: string) => string | undefined): TextToolCall[] {
-  if (Array.isArray(value)) return value.flatMap((v) => callsIn(v, known, soleArgument));
+function callsIn(value: unknown, tools: ToolShapes): TextToolCall[] {
+  if (Array.isArray(value)) return value.flatMap((v) => callsIn(v, tools));
   if (!isObject(value)) return [];
-  if (isObject(value.function)) return callsIn(value.function, known, soleArgument);
-  if (Array.isArray(value.tool_calls)) return callsIn(value.tool_calls, known, soleArgument);
+  if (isObject(value.function)) return callsIn(value.function, tools);
+  if (Array.isArray(value.tool_calls)) return callsIn(value.tool_calls, tools);
   const keys = Object.keys(value);
-  if (keys.length === 1 && known.has(keys[0]!) && !("name" in value)) {
+  if (keys.length === 1 && tools.has(keys[0]!) && !("name" in value)) {
     const [tool] = keys as [string];
     const given = value[tool];
     if (isObject(given)) return [{ name: tool, args: given }];
-    const sole = soleArgument(tool);
-    return typeof given === "string" && sole ? [{ name: tool, args: { [sole]: given } }] : [];
+    const required = tools.get(tool)?.required ?? [];
+    return typeof given === "string" && required.length === 1 ? [{ name: tool, args: { [required[0]!]: given } }] : [];
   }
   const name = value.name ?? value.tool ?? value.function;
   if (typeof name !== "string") return [];

@@ -46,3 +46,8 @@ export function unknownArguments(name: string, schema: ObjectSchema, args: unkno
   const takes = known.length ? `its arguments are ${known.join(", ")}` : "it takes no arguments";
   return `${name} has no argument ${extra.map((k) => `"${k}"`).join(", ")}; ${takes}`;
 }
+
+/** Each tool's parameters by name, as modelSchema gives them. */
+export function toolShapes(tools: readonly { name: string; input: z.ZodType }[]): Map<string, ObjectSchema> {
+  return new Map(tools.map((t) => [t.name, modelSchema(t.name, t.input)]));
+}

@@ -75,14 +75,17 @@ describeTrino("Iceberg lakehouse through a real Trino", () => {
     const deps: StageDeps = { lakehouse: lake, state, transport, log: silentLogger, events: new EventEmitter(), settings: TEST_SETTINGS };
     const supervisor = new Supervisor(STAGES, deps);
     await supervisor.start("seed");
-    await supervisor.waitFor("seed");
+    // The stage's own error, should it fail, says more than a count of 0 rows.
+    expect(await supervisor.waitFor("seed")).toMatchObject({ state: "succeeded", lastError: null });
     for (const s of ["aggregate", "alert", "enrich"]) await supervisor.start(s);
     const drive = { n: 1500, rate: 10, seed: 42, start: START };
     await supervisor.start("generator", { rate: 0, clock: "virtual", startTime: START, virtualRate: drive.rate, seed: drive.seed, maxEvents: drive.n });
     await supervisor.waitFor("generator");
     await transport.whenIdle();
+    const crashed = supervisor.list().filter((st) => st.restarts > 0 || st.lastError !== null);
     await supervisor.stopAll();
     state.close();
+    expect(crashed.map((st) => `${st.name}: ${st.lastError}`)).toEqual([]);
 
     const want = expectedRows(drive);
     expect(await n("SELECT count(*) FROM dims.cars")).toBe(20);
