@@ -16,7 +16,7 @@ import { type Dialect, factsLine, systemPrompt, type TurnFacts, withTables } fro
 import { parseTextToolCalls } from "./text-tool-calls.js";
 import { routeTools } from "./tool-router.js";
 import { toolShapes, unknownArguments } from "./tool-schema.js";
-import { answerFromResults, earlierResult, modelAnswer, REPEAT_NUDGE, textOf, turnStart } from "./turn-answer.js";
+import { answerFromResults, earlierResult, echoesNudge, modelAnswer, REPEAT_NUDGE, textOf, turnStart } from "./turn-answer.js";
 
 export interface AgentModelConfig {
   apiKey: string;
@@ -227,9 +227,12 @@ export class ChatAgent {
         const response = await handler({ ...request, messages: withFacts, tools: request.tools.filter((t) => offered.includes(String(t.name))) });
         if (!AIMessage.isInstance(response)) return response;
         const content = textOf(response.content);
-        const written = response.tool_calls?.length ? null : parseTextToolCalls(content, schemas);
+        // Any tool named in the text marks a call; only the tools offered for this step may run from it.
+        const named = response.tool_calls?.length ? null : parseTextToolCalls(content, schemas);
+        const written = named && parseTextToolCalls(content, new Map([...schemas].filter(([t]) => offered.includes(t))));
         const fields = { content: response.content, response_metadata: response.response_metadata, usage_metadata: response.usage_metadata, id: randomUUID() };
-        if (final) return new AIMessage({ ...fields, content: written ? "" : content });
+        // A call the step may not make, or the nudge said back, is no answer: the turn answers from the results instead.
+        if (final || (named && !written)) return new AIMessage({ ...fields, content: named || echoesNudge(content) ? "" : content });
         if (!written) return new AIMessage({ ...fields, tool_calls: response.tool_calls });
         return new AIMessage({
           ...fields,

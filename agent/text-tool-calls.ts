@@ -51,7 +51,24 @@ function candidates(text: string, tools: ToolShapes): unknown[] {
     m[1]!.toLowerCase() === "sql" ? { name: "query", arguments: { sql: m[2]!.trim() } } : json(m[2]!),
   );
   if (fenced.length) return fenced;
-  return objectsIn(text).map(json);
+  const objects = objectsIn(text).map(json);
+  return objects.length ? objects : proseCalls(text, tools);
+}
+
+/**
+ * A call described in words, as the prompt's own examples write them
+ * ("call top_cars with since "24h" and limit 5") or as a small model
+ * explains one ("I need to call the `list_jobs` function"): the tool's name,
+ * then quoted, numeric or true/false values after their argument names.
+ */
+function proseCalls(text: string, tools: ToolShapes): unknown[] {
+  return [...text.matchAll(/\bcall(?:ing)?\s+(?:the\s+)?`?([a-z]+(?:_[a-z]+)+|[a-z]+)`?(?:\s+(?:function|tool))?(?:\s+with\s+([^\n]*))?/gi)]
+    .filter((m) => tools.has(m[1]!))
+    .map((m) => {
+      const pairs = [...(m[2] ?? "").matchAll(/\b([a-z_]+)\s+("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?\b|true\b|false\b)/gi)];
+      const args = pairs.filter(([, k]) => k! in tools.get(m[1]!)!.properties).map(([, k, v]) => [k, attributeValue(v!.replace(/^'(.*)'$/, '"$1"'))]);
+      return { name: m[1], arguments: Object.fromEntries(args) };
+    });
 }
 
 function json(s: string): unknown {

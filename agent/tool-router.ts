@@ -64,6 +64,37 @@ export const TOOL_GROUPS: readonly ToolGroup[] = [
   { name: "tokens", tools: ["create_token", "list_tokens", "revoke_token"], words: /\b(tokens?|api keys?|revoke)/i },
 ];
 
+/**
+ * Tools that change something, offered only when the question asks for a
+ * change in words (or names the tool, or the chat used it lately): "is the
+ * enrich stage running?" routes to the stages group, but a small model must
+ * not be handed stop_stage for it, nor silence for "what is silenced?".
+ * Read-only tools need no words of their own.
+ */
+export const ACTION_WORDS: Readonly<Record<string, RegExp>> = {
+  stop_stage: /\b(stop|halt|pause|kill|shut|end)\b/i,
+  stop_all: /\b(stop|halt|pause|kill|shut)\b/i,
+  start_stage: /\b(start|resume|restart|launch|run|begin|generate)\b/i,
+  retire_car: /\b(retire|remove|delete|decommission)/i,
+  upsert_cars: /\b(add|update|rename|register|set|change|create)\b/i,
+  import_fleet: /\bimport/i,
+  create_rule: /\b(create|add|new|tell me when|notify me when|alert me when)\b/i,
+  update_rule: /\b(change|update|edit|set|raise|lower)\b/i,
+  enable_rule: /\b(enable|turn on|activate)\b/i,
+  disable_rule: /\b(disable|turn off|deactivate)\b/i,
+  delete_rule: /\b(delete|remove|drop)\b/i,
+  publish_dashboards: /\b(publish|create|update|refresh|set up|build)\b/i,
+  compact_table: /\b(compact|optimi[sz]e|vacuum)/i,
+  run_job: /\b(run|trigger|start|execute)\b/i,
+  apply_retention: /\b(retention|prune|purge|clean)/i,
+  ack_incident: /\b(ack|acknowledge)/i,
+  silence: /\b(silence|mute|quiet|snooze)\b/i,
+  subscribe: /\bsubscribe/i,
+  unsubscribe: /\bunsubscribe/i,
+  create_token: /\b(create|new|make|issue)\b/i,
+  revoke_token: /\b(revoke|delete|remove)\b/i,
+};
+
 /** The group a tool belongs to, or null when none claims it (such a tool is offered with every question). */
 export function groupOf(tool: string): ToolGroup | null {
   return TOOL_GROUPS.find((g) => g.tools.includes(tool)) ?? TOOL_GROUPS.find((g) => g.namePattern?.test(tool)) ?? null;
@@ -73,14 +104,16 @@ export function groupOf(tool: string): ToolGroup | null {
  * The tools to offer for `question`, in `available`'s order: the groups its
  * words (or a tool's name) call for, plus the groups of tools the chat used
  * lately (`recent`), so a follow-up such as "and for the last day?" keeps
- * its tools; every available tool when nothing matches.
+ * its tools; every available tool when nothing matches. A tool that changes
+ * something also needs the question's words for it (ACTION_WORDS).
  */
 export function routeTools(question: string, available: readonly string[], recent: readonly string[] = []): string[] {
   const text = question.replace(/_/g, " ");
   const wanted = new Set<ToolGroup | null>([null]);
   for (const g of TOOL_GROUPS) if (g.words.test(text)) wanted.add(g);
   for (const t of available) if (new RegExp(`\\b${t}\\b`, "i").test(question)) wanted.add(groupOf(t));
-  if (wanted.size === 1) return [...available];
+  const asked = (t: string) => !ACTION_WORDS[t] || ACTION_WORDS[t].test(text) || new RegExp(`\\b${t}\\b`, "i").test(question) || recent.includes(t);
+  if (wanted.size === 1) return available.filter(asked);
   for (const t of recent) wanted.add(groupOf(t));
-  return available.filter((t) => wanted.has(groupOf(t)));
+  return available.filter((t) => wanted.has(groupOf(t)) && asked(t));
 }

@@ -10,6 +10,15 @@ export const textOf = (content: unknown): string =>
       ? content.map((b: { text?: unknown }) => (typeof b?.text === "string" ? b.text : "")).join("")
       : "";
 
+const words = (s: string) => s.toLowerCase().match(/[a-z]+/g) ?? [];
+const NUDGE_RUNS = new Set(words(REPEAT_NUDGE).map((_, i, w) => w.slice(i, i + 5).join(" ")));
+
+/** Whether a model's answer says the repeat nudge back (five words in a row of it): a small model does, instead of answering. */
+export function echoesNudge(text: string): boolean {
+  const w = words(text);
+  return w.some((_, i) => i + 5 <= w.length && NUDGE_RUNS.has(w.slice(i, i + 5).join(" ")));
+}
+
 /** Where the current turn starts: the index of the newest human message (-1 if none). */
 export function turnStart(messages: readonly BaseMessage[]): number {
   for (let i = messages.length - 1; i >= 0; i--) if (HumanMessage.isInstance(messages[i])) return i;

@@ -5,9 +5,9 @@ import { z } from "zod";
 import { ChatAgent, DEFAULT_LIMITS } from "../agent/agent.js";
 import { promptedConfirmed } from "../agent/prompt.js";
 import { parseTextToolCalls } from "../agent/text-tool-calls.js";
-import { groupOf } from "../agent/tool-router.js";
+import { ACTION_WORDS, groupOf, routeTools } from "../agent/tool-router.js";
 import { modelSchema, toolShapes } from "../agent/tool-schema.js";
-import { REPEAT_NUDGE } from "../agent/turn-answer.js";
+import { echoesNudge, REPEAT_NUDGE } from "../agent/turn-answer.js";
 import { silentLogger } from "../core/log.js";
 import { TOOLS } from "../tools/index.js";
 import { ADMIN, type BotPipeline, botPipeline, generate, OPERATOR, startConsumers, VIEWER } from "./support/bot-pipeline.js";
@@ -284,6 +284,12 @@ describe("robust to small models", () => {
     expect(parse('<tools> <query sql="SELECT count(*) FROM t WHERE speed > 120" /> </tools>')).toEqual([
       { name: "query", args: { sql: "SELECT count(*) FROM t WHERE speed > 120" } },
     ]);
+    // Calls told in words, as the prompt's examples write them or as the model explains one.
+    expect(parse('call alert_summary with since "24h" and by "color", then list them')).toEqual([
+      { name: "alert_summary", args: { since: "24h", by: "color" } },
+    ]);
+    expect(parse("To answer this, I need to call the `list_stages` function with no arguments.")).toEqual([{ name: "list_stages", args: {} }]);
+    expect(parse('call max_rpm with schema "telemetry"')).toBeNull();
     // A name that is no tool, with arguments only one tool takes.
     expect(parse('{"name": "dead_letters", "arguments": {"sql": "SELECT 1"}}')).toEqual([{ name: "query", args: { sql: "SELECT 1" } }]);
     expect(parse('{"name": "by_color", "arguments": {"by": "color", "sql": "SELECT 1"}}')).toBeNull();
@@ -376,28 +382,51 @@ describe("robust to small models", () => {
   it("offers only the tools the question needs; a question without known words, and any follow-up, can reach every tool", async () => {
     llm.answer({ calls: [{ name: "latest_incidents", args: {} }] }, { text: "incidents" });
     await agent.ask(op, "Show the latest incidents");
-    expect(llm.toolsOffered(0)).toEqual(["ack_incident", "alert_summary", "latest_incidents", "list_silences", "silence", "top_cars"]);
+    expect(llm.toolsOffered(0)).toEqual(["alert_summary", "latest_incidents", "list_silences", "top_cars"]);
     llm.answer({ text: "that one" });
     await agent.ask(op, "and the one before?");
     const everything = p.registry.allowedFor(OPERATOR, "agent").map((t) => t.name);
-    expect(llm.toolsOffered(2)).toEqual([...everything].sort());
+    expect(llm.toolsOffered(2)).toEqual(everything.filter((t) => !(t in ACTION_WORDS)).sort());
     llm.answer({ text: "stages" });
     await agent.ask(op, "and which stages are running?");
-    // Words that name the stages, plus the alert tools this chat used a turn ago.
-    expect(llm.toolsOffered(3)).toEqual([
-      "ack_incident",
-      "alert_summary",
-      "latest_incidents",
-      "list_silences",
-      "list_stages",
-      "recent_runs",
-      "silence",
-      "stage_status",
-      "start_stage",
-      "stop_all",
-      "stop_stage",
-      "top_cars",
-    ]);
+    // Words that name the stages, plus the alert tools this chat used a turn ago; nothing that changes a thing.
+    expect(llm.toolsOffered(3)).toEqual(["alert_summary", "latest_incidents", "list_silences", "list_stages", "recent_runs", "stage_status", "top_cars"]);
+  });
+
+  it("offers a tool that changes something only when the question asks for the change", async () => {
+    const offered = (question: string, recent: string[] = []) => {
+      const all = p.registry.allowedFor(ADMIN, "agent").map((t) => t.name);
+      return routeTools(question, all, recent).filter((t) => t in ACTION_WORDS);
+    };
+    expect(offered("Is the enrich stage running, and how many dead letters has it written?")).toEqual([]);
+    expect(offered("Stop the enrichment")).toEqual(["stop_stage", "stop_all"]);
+    expect(offered("Start the generator at 50 events per second")).toEqual(["start_stage"]);
+    expect(offered("What is silenced right now?")).toEqual([]);
+    expect(offered("Silence car 12 for an hour")).toEqual(["silence"]);
+    expect(offered("Compact the alerts table")).toEqual(["compact_table"]);
+    expect(offered("What is car 12 called, and what model is it?")).toEqual([]);
+    // A follow-up keeps the action the chat used.
+    expect(offered("and the alert stage too", ["stop_stage"])).toEqual(["stop_stage"]);
+  });
+
+  it("a text call of a tool the step did not offer runs nothing: the turn answers from the results it has", async () => {
+    llm.answer({ calls: [{ name: "stage_status", args: { stage: "enrich" } }] }, { text: '{{"name": "stop_stage", "arguments": {"stage": "enrich"}}}' });
+    const reply = await agent.ask(op, "Is the enrich stage running?");
+    expect(reply.kind).toBe("answer");
+    expect((reply as { text: string }).text).toMatch(/^stage_status returned: \{"name":"enrich"/);
+    expect(agentAudit()).toEqual([["stage_status", "ok"]]);
+    expect(await agent.pending(op)).toBeNull();
+  });
+
+  it("an answer that says the repeat nudge back is replaced by the result it was about", async () => {
+    llm.answer(
+      { calls: [{ name: "list_schemas", args: {} }] },
+      { calls: [{ name: "list_schemas", args: {} }] },
+      { text: "The user has already called the tool with these arguments; the result above is its earlier one. Answer the user from it now." },
+    );
+    const reply = await agent.ask(op, "What schemas are there?");
+    expect((reply as { text: string }).text).toMatch(/^list_schemas returned: .*"dims".*"telemetry"/);
+    expect(echoesNudge("There are two schemas, dims and telemetry.")).toBe(false);
   });
 
   it("every tool the prompt says waits for the button is destructive in the registry, and every destructive tool is named", async () => {
