@@ -161,7 +161,8 @@ export class ChatAgent {
       if (unknown) return `Error: ${unknown}`;
       try {
         const result = await registry.call(name, args, { ...caller, via: "agent" }, { confirmed });
-        const text = JSON.stringify(result) ?? "null";
+        const brief = registry.get(name)?.brief;
+        const text = JSON.stringify(brief ? brief(result) : result) ?? "null";
         return text.length > limits.maxToolResultChars
           ? `${text.slice(0, limits.maxToolResultChars)} [truncated: ${text.length - limits.maxToolResultChars} more characters]`
           : text;

@@ -58,11 +58,12 @@ function candidates(text: string, tools: ToolShapes): unknown[] {
 /**
  * A call described in words, as the prompt's own examples write them
  * ("call top_cars with since "24h" and limit 5") or as a small model
- * explains one ("I need to call the `list_jobs` function"): the tool's name,
+ * explains one ("I need to call the `list_jobs` function", "you can use the
+ * `whoami` function"): the tool's name,
  * then quoted, numeric or true/false values after their argument names.
  */
 function proseCalls(text: string, tools: ToolShapes): unknown[] {
-  return [...text.matchAll(/\bcall(?:ing)?\s+(?:the\s+)?`?([a-z]+(?:_[a-z]+)+|[a-z]+)`?(?:\s+(?:function|tool))?(?:\s+with\s+([^\n]*))?/gi)]
+  return [...text.matchAll(/\b(?:call|calling|use|using)\s+(?:the\s+)?`?([a-z]+(?:_[a-z]+)+|[a-z]+)`?(?:\s+(?:function|tool))?(?:\s+with\s+([^\n]*))?/gi)]
     .filter((m) => tools.has(m[1]!))
     .map((m) => {
       const pairs = [...(m[2] ?? "").matchAll(/\b([a-z_]+)\s+("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?\b|true\b|false\b)/gi)];

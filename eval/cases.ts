@@ -182,7 +182,7 @@ export const CASES: EvalCase[] = [
     check: says(pairs),
   }),
   define({
-    // alert_summary groups by one key only: rule and color together need SQL.
+    // SQL, or alert_summary by color of the speeding rule only.
     id: "red-speeding-alerts",
     ask: "How many speeding alerts did red cars have in the last hour?",
     tools: [["query", "alert_summary"]],

@@ -59,7 +59,7 @@ describe("chat agent over the tool registry", () => {
   it("answers a question through the query tool: a stable system prompt, the facts with the question, the tables with the tool", async () => {
     const enriched = p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.cars_enriched")[0]!.n;
     llm.answer({ calls: [{ name: "query", args: { sql: "SELECT count(*) AS n FROM telemetry.cars_enriched" } }] }, (req) => ({
-      text: `There are ${JSON.parse(String(req.messages.at(-1)!.content)).rows[0][0]} readings.`,
+      text: `There are ${JSON.parse(String(req.messages.at(-1)!.content)).rows[0].n} readings.`,
     }));
     const reply = await agent.ask(op, "how many readings are stored?");
     expect(reply).toEqual({ kind: "answer", text: `There are ${enriched} readings.` });
@@ -290,6 +290,7 @@ describe("robust to small models", () => {
     ]);
     expect(parse("To answer this, I need to call the `list_stages` function with no arguments.")).toEqual([{ name: "list_stages", args: {} }]);
     expect(parse('call max_rpm with schema "telemetry"')).toBeNull();
+    expect(parse("To see your role, you can use the `list_stages` function.")).toEqual([{ name: "list_stages", args: {} }]);
     // A name that is no tool, with arguments only one tool takes.
     expect(parse('{"name": "dead_letters", "arguments": {"sql": "SELECT 1"}}')).toEqual([{ name: "query", args: { sql: "SELECT 1" } }]);
     expect(parse('{"name": "by_color", "arguments": {"by": "color", "sql": "SELECT 1"}}')).toBeNull();
@@ -311,7 +312,7 @@ describe("robust to small models", () => {
   it("an argument a tool does not have is answered as an error, and nothing runs", async () => {
     llm.answer({ calls: [{ name: "alert_summary", args: { since: "1h", minutes: 15 } }] }, { text: "sorry" });
     await agent.ask(op, "alerts by rule in the last hour");
-    expect(toolMessages()).toEqual(['Error: alert_summary has no argument "minutes"; its arguments are since, by']);
+    expect(toolMessages()).toEqual(['Error: alert_summary has no argument "minutes"; its arguments are since, by, rule']);
     expect(agentAudit()).toEqual([]);
   });
 
@@ -407,6 +408,20 @@ describe("robust to small models", () => {
     expect(offered("What is car 12 called, and what model is it?")).toEqual([]);
     // A follow-up keeps the action the chat used.
     expect(offered("and the alert stage too", ["stop_stage"])).toEqual(["stop_stage"]);
+  });
+
+  it("gives the model a brief of a result where the tool has one: stages without their descriptions, query rows as objects", async () => {
+    llm.answer(
+      { calls: [{ name: "list_stages", args: {} }] },
+      { calls: [{ name: "query", args: { sql: "SELECT rule, count(*) AS n FROM telemetry.alerts GROUP BY rule ORDER BY rule" } }] },
+      { text: "done" },
+    );
+    await agent.ask(op, "which stages run, and how many alerts per rule are stored?");
+    const [stages, rows] = toolMessages(2).map((t) => JSON.parse(t));
+    const enrich = stages.find((s: { name: string }) => s.name === "enrich");
+    expect(Object.keys(enrich).sort()).toEqual(["deadLetters", "errors", "in", "name", "out", "queueDepth", "ratePerSec", "state"]);
+    const want = p.lakehouse.selectSync<{ rule: string; n: number }>("SELECT rule, count(*) AS n FROM telemetry.alerts GROUP BY rule ORDER BY rule");
+    expect(rows).toEqual({ rows: want });
   });
 
   it("a text call of a tool the step did not offer runs nothing: the turn answers from the results it has", async () => {

@@ -13,8 +13,12 @@ const GROUP_COLUMNS = { rule: "rule", color: "color_name", model: "model_name" }
 export const alertSummary = defineTool({
   name: "alert_summary",
   description:
-    'Alerts over the last period ("15m", "1h", "24h", "7d"; default 1h) grouped by rule, color or model: alerts, incidents, distinct cars, peak value. Use for "how many alerts".',
-  input: z.object({ since: durationSchema.default(3_600_000), by: z.enum(["rule", "color", "model"]).default("rule") }),
+    'Alerts over the last period ("15m", "1h", "24h", "7d"; default 1h) grouped by rule, color or model, optionally of one rule only: alerts, incidents, distinct cars, peak value. Use for "how many alerts".',
+  input: z.object({
+    since: durationSchema.default(3_600_000),
+    by: z.enum(["rule", "color", "model"]).default("rule"),
+    rule: ruleNameSchema.optional().describe('only this rule\'s alerts, e.g. "speeding"'),
+  }),
   role: "viewer",
   destructive: false,
   run: async ({ input, ctx }) => {
@@ -22,8 +26,8 @@ export const alertSummary = defineTool({
     const col = GROUP_COLUMNS[input.by];
     const rows = await ctx.lakehouse.select<{ k: string; alerts: number; incidents: number; cars: number; peak: number }>(
       `SELECT ${col} AS k, count(*) AS alerts, count(DISTINCT incident_id) AS incidents, count(DISTINCT car_id) AS cars, max(value) AS peak
-       FROM telemetry.alerts WHERE event_time >= ? GROUP BY ${col} ORDER BY alerts DESC, k`,
-      [new Date(from)],
+       FROM telemetry.alerts WHERE event_time >= ?${input.rule ? " AND rule = ?" : ""} GROUP BY ${col} ORDER BY alerts DESC, k`,
+      input.rule ? [new Date(from), input.rule] : [new Date(from)],
     );
     const groups = rows.map((r) => ({
       key: String(r.k),
@@ -32,7 +36,7 @@ export const alertSummary = defineTool({
       cars: Number(r.cars),
       peak: Number(r.peak),
     }));
-    return { from, by: input.by, total: groups.reduce((a, g) => a + g.alerts, 0), groups };
+    return { from, by: input.by, ...(input.rule ? { rule: input.rule } : {}), total: groups.reduce((a, g) => a + g.alerts, 0), groups };
   },
 });
 

@@ -121,6 +121,11 @@ export const query = defineTool({
       }
     }
   },
+  // Each row as an object: a small model pairs names with values far better than it lines up two arrays.
+  brief: (r) => {
+    const keys = r.columns.map((c, i) => (r.columns.indexOf(c) === i ? c : `${c}_${i + 1}`));
+    return { rows: r.rows.map((row) => Object.fromEntries(keys.map((k, i) => [k, row[i]]))), ...(r.truncated ? { truncated: true } : {}) };
+  },
 });
 
 export const DATA_TOOLS = [listSchemas, listTables, describeTable, countRows, query] as const;

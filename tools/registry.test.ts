@@ -172,6 +172,13 @@ describe("alert tools", () => {
     expect(s.groups.map((g) => g.key).sort()).toEqual(["high_rpm", "speeding", "wrong_gear"]);
     const byColor = await p.registry.call("alert_summary", { since: "24h", by: "color" }, as(VIEWER));
     expect(byColor.total).toBe(s.total);
+    // One rule's alerts by color: the same counts as SQL gives.
+    const speeding = await p.registry.call("alert_summary", { since: "24h", by: "color", rule: "speeding" }, as(VIEWER));
+    const want = await p.lakehouse.select<{ k: string; n: number }>(
+      "SELECT color_name AS k, count(*) AS n FROM telemetry.alerts WHERE rule = 'speeding' GROUP BY color_name ORDER BY n DESC, k",
+    );
+    expect(speeding.groups.map((g) => [g.key, g.alerts])).toEqual(want.map((r) => [r.k, Number(r.n)]));
+    expect(speeding.total).toBe(s.groups.find((g) => g.key === "speeding")!.alerts);
   });
 
   it("acknowledges an incident once and silences its car", async () => {

@@ -79,6 +79,12 @@ export interface ToolDef<N extends string = string, S extends z.ZodType = z.ZodT
   via?: readonly Caller["via"][];
   run(args: ToolRun<z.output<S>>): Promise<R> | R;
   /**
+   * What a language model reads of a result, where the whole is mostly noise
+   * to it (descriptions, process ids, timestamps in ms): a small model reads
+   * the fields it needs better than three thousand characters of JSON.
+   */
+  brief?(result: R): unknown;
+  /**
    * One short text of what a destructive call would do, shown with its
    * confirmation wherever it is asked (Telegram, console, API, the agent's
    * button): a rule change's backtest. Throwing an InputError refuses the call.

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { StageStatus } from "../domain/stage-status.js";
 import { defineTool } from "./registry.js";
 
 const stageName = z
@@ -13,6 +14,21 @@ const where = {
 };
 const target = (i: { pid?: number; host?: string }) => (i.pid === undefined ? undefined : { pid: i.pid, host: i.host });
 
+/** A stage as a model needs it: what it is doing and how it fares, without its description, params and process details. */
+const briefStage = (s: StageStatus) => ({
+  name: s.name,
+  state: s.state,
+  in: s.counters.in,
+  out: s.counters.out,
+  errors: s.counters.errors,
+  deadLetters: s.counters.deadLetters,
+  ratePerSec: s.ratePerSec,
+  queueDepth: s.queueDepth,
+  ...(s.lastError ? { lastError: s.lastError } : {}),
+  ...(s.stale ? { stale: true } : {}),
+  ...(s.restarts ? { restarts: s.restarts } : {}),
+});
+
 export const listStages = defineTool({
   name: "list_stages",
   description: "Every pipeline stage of every carwatch process: host, pid, state, rates, queue depth, counters (stale: its process missed heartbeats).",
@@ -20,6 +36,7 @@ export const listStages = defineTool({
   role: "viewer",
   destructive: false,
   run: ({ ctx }) => ctx.supervisor.cluster.list(),
+  brief: (stages) => stages.map(briefStage),
 });
 
 export const stageStatus = defineTool({
@@ -29,6 +46,7 @@ export const stageStatus = defineTool({
   role: "viewer",
   destructive: false,
   run: ({ input, ctx }) => ctx.supervisor.cluster.status(input.stage, target(input)),
+  brief: briefStage,
 });
 
 export const startStage = defineTool({
