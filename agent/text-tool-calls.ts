@@ -19,25 +19,36 @@ export type ToolShapes = ReadonlyMap<string, { properties: Record<string, unknow
  * (`{"query": "SELECT …"}`: a string is the tool's one required argument).
  * A name that is no tool is read as the one tool that takes exactly the
  * arguments given (`{"name": "dead_letters", "arguments": {"sql": …}}` is a
- * query), and otherwise dropped, so an answer that merely holds JSON stays
+ * query), and otherwise dropped; arguments that are a JSON Schema (the
+ * 0.5B model copies the tool list back) count as none given, so an answer that merely holds JSON stays
  * an answer. Null when the text holds no call.
  */
 export function parseTextToolCalls(text: string, tools: ToolShapes): TextToolCall[] | null {
   const calls = candidates(text, tools)
     .flatMap((v) => callsIn(v, tools))
     .flatMap((c) => {
-      const name = tools.has(c.name) ? c.name : toolTaking(tools, c.args);
+      const name = tools.has(c.name) ? c.name : toolTaking(tools, c.name, c.args);
       return name ? [{ name, args: c.args }] : [];
     });
   return calls.length ? calls : null;
 }
 
-/** The one tool whose arguments include all of `args` and whose required ones `args` has; undefined when none or several. */
-function toolTaking(tools: ToolShapes, args: Record<string, unknown>): string | undefined {
+/**
+ * The one tool whose arguments include all of `args` and whose required ones
+ * `args` has, for a call to a tool that does not exist; among several, the
+ * one whose name begins with the same word ("stop_enrichment" with a stage
+ * is stop_stage, not stage_status). Undefined when none or still several.
+ */
+function toolTaking(tools: ToolShapes, name: string, args: Record<string, unknown>): string | undefined {
   const given = Object.keys(args);
   if (given.length === 0) return undefined;
-  const fits = [...tools].filter(([, s]) => given.every((k) => k in s.properties) && (s.required ?? []).every((k) => given.includes(k)));
-  return fits.length === 1 ? fits[0]![0] : undefined;
+  const fits = [...tools.keys()].filter((t) => {
+    const s = tools.get(t)!;
+    return given.every((k) => k in s.properties) && (s.required ?? []).every((k) => given.includes(k));
+  });
+  const verb = `${name.split(/[_\s.]/)[0]}_`;
+  const named = fits.length > 1 ? fits.filter((t) => t.startsWith(verb)) : fits;
+  return named.length === 1 ? named[0] : undefined;
 }
 
 /** The pieces of text that may hold calls, most specific format first. */
@@ -166,5 +177,7 @@ function callsIn(value: unknown, tools: ToolShapes): TextToolCall[] {
   if (typeof name !== "string") return [];
   const given: unknown = value.arguments ?? value.parameters ?? value.args ?? value.input ?? {};
   const args = typeof given === "string" ? (given.trim() ? json(given) : {}) : given;
-  return isObject(args) ? [{ name, args }] : [];
+  if (!isObject(args)) return [];
+  // Arguments that are a JSON Schema ({"type": "object", "properties": …}) are the tool's definition copied back, not values.
+  return [{ name, args: args.type === "object" && isObject(args.properties) ? {} : args }];
 }

@@ -11,8 +11,9 @@ import { runCase } from "../eval/run-case.js";
 import { numbersIn } from "../eval/score.js";
 import { describeLocalLlm, type LocalLlm, type LocalModel, startLocalLlm } from "./support/llm.js";
 
-// The 0.5B model: the 1.5B one needs about three times as long per turn on CI's 2 cores (see the README's eval section).
-const MODEL: LocalModel = "qwen2.5-coder-0.5b";
+// The 1.5B model: the 0.5B one answers in a third of the time but copies the tool list back instead of calling
+// (1 of 4 of these cases right on 2026-12-03). The suite runs alone, after every other one (vitest.config.ts).
+const MODEL: LocalModel = "qwen2.5-coder-1.5b";
 // Correctness, not speed (the eval measures that): a turn may take what a busy 2-core machine needs.
 const LIMITS = { turnTimeoutMs: 240_000 };
 const TURN = 300_000;
@@ -24,9 +25,11 @@ const byId = (id: string) => {
   return c;
 };
 
-// Opt-in (CARWATCH_LOCAL_LLM=1) until the agent passes these cases on this machine's real model every time: on the last
-// runs the destructive case passed 3 of 3 and the read and injection cases failed; see issue 17.
-const suite = process.env.CARWATCH_LOCAL_LLM === "1" ? describeLocalLlm : (name: string) => describe.skip(`${name} (opt-in: CARWATCH_LOCAL_LLM=1)`, () => {});
+// CARWATCH_LOCAL_LLM=0 skips it on a developer's machine (the first run builds llama-server: minutes); never on CI.
+const suite =
+  process.env.CARWATCH_LOCAL_LLM === "0" && !process.env.CI
+    ? (name: string) => describe.skip(`${name} (skipped: CARWATCH_LOCAL_LLM=0)`, () => {})
+    : describeLocalLlm;
 suite(`agent on the local ${MODEL}`, MODEL, () => {
   let llm: LocalLlm;
   const model = () => ({ apiKey: "local", baseURL: llm.baseURL, model: llm.model });

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from "zod";
 import { ChatAgent, DEFAULT_LIMITS } from "../agent/agent.js";
 import { promptedConfirmed } from "../agent/prompt.js";
-import { parseTextToolCalls } from "../agent/text-tool-calls.js";
+import { parseTextToolCalls, type ToolShapes } from "../agent/text-tool-calls.js";
 import { ACTION_WORDS, groupOf, routeTools } from "../agent/tool-router.js";
 import { modelSchema, toolShapes } from "../agent/tool-schema.js";
 import { echoesNudge, REPEAT_NUDGE } from "../agent/turn-answer.js";
@@ -264,7 +264,8 @@ describe("robust to small models", () => {
       ["list_tables", { properties: { schema: {}, columns: {} } }],
       ["query", { properties: { sql: {}, maxRows: {} }, required: ["sql"] }],
     ]);
-    const parse = (text: string) => parseTextToolCalls(text, tools);
+    const parse = (text: string, shapes: ToolShapes = tools) => parseTextToolCalls(text, shapes);
+    const stageTools = new Map(["stop_stage", "stage_status", "start_stage"].map((t) => [t, { properties: { stage: {} }, required: ["stage"] }]));
     expect(parse('{"name": "alert_summary", "arguments": {"since": "1h"}}')).toEqual([{ name: "alert_summary", args: { since: "1h" } }]);
     expect(parse('Sure:\n```json\n{"name": "list_stages", "arguments": "{}"}\n```')).toEqual([{ name: "list_stages", args: {} }]);
     expect(parse('<tool_call>\n{"name": "list_stages", "arguments": {}}\n</tool_call>')).toEqual([{ name: "list_stages", args: {} }]);
@@ -294,6 +295,12 @@ describe("robust to small models", () => {
     // A name that is no tool, with arguments only one tool takes.
     expect(parse('{"name": "dead_letters", "arguments": {"sql": "SELECT 1"}}')).toEqual([{ name: "query", args: { sql: "SELECT 1" } }]);
     expect(parse('{"name": "by_color", "arguments": {"by": "color", "sql": "SELECT 1"}}')).toBeNull();
+    expect(parse('{"name": "stop_enrichment", "arguments": {"stage": "enrich"}}', stageTools)).toEqual([{ name: "stop_stage", args: { stage: "enrich" } }]);
+    expect(parse('{"name": "enrichment", "arguments": {"stage": "enrich"}}', stageTools)).toBeNull();
+    // The tool list copied back as calls: a schema is no arguments.
+    expect(parse('[{"name": "list_tables", "arguments": {"type": "object", "properties": {"schema": {"type": "string"}}}}]')).toEqual([
+      { name: "list_tables", args: {} },
+    ]);
     expect(parse('The result was {"name": "Mazda", "arguments": 3}')).toBeNull();
     expect(parse('{"name": "drop_everything", "arguments": {}}')).toBeNull();
     expect(parse("Car 12 is <b>fine</b>; see <a href='x'>the chart</a>.")).toBeNull();
