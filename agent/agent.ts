@@ -15,7 +15,7 @@ import { LlmError, toLlmError } from "./errors.js";
 import { type Dialect, factsLine, systemPrompt, type TurnFacts, withTables } from "./prompt.js";
 import { parseTextToolCalls } from "./text-tool-calls.js";
 import { routeTools } from "./tool-router.js";
-import { toolShapes, unknownArguments } from "./tool-schema.js";
+import { toolShapes, unknownArguments, withSchemaKeys } from "./tool-schema.js";
 import { answerFromResults, earlierResult, echoesNudge, modelAnswer, REPEAT_NUDGE, textOf, turnStart } from "./turn-answer.js";
 
 export interface AgentModelConfig {
@@ -151,12 +151,13 @@ export class ChatAgent {
       runtime: { context?: unknown };
     }) => {
       const { caller } = request.runtime.context as TurnContext;
-      const { name, args, id = "" } = request.toolCall;
+      const { name, id = "" } = request.toolCall;
       const confirmed = this.approved.delete(id);
       // A small model repeats a call whose answer it already has: the earlier result, not a second run.
       const earlier = earlierResult(request.state.messages, request.toolCall, normal);
       if (earlier !== null) return `${earlier}\n\n${REPEAT_NUDGE}`;
       const schema = schemas.get(name);
+      const args = schema ? withSchemaKeys(schema, request.toolCall.args) : request.toolCall.args;
       const unknown = schema ? unknownArguments(name, schema, args) : null;
       if (unknown) return `Error: ${unknown}`;
       try {

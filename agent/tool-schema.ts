@@ -37,6 +37,15 @@ export function modelSchema(name: string, input: z.ZodType): ObjectSchema {
   return schema as ObjectSchema;
 }
 
+const spelling = (k: string) => k.toLowerCase().replace(/[_-]/g, "");
+
+/** `args` with each key the schema spells otherwise ("maxrows", "max_rows") under the schema's own name ("maxRows"). */
+export function withSchemaKeys(schema: ObjectSchema, args: unknown): unknown {
+  if (args === null || typeof args !== "object" || Array.isArray(args)) return args;
+  const names = Object.keys(schema.properties);
+  return Object.fromEntries(Object.entries(args).map(([k, v]) => [names.includes(k) ? k : (names.find((n) => spelling(n) === spelling(k)) ?? k), v]));
+}
+
 /** Why `args` does not fit `schema`'s argument names, or null: an argument the tool does not have is an error, never silently dropped. */
 export function unknownArguments(name: string, schema: ObjectSchema, args: unknown): string | null {
   if (args === null || typeof args !== "object" || Array.isArray(args)) return `${name} takes an object of arguments`;

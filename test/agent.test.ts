@@ -323,6 +323,20 @@ describe("robust to small models", () => {
     expect(agentAudit()).toEqual([]);
   });
 
+  it("an argument spelt in another case or with underscores is the tool's own", async () => {
+    llm.answer(
+      { calls: [{ name: "query", args: { sql: "SELECT 1 AS one", maxrows: 5 } }] },
+      { calls: [{ name: "alert_summary", args: { Since: "1h", by_: "rule" } }] },
+      { text: "ok" },
+    );
+    await agent.ask(op, "run SELECT 1, then the alerts by rule");
+    expect(toolMessages(1)).toEqual(['{"rows":[{"one":1}]}']);
+    expect(agentAudit()).toEqual([
+      ["query", "ok"],
+      ["alert_summary", "ok"],
+    ]);
+  });
+
   it("an empty answer becomes a short answer from the last tool result, never (no answer)", async () => {
     llm.answer({ calls: [{ name: "count_rows", args: { table: "telemetry.alerts" } }] }, { text: "" });
     const n = p.lakehouse.selectSync<{ n: number }>("SELECT count(*) AS n FROM telemetry.alerts")[0]!.n;
