@@ -19,9 +19,9 @@ export type ToolShapes = ReadonlyMap<string, { properties: Record<string, unknow
  * (`{"query": "SELECT …"}`: a string is the tool's one required argument).
  * A name that is no tool is read as the one tool that takes exactly the
  * arguments given (`{"name": "dead_letters", "arguments": {"sql": …}}` is a
- * query), and otherwise dropped; arguments that are a JSON Schema (the
- * 0.5B model copies the tool list back) count as none given, so an answer that merely holds JSON stays
- * an answer. Null when the text holds no call.
+ * query), and otherwise dropped, so an answer that merely holds JSON stays
+ * an answer; arguments that are a JSON Schema (the 0.5B model copies the
+ * tool list back) count as none given. Null when the text holds no call.
  */
 export function parseTextToolCalls(text: string, tools: ToolShapes): TextToolCall[] | null {
   const calls = candidates(text, tools)
@@ -70,11 +70,11 @@ function candidates(text: string, tools: ToolShapes): unknown[] {
  * A call described in words, as the prompt's own examples write them
  * ("call top_cars with since "24h" and limit 5") or as a small model
  * explains one ("I need to call the `list_jobs` function", "you can use the
- * `whoami` function"): the tool's name,
- * then quoted, numeric or true/false values after their argument names.
+ * `whoami` function"): the tool's name, then quoted, numeric or true/false
+ * values after their argument names.
  */
 function proseCalls(text: string, tools: ToolShapes): unknown[] {
-  return [...text.matchAll(/\b(?:call|calling|use|using)\s+(?:the\s+)?`?([a-z]+(?:_[a-z]+)+|[a-z]+)`?(?:\s+(?:function|tool))?(?:\s+with\s+([^\n]*))?/gi)]
+  return [...text.matchAll(/\b(?:call|calling|use|using)\s+(?:the\s+)?`?([a-z]+(?:_[a-z]+)*)`?(?:\s+(?:function|tool))?(?:\s+with\s+([^\n]*))?/gi)]
     .filter((m) => tools.has(m[1]!))
     .map((m) => {
       const pairs = [...(m[2] ?? "").matchAll(/\b([a-z_]+)\s+("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?\b|true\b|false\b)/gi)];

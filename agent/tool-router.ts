@@ -111,8 +111,9 @@ export function routeTools(question: string, available: readonly string[], recen
   const text = question.replace(/_/g, " ");
   const wanted = new Set<ToolGroup | null>([null]);
   for (const g of TOOL_GROUPS) if (g.words.test(text)) wanted.add(g);
-  for (const t of available) if (new RegExp(`\\b${t}\\b`, "i").test(question)) wanted.add(groupOf(t));
-  const asked = (t: string) => !ACTION_WORDS[t] || ACTION_WORDS[t].test(text) || new RegExp(`\\b${t}\\b`, "i").test(question) || recent.includes(t);
+  const named = new Set(available.filter((t) => new RegExp(`\\b${t}\\b`, "i").test(question)));
+  for (const t of named) wanted.add(groupOf(t));
+  const asked = (t: string) => !ACTION_WORDS[t] || ACTION_WORDS[t].test(text) || named.has(t) || recent.includes(t);
   if (wanted.size === 1) return available.filter(asked);
   for (const t of recent) wanted.add(groupOf(t));
   return available.filter((t) => wanted.has(groupOf(t)) && asked(t));
