@@ -486,7 +486,8 @@ describe("robust to small models", () => {
     for (const t of TOOLS) expect(modelSchema(t.name, t.input).type).toBe("object");
   });
 
-  it("every tool belongs to a tool group", () => {
+  it("every tool belongs to a tool group, and every destructive one has action words", () => {
     expect(TOOLS.filter((t) => groupOf(t.name) === null).map((t) => t.name)).toEqual([]);
+    expect(TOOLS.filter((t) => t.destructive && !(t.name in ACTION_WORDS)).map((t) => t.name)).toEqual([]);
   });
 });
