@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { seedCars } from "../pipeline/model/dims.js";
 import { Fleet } from "../pipeline/model/fleet.js";
 import { createPipeline, TEST_SETTINGS } from "../test/support/pipeline.js";
-import { type BenchPipeline, endToEnd, latency } from "./runs.js";
+import { type BenchPipeline, describeLatency, endToEnd, latency } from "./runs.js";
 import { insertCeiling } from "./sqlite-ceiling.js";
 
 const { values: args } = parseArgs({
@@ -75,9 +75,7 @@ console.log(
 console.log("");
 for (const rate of [Number(args["latency-rate"]), Math.max(100, Math.round(e2e.rate / 2))]) {
   const lat = await latency(await embedded(latencySettings), rate, Number(args["latency-seconds"]));
-  console.log(
-    `event→alert latency at ${fmt(rate)} events/s offered (wall clock): p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms over ${fmt(lat.alerts)} alerts (target p99 ≤ 50 ms)`,
-  );
+  console.log(`event→alert latency at ${fmt(rate)} events/s offered (wall clock): ${describeLatency(lat)} (target p99 ≤ 50 ms)`);
 }
 // Measured over the pipeline runs only: the ceilings below hold every event in memory at once.
 clearInterval(rssTimer);

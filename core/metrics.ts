@@ -22,7 +22,7 @@ export class Metrics {
   readonly toolCalls: Counter<"tool" | "outcome">;
   readonly botUpdateSeconds: Histogram;
   readonly jobRuns: Counter<"job" | "outcome">;
-  readonly kafkaPhaseSeconds: Histogram<"phase">;
+  readonly kafkaPhaseSeconds: Histogram<"phase" | "group">;
   private stages: StageSource | null = null;
 
   constructor(options: { defaults?: boolean } = {}) {
@@ -58,8 +58,8 @@ export class Metrics {
     this.jobRuns = new Counter({ name: "carwatch_job_runs_total", help: "Scheduled job runs by outcome", labelNames: ["job", "outcome"], registers });
     this.kafkaPhaseSeconds = new Histogram({
       name: "carwatch_kafka_phase_seconds",
-      help: "Where the Kafka path's time goes: produce (a publish's round trip), delivery (send to fetch), queued, handler and commit (per round)",
-      labelNames: ["phase"],
+      help: "Where the Kafka path's time goes: produce (a publish's round trip), delivery (send to fetch), queued, handler and commit (per round, by consumer group)",
+      labelNames: ["phase", "group"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });

@@ -260,7 +260,7 @@ describeKafka("Kafka transport and pipeline on a real broker", () => {
     expect(new Set(outside).size).toBe(outside.length);
   });
 
-  it("aborts a fused round that fails after producing samples-enriched: the restart sends each reading once, and stores each once", async () => {
+  it("aborts a fused round that fails after publishing samples-enriched: the restart sends each reading once, and stores each once", async () => {
     const drive = { n: 6000, rate: 20, seed: 42, start: START };
     const want = expectedRows(drive);
     const p = await startPipeline();

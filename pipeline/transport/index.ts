@@ -25,7 +25,7 @@ export async function createTransport(config: Config, log: Logger, metrics?: Met
       ? { mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! }
       : undefined,
     instanceId: config.KAFKA_INSTANCE_ID,
-    onTiming: metrics && ((phase, ms) => metrics.kafkaPhaseSeconds.observe({ phase }, ms / 1000)),
+    onTiming: metrics && ((phase, ms, group) => metrics.kafkaPhaseSeconds.observe(group ? { phase, group } : { phase }, ms / 1000)),
   });
   try {
     await transport.connect();

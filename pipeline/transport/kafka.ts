@@ -12,6 +12,7 @@ import {
   type Producer,
   type ProducerConfig,
   type SASLOptions,
+  type TopicMessages,
   type Transaction,
 } from "kafkajs";
 import { errorMessage } from "../../core/errors.js";
@@ -52,8 +53,11 @@ export interface KafkaTransportOptions {
    * process fence its predecessor's open transaction at once instead of after the transaction timeout.
    */
   instanceId?: string;
-  /** Where the milliseconds go, for the bench and metrics: each produce's round trip, each batch's delivery delay, each round's phases. */
-  onTiming?: (phase: KafkaPhase, ms: number) => void;
+  /**
+   * Where the milliseconds go, for the bench and metrics: each produce's round trip, each batch's delivery delay and
+   * each round's phases (these two with the consumer group, as carwatch names it: "enrich").
+   */
+  onTiming?: (phase: KafkaPhase, ms: number, group?: string) => void;
 }
 
 /** produce: a publish's round trip; delivery: from the oldest message's send to its batch reaching the consumer; then the round's phases. */
@@ -257,31 +261,47 @@ export class KafkaTransport implements Transport {
     }
   }
 
-  /** One produce (acks=all), timed; `to` is a producer or an open transaction. */
-  private async send<T>(to: Pick<Producer, "send">, topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void> {
-    const started = performance.now();
+  /** One publish (acks=all); `to` is a producer. */
+  private async send<T>(to: Pick<Producer, "sendBatch">, topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void> {
     try {
-      await to.send({ topic: this.topicName(topic), acks: -1, messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })) });
+      await this.produce(to, [this.topicMessages(topic, messages)]);
     } catch (err) {
       throw kafkaFailure(`publish to ${this.topicName(topic)} failed`, err);
     }
+  }
+
+  private topicMessages<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): TopicMessages {
+    return { topic: this.topicName(topic), messages: messages.map((m) => ({ key: m.key, value: topic.encode(m.value) })) };
+  }
+
+  /** One produce request (acks=all) for the messages of one or more topics, timed. */
+  private async produce(to: Pick<Producer, "sendBatch">, topicMessages: TopicMessages[]): Promise<void> {
+    const started = performance.now();
+    await to.sendBatch({ acks: -1, topicMessages });
     this.options.onTiming?.("produce", performance.now() - started);
   }
 
   /**
-   * A round as one transaction of `producer`: its publishes and, at commit, its offsets (as the group's).
-   * Opened at the first publish or at the commit, so the broker has the previous round's markers written by then.
+   * A round as one transaction of `producer`: its publishes and its offsets (as the group's). Nothing of a
+   * transaction is seen before its commit, so the round's publishes wait for it and go out as one produce
+   * request with every topic in it: one round trip (and one AddPartitionsToTxn) instead of one per publish.
    */
   private transactionalSink(producer: Producer, groupId: string): RoundSink {
-    let open: Promise<Transaction> | null = null;
-    const tx = () => (open ??= producer.transaction());
+    const pending: TopicMessages[] = [];
+    let open: Transaction | null = null;
     return {
       publish: async (topic, messages) => {
-        if (messages.length > 0) await this.send(await tx(), topic, messages);
+        if (messages.length === 0) return;
+        const add = this.topicMessages(topic, messages);
+        // One entry per topic: a produce request names each partition once.
+        const same = pending.find((t) => t.topic === add.topic);
+        if (same) for (const m of add.messages) same.messages.push(m);
+        else pending.push(add);
       },
       commit: async (offsets) => {
-        const t = await tx();
         try {
+          const t = (open = await producer.transaction());
+          if (pending.length > 0) await this.produce(t, pending);
           await t.sendOffsets({ consumerGroupId: groupId, topics: [offsets] });
           await t.commit();
         } catch (err) {
@@ -289,8 +309,7 @@ export class KafkaTransport implements Transport {
         }
       },
       abort: async () => {
-        const t = await open;
-        if (t?.isActive()) await t.abort();
+        if (open?.isActive()) await open.abort();
       },
     };
   }
@@ -355,7 +374,7 @@ export class KafkaTransport implements Transport {
       handler,
       deadLetters,
       begin: () => (txProducer ? this.transactionalSink(txProducer, groupId) : plainSink(publish)),
-      onPhase: this.options.onTiming,
+      onPhase: this.options.onTiming && ((phase, ms) => this.options.onTiming?.(phase, ms, group)),
       onFailure: (err) => void finish(err),
       heartbeatMs: heartbeatInterval,
       log,
@@ -398,7 +417,7 @@ export class KafkaTransport implements Transport {
       const partition = batch.partition;
       const live = () => !rounds.closed && isRunning() && !isStale();
       const oldest = batch.messages[0];
-      if (oldest && this.options.onTiming) this.options.onTiming("delivery", Date.now() - Number(oldest.timestamp));
+      if (oldest && this.options.onTiming) this.options.onTiming("delivery", Date.now() - Number(oldest.timestamp), group);
       let next: PartitionBatch<T> | null = null;
       const send = async () => {
         if (next === null) return true;

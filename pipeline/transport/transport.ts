@@ -31,7 +31,7 @@ export interface OutMessage<T> {
 
 /** Where a handler publishes what its batch produced: as part of the batch's round. */
 export interface RoundOutput {
-  /** Resolves once accepted; on a transactional subscription the messages are seen only once the round commits. */
+  /** Resolves once accepted; on a transactional subscription the messages are sent with the round's commit (seen only once it commits). */
   publish<T>(topic: Topic<T>, messages: readonly OutMessage<T>[]): Promise<void>;
 }
 
