@@ -281,7 +281,7 @@ try {
 
   console.log("");
   const p99s: [LayoutName, number][] = [];
-  for (const layout of ["one process", "three processes"] as const) {
+  for (const layout of ["one process", "one process, no samples-enriched", "three processes"] as const) {
     const r = runs.get(layout)!;
     const rate = Math.max(100, Math.round(r.rate / 2));
     const phases = phaseTimings();

@@ -78,8 +78,10 @@ export const enrichStage = defineStage({
           counters.deadLetters += stored.outcomes.filter((o) => o.kind === "rejected").length;
           if (stored.out.length > 0) counters.lastEventTime = stored.out[stored.out.length - 1]!.value.event_time;
         },
-        // Fused, the round's outputs (samples-enriched, alert-data) and its offsets commit in one transaction: readers see each once.
-        hop && { transactional: true, onAssignment: (partitions) => hop.assign(partitions) },
+        // Fused, the round's samples-enriched and alert-data and its offsets commit in one transaction: outside readers
+        // see each reading once. Without samples-enriched there is nothing the transaction would add: alert-data is
+        // read as the split alert stage sends it (alerts of a redelivered reading sent again, its readers key by incident).
+        hop && { transactional: hop.produceEnriched, onAssignment: (partitions) => hop.assign(partitions) },
       );
     } finally {
       deps.events.off("dims-changed", onDims);

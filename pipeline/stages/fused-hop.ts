@@ -19,7 +19,7 @@ export class FusedHop {
   private waiting: (() => void)[] = [];
   private assigned: readonly number[] | null = null;
 
-  /** `produceEnriched`: samples-enriched is still produced (in the round's transaction) for outside consumers. */
+  /** `produceEnriched`: samples-enriched is still produced for outside consumers, in a transaction with the round's offsets. */
   constructor(readonly produceEnriched: boolean) {}
 
   /** The alert stage serves: from now until `signal` aborts, enrich's rounds go through `scorer`. */
