@@ -60,7 +60,8 @@ const bootstrap = args.brokers ?? (broker = await startBroker()).bootstrap;
 /** The broker's JVM (its CPU time counts per event too): the one this run started, or BENCH_BROKER_PID's. */
 const brokerPid = broker ? Number(readFileSync(join(broker.workdir, "kafka.pid"), "utf8")) : Number(process.env.BENCH_BROKER_PID) || undefined;
 
-type Layout = { fused?: boolean; produceEnriched?: boolean; onTiming?: (phase: KafkaPhase, ms: number, group?: string) => void };
+/** `onTiming`: the stages' phase timings, from this process's transport and (`at` given) from worker processes'. */
+type Layout = { fused?: boolean; produceEnriched?: boolean; onTiming?: (phase: KafkaPhase, ms: number, group?: string, at?: number) => void };
 const pipeline = (extra: Partial<typeof settings>, layout: Layout = {}) =>
   createKafkaPipeline({
     bootstrap,
@@ -76,22 +77,27 @@ const pipeline = (extra: Partial<typeof settings>, layout: Layout = {}) =>
 function phaseTimings() {
   const by = new Map<string, { at: number; ms: number }[]>();
   return {
-    onTiming: (phase: KafkaPhase, ms: number, group?: string) => {
+    onTiming: (phase: KafkaPhase, ms: number, group?: string, at = Date.now()) => {
       const key = group ? `${group} ${phase}` : phase;
       let list = by.get(key);
       if (!list) by.set(key, (list = []));
-      list.push({ at: Date.now(), ms });
+      list.push({ at, ms });
     },
-    /** Percentiles of what was reported from `since` (epoch ms) on. */
-    summary: (since: number) =>
-      [...by]
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([phase, all]) => {
-          const ms = all.filter((t) => t.at >= since).map((t) => t.ms);
-          ms.sort((a, b) => a - b);
-          const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? Number.NaN;
-          return `${phase} p50 ${at(0.5).toFixed(1)} / p99 ${at(0.99).toFixed(1)} ms (${fmt(ms.length)})`;
-        }),
+    /** Percentiles of what was reported from `since` (epoch ms) on: a line per consumer group (and process). */
+    summary: (since: number) => {
+      const lines = new Map<string, string[]>();
+      for (const [key, all] of [...by].sort(([a], [b]) => a.localeCompare(b))) {
+        const ms = all.filter((t) => t.at >= since).map((t) => t.ms);
+        ms.sort((a, b) => a - b);
+        const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? Number.NaN;
+        const split = key.lastIndexOf(" ");
+        const [group, phase] = split < 0 ? ["", key] : [key.slice(0, split), key.slice(split + 1)];
+        const line = lines.get(group) ?? [];
+        line.push(`${phase} p50 ${at(0.5).toFixed(1)} / p99 ${at(0.99).toFixed(1)} ms (${fmt(ms.length)})`);
+        lines.set(group, line);
+      }
+      return [...lines].map(([group, parts]) => `    ${group || "publishes"}: ${parts.join("; ")}`);
+    },
   };
 }
 
@@ -117,12 +123,16 @@ async function oneProcess(extra: Partial<typeof settings> = {}, layout: Layout =
 async function workerProcesses(extra: Partial<typeof settings> = {}, layout: Layout = {}): Promise<BenchPipeline> {
   const p = await pipeline(extra, { ...layout, fused: false });
   const workers: Child[] = [];
+  const names = ["enrich worker", "alert worker"];
+  // Timed (a latency run), each worker writes its phase timings at its stop, for the split by phase.
+  const timings = (i: number) => join(p.dir, `timings-${i}.json`);
+  const spawn = (i: number, roles: string[]) => spawnWorker(p, `bench-${roles[0]}`, roles, [], layout.onTiming ? { CARWATCH_TIMINGS_FILE: timings(i) } : {});
   return {
     p,
     async start() {
       await p.supervisor.start("seed");
       await p.supervisor.waitFor("seed");
-      workers.push(spawnWorker(p, "bench-enrich", ["enrich"]), spawnWorker(p, "bench-alert", ["alert", "aggregate"]));
+      workers.push(spawn(0, ["enrich"]), spawn(1, ["alert", "aggregate"]));
       await Promise.all(workers.map((w) => w.line((l) => l === "ready")));
       await groupsSettled(p.transport, ["enrich", "alert", "aggregate"], 1);
     },
@@ -132,6 +142,11 @@ async function workerProcesses(extra: Partial<typeof settings> = {}, layout: Lay
     async stop() {
       for (const w of workers) w.proc.kill("SIGTERM");
       await Promise.all(workers.map((w) => w.exited));
+      if (layout.onTiming)
+        workers.forEach((_, i) => {
+          const rows = JSON.parse(readFileSync(timings(i), "utf8")) as [number, string, KafkaPhase, number][];
+          for (const [at, group, phase, ms] of rows) layout.onTiming?.(phase, ms, `${names[i]}:${group ? ` ${group}` : ""}`, at);
+        });
     },
   };
 }
@@ -288,10 +303,7 @@ try {
     const lat = await latency(await LAYOUTS[layout](latencySettings, { onTiming: phases.onTiming }), rate, Number(args["latency-seconds"]));
     console.log(`event→alert latency, ${layout}, at ${fmt(rate)} events/s offered (half its end-to-end rate; wall clock, to the tap on alert-data):`);
     console.log(`  ${describeLatency(lat)} (target p99 ≤ 100 ms)`);
-    // In the three-process layout the stages' transports are in the workers: only this process's own are timed.
-    console.log(
-      `  where the milliseconds go${layout === "three processes" ? " (this process: the latency tap)" : ""}: ${phases.summary(lat.steadyFrom).join("; ")}`,
-    );
+    console.log(`  where the milliseconds go, after the first ${WARM_UP_SECONDS} s:\n${phases.summary(lat.steadyFrom).join("\n")}`);
     p99s.push([layout, lat.p99]);
   }
 

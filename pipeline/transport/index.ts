@@ -2,14 +2,16 @@ import { readFileSync } from "node:fs";
 import type { Config } from "../../core/config.js";
 import type { Logger } from "../../core/log.js";
 import type { Metrics } from "../../core/metrics.js";
+import type { KafkaTransportOptions } from "./kafka.js";
 import { MemoryTransport } from "./memory.js";
 import type { Transport } from "./transport.js";
 
 /**
  * The transport the configuration asks for: Kafka when KAFKA_BROKERS is set
  * (connected, topics created, leaders live), otherwise the in-process bus.
+ * `onTiming` hears the Kafka phase timings beside the metrics (a bench's worker process).
  */
-export async function createTransport(config: Config, log: Logger, metrics?: Metrics): Promise<Transport> {
+export async function createTransport(config: Config, log: Logger, metrics?: Metrics, onTiming?: KafkaTransportOptions["onTiming"]): Promise<Transport> {
   if (!config.KAFKA_BROKERS) return new MemoryTransport();
   // kafkajs loads only when configured.
   const { KafkaTransport } = await import("./kafka.js");
@@ -25,7 +27,12 @@ export async function createTransport(config: Config, log: Logger, metrics?: Met
       ? { mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! }
       : undefined,
     instanceId: config.KAFKA_INSTANCE_ID,
-    onTiming: metrics && ((phase, ms, group) => metrics.kafkaPhaseSeconds.observe(group ? { phase, group } : { phase }, ms / 1000)),
+    onTiming:
+      (metrics || onTiming) &&
+      ((phase, ms, group) => {
+        metrics?.kafkaPhaseSeconds.observe(group ? { phase, group } : { phase }, ms / 1000);
+        onTiming?.(phase, ms, group);
+      }),
   });
   try {
     await transport.connect();

@@ -83,9 +83,15 @@ export async function groupsSettled(transport: KafkaTransport, groups: readonly 
  * A carwatch worker process (test/support/kafka-worker.ts: startApp configured
  * from the environment, as main.ts) running `roles` on the pipeline's topics
  * and DATA_DIR with the pipeline's settings. Its stdout says "ready" once its
- * stages consume.
+ * stages consume. `env` adds to its environment.
  */
-export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly string[], nodeArgs: readonly string[] = []): Child {
+export function spawnWorker(
+  p: KafkaPipeline,
+  name: string,
+  roles: readonly string[],
+  nodeArgs: readonly string[] = [],
+  env: Record<string, string> = {},
+): Child {
   const s = p.deps.settings;
   return spawnChild([...nodeArgs, "--import", "tsx", join(import.meta.dirname, "kafka-worker.ts")], {
     ...process.env,
@@ -114,5 +120,6 @@ export function spawnWorker(p: KafkaPipeline, name: string, roles: readonly stri
     ANOMALY_STUCK_SENSOR_RATE: String(s.anomalies.stuckSensor ?? 0),
     ANOMALY_QUIET_CAR_RATE: String(s.anomalies.quietCar ?? 0),
     ANOMALY_ENGINE_DRIFT_RATE: String(s.anomalies.engineDrift ?? 0),
+    ...env,
   });
 }

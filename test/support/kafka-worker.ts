@@ -4,15 +4,24 @@
  * CARWATCH_ROLES, DATA_DIR, ...), as main.ts does. Logs go to stderr; stdout
  * carries lines for the test: "ready", "progress <enrich in> <alert in>" as
  * batches are handled, and on SIGTERM "final <json totals>" after a clean stop.
+ * With CARWATCH_TIMINGS_FILE it also writes its Kafka phase timings there at
+ * that stop, as JSON [epoch ms, group, phase, ms][] (bench:kafka's split).
  */
+import { writeFileSync } from "node:fs";
 import { pino } from "pino";
 import { startApp } from "../../app.js";
 import { loadConfig } from "../../core/config.js";
 import { createLogger } from "../../core/log.js";
+import { createTransport } from "../../pipeline/transport/index.js";
 
 const config = loadConfig(process.env, "/nonexistent/.env");
 const log = createLogger(config.LOG_LEVEL, pino.destination(2));
-const app = await startApp(config, log);
+const timingsFile = process.env.CARWATCH_TIMINGS_FILE;
+const timings: [number, string, string, number][] = [];
+const transport = timingsFile
+  ? await createTransport(config, log, undefined, (phase, ms, group) => timings.push([Date.now(), group ?? "", phase, ms]))
+  : undefined;
+const app = await startApp(config, log, { transport });
 process.stdout.write("ready\n");
 
 let last = "";
@@ -27,6 +36,7 @@ process.once("SIGTERM", () => {
   clearInterval(timer);
   void app.stop().then(() => {
     report();
+    if (timingsFile) writeFileSync(timingsFile, JSON.stringify(timings));
     process.stdout.write(`final ${JSON.stringify(app.supervisor.totals())}\n`);
     process.exit(0);
   });
