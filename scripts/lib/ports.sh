@@ -1,12 +1,20 @@
-# Shared by the test servers' scripts (kafka.sh, mosquitto.sh): loopback ports.
+# Shared by the test servers' scripts (kafka.sh, mosquitto.sh, postgres.sh, trino.sh, ...): loopback ports.
 
 free_port() {
-  # Bind port 0 on loopback and let the kernel pick; tiny race is acceptable for tests.
-  if command -v python3 >/dev/null; then
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-  else
-    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-  fi
+  # A free port below the kernel's ephemeral range: a broker restarted on its old port (the restart tests) must
+  # not find it taken by some other process's outgoing connection, whose local port comes from that range.
+  local low=32768 p
+  if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then read -r low _ < /proc/sys/net/ipv4/ip_local_port_range; fi
+  (( low > 11000 )) || low=32768
+  for _ in $(seq 1 100); do
+    p=$((10000 + RANDOM % (low - 10000)))
+    if node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(+process.argv[1],"127.0.0.1",()=>s.close())' "$p" 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "no free port below $low on 127.0.0.1" >&2
+  return 1
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

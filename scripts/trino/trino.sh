@@ -181,14 +181,8 @@ cmd_fetch() {
 }
 
 # A free loopback port: nothing answers a connect on it.
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free port found"
-}
+# free_port
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 
