@@ -17,7 +17,7 @@ import { STAGES, STREAMING_ORDER } from "./pipeline/stages/index.js";
 import { seededRuleTable } from "./pipeline/stages/rule-runtime.js";
 import { createLakehouse } from "./pipeline/stores/index.js";
 import { Supervisor } from "./pipeline/supervisor.js";
-import { createTransport } from "./pipeline/transport/index.js";
+import { createTransport, type KafkaTiming } from "./pipeline/transport/index.js";
 import { WINDOWS } from "./pipeline/transport/topics.js";
 import type { Subscription, Transport } from "./pipeline/transport/transport.js";
 import { compactionJob, jobCalls, retentionJob, watchdogJob } from "./scheduler/jobs.js";
@@ -84,13 +84,18 @@ export function settingsFrom(config: Config): PipelineSettings {
  * Builds and starts one carwatch process: stores, transport, the stages its
  * roles name, and the HTTP server.
  */
-export async function startApp(config: Config, log: Logger, options: { transport?: Transport } = {}): Promise<App> {
+export async function startApp(
+  config: Config,
+  log: Logger,
+  /** `onKafkaTiming`: hears the Kafka transport's phase timings beside the metrics (bench:kafka's worker processes). */
+  options: { transport?: Transport; onKafkaTiming?: KafkaTiming } = {},
+): Promise<App> {
   const lakehouse = await createLakehouse(config, log);
   const state = new StateStore(join(config.DATA_DIR, "state.db"));
   const abandoned = state.closeAbandonedRuns();
   if (abandoned > 0) log.warn({ runs: abandoned }, "runs left open by a previous process marked failed");
   const metrics = new Metrics();
-  const transport = options.transport ?? (await createTransport(config, log, metrics));
+  const transport = options.transport ?? (await createTransport(config, log, metrics, options.onKafkaTiming));
   const fused = transport.kind === "kafka" && config.KAFKA_FUSE && config.CARWATCH_ROLES.includes("enrich") && config.CARWATCH_ROLES.includes("alert");
   const deps: StageDeps = {
     lakehouse,

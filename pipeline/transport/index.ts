@@ -6,12 +6,15 @@ import type { KafkaTransportOptions } from "./kafka.js";
 import { MemoryTransport } from "./memory.js";
 import type { Transport } from "./transport.js";
 
+/** Hears the Kafka transport's phase timings (see KafkaTransportOptions.onTiming). */
+export type KafkaTiming = NonNullable<KafkaTransportOptions["onTiming"]>;
+
 /**
  * The transport the configuration asks for: Kafka when KAFKA_BROKERS is set
  * (connected, topics created, leaders live), otherwise the in-process bus.
- * `onTiming` hears the Kafka phase timings beside the metrics (a bench's worker process).
+ * `onTiming` hears the Kafka phase timings beside the metrics.
  */
-export async function createTransport(config: Config, log: Logger, metrics?: Metrics, onTiming?: KafkaTransportOptions["onTiming"]): Promise<Transport> {
+export async function createTransport(config: Config, log: Logger, metrics?: Metrics, onTiming?: KafkaTiming): Promise<Transport> {
   if (!config.KAFKA_BROKERS) return new MemoryTransport();
   // kafkajs loads only when configured.
   const { KafkaTransport } = await import("./kafka.js");

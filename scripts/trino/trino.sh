@@ -180,7 +180,6 @@ cmd_fetch() {
   log "Trino $TRINO_VERSION ($dist) installed in $SERVER_DIR ($((SECONDS - t0)) s)"
 }
 
-# A free loopback port: nothing answers a connect on it.
 # free_port
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 

@@ -12,16 +12,14 @@ import { pino } from "pino";
 import { startApp } from "../../app.js";
 import { loadConfig } from "../../core/config.js";
 import { createLogger } from "../../core/log.js";
-import { createTransport } from "../../pipeline/transport/index.js";
 
 const config = loadConfig(process.env, "/nonexistent/.env");
 const log = createLogger(config.LOG_LEVEL, pino.destination(2));
 const timingsFile = process.env.CARWATCH_TIMINGS_FILE;
 const timings: [number, string, string, number][] = [];
-const transport = timingsFile
-  ? await createTransport(config, log, undefined, (phase, ms, group) => timings.push([Date.now(), group ?? "", phase, ms]))
-  : undefined;
-const app = await startApp(config, log, { transport });
+const app = await startApp(config, log, {
+  onKafkaTiming: timingsFile ? (phase, ms, group) => void timings.push([Date.now(), group ?? "", phase, ms]) : undefined,
+});
 process.stdout.write("ready\n");
 
 let last = "";
